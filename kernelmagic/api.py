@@ -1,0 +1,49 @@
+"""The two calls most users need: `check` one candidate, `compare` two."""
+
+from __future__ import annotations
+
+import os
+
+from .candidate import Candidate
+from .harness.evaluate import Comparison, Harness, HarnessOptions
+from .problem import Problem
+from .verdict import Verdict
+
+
+def check(
+    candidate: Candidate | str | os.PathLike[str],
+    problem: Problem,
+    *,
+    backend: str = "auto",
+    options: HarnessOptions | None = None,
+) -> Verdict:
+    """Compile, verify and (on a GPU) time one candidate against `problem`.
+
+    `candidate` is a `Candidate`, source text, or a path to a `.py`/`.cu` file. Mistakes
+    in the problem or the backend raise `KernelmagicError`; whatever the candidate does
+    ends up in the returned verdict's `status` and `message`.
+    """
+    harness = Harness(problem, backend=backend, options=options or HarnessOptions())
+    return harness.evaluate(as_candidate(candidate))
+
+
+def compare(
+    a: Candidate | str | os.PathLike[str],
+    b: Candidate | str | os.PathLike[str],
+    problem: Problem,
+    *,
+    backend: str = "auto",
+    options: HarnessOptions | None = None,
+) -> Comparison:
+    """Time A and B interleaved in one GPU worker; `speedup` > 1 means B is faster."""
+    harness = Harness(problem, backend=backend, options=options or HarnessOptions())
+    return harness.compare(as_candidate(a), as_candidate(b))
+
+
+def as_candidate(value: Candidate | str | os.PathLike[str]) -> Candidate:
+    """A `Candidate` from a candidate, source text, or a path (`os.PathLike`)."""
+    if isinstance(value, Candidate):
+        return value
+    if isinstance(value, os.PathLike):
+        return Candidate.from_file(value)
+    return Candidate.from_source(value)

@@ -1,0 +1,35 @@
+"""Errors meant for users.
+
+A candidate's failure is never an exception: it is a `Verdict`. These exceptions are for
+mistakes in what the user gave us (a problem, a path, an option) and for a missing
+backend. The CLI turns them into one line and exit status 2; the notebook magic into a
+`UsageError`.
+
+    KernelmagicError
+    ├── ProblemError         the reference or the input generator is unusable
+    ├── CandidateError       a candidate file or source cannot be read at all
+    ├── LoadError            FILE.py:NAME cannot be loaded
+    └── BackendUnavailable   the backend asked for cannot run here (says what to use)
+"""
+
+from __future__ import annotations
+
+
+class KernelmagicError(Exception):
+    """Base of all errors kernelmagic reports to users."""
+
+
+class ProblemError(KernelmagicError):
+    """The reference function or the input generator cannot define a problem."""
+
+
+class CandidateError(KernelmagicError):
+    """A candidate cannot be read (missing file, empty source, unknown kind)."""
+
+
+class LoadError(KernelmagicError):
+    """A `FILE.py:NAME` specification cannot be loaded."""
+
+
+class BackendUnavailable(KernelmagicError):
+    """The requested backend cannot run on this machine or for this candidate."""

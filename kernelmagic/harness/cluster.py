@@ -1,0 +1,265 @@
+"""Worker processes for candidates, managed by Dask, seen from the calling process.
+
+The calling process (a notebook kernel, the CLI) never runs candidate code. It starts a
+cluster host process with a scrubbed environment (see `cluster_host`), connects a Dask
+client, and sends each job to a named worker of the right kind. A job that outlives its
+timeout gets its worker killed (a hung kernel cannot be cancelled from inside); a worker
+that dies (segfault, `os._exit`, out of memory) is restarted by its Dask nanny. Either
+way the pool waits for the replacement, so the next job finds a working process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
+
+from ..errors import BackendUnavailable
+
+WorkerKind = Literal["sim", "gpu"]
+
+# Environment variables workers may see. Everything else, API keys included, stays behind.
+_ALLOWED_ENV = re.compile(
+    r"^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_\w+|TZ|TMPDIR|TEMP|TMP|PYTHONPATH|PYTHONHOME|"
+    r"VIRTUAL_ENV|CONDA_PREFIX|LD_LIBRARY_PATH|CUDA_\w+|NVIDIA_\w+|NUMBA_\w+|CUPY_\w+|"
+    r"OMP_NUM_THREADS|XDG_CACHE_HOME|SYSTEMROOT)$"
+)
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.I)
+
+
+class JobTimeout(Exception):
+    """The job did not finish in time; its worker was killed and replaced."""
+
+
+class WorkerDied(Exception):
+    """The worker process died while running the job; its nanny restarted it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterOptions:
+    """`scheduler_address` connects to an existing Dask cluster instead of starting one."""
+
+    scheduler_address: str | None = None
+    sim_workers: int = 1
+    startup_timeout_s: float = 120.0
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment handed to worker processes: an allowlist, minus anything secret-looking."""
+    return {
+        k: v for k, v in environ.items() if _ALLOWED_ENV.match(k) and not _SECRET_NAME.search(k)
+    }
+
+
+class WorkerPool:
+    """Named Dask workers of two kinds: `sim` (numba simulator, NVRTC) and `gpu` (one per GPU)."""
+
+    def __init__(self, options: ClusterOptions = ClusterOptions()) -> None:
+        from distributed import Client
+
+        self.options = options
+        self._host: subprocess.Popen[bytes] | None = None
+        self.log_path = ""
+        address = options.scheduler_address or self._start_host()
+        self.client = Client(address, set_as_default=False, timeout="60s")
+        names = self._wait_for_workers(self._host_workers if self._host else None)
+        self._idle: dict[WorkerKind, queue.Queue[str]] = {
+            "sim": queue.Queue(),
+            "gpu": queue.Queue(),
+        }
+        self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0}
+        for name in names:
+            kind: WorkerKind = "gpu" if name.startswith("gpu-") else "sim"
+            self._idle[kind].put(name)
+            self.counts[kind] += 1
+        self._pids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def gpus(self) -> int:
+        return self.counts["gpu"]
+
+    def run(
+        self, kind: WorkerKind, fn: Callable[..., Any], *args: Any, timeout_s: float, **kwargs: Any
+    ) -> tuple[Any, str]:
+        """Run `fn(*args, **kwargs)` on an idle worker of `kind`; return (result, worker name)."""
+        with self._worker(kind) as name:
+            address = self._address(name)
+            pid = self._pid(address)
+            future = self.client.submit(
+                fn,
+                *args,
+                workers=[address],
+                allow_other_workers=False,
+                pure=False,
+                key=f"{fn.__name__}-{uuid.uuid4().hex}",
+                **kwargs,
+            )
+            try:
+                return future.result(timeout=timeout_s), name
+            except TimeoutError:
+                self._kill(address, pid)
+                self._await_replacement(name, address)
+                raise JobTimeout(f"did not finish within {timeout_s:g} s") from None
+            except Exception as exc:
+                if type(exc).__name__ not in (
+                    "KilledWorker",
+                    "CommClosedError",
+                    "FutureCancelledError",
+                ):
+                    raise
+                self._await_replacement(name, address)
+                raise WorkerDied(str(exc)) from None
+            finally:
+                future.release()
+
+    def replace(self, name: str) -> None:
+        """Kill and restart a worker whose CUDA context is unusable."""
+        address = self._address(name)
+        self._kill(address, self._pid(address))
+        self._await_replacement(name, address)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=5)
+        if self._host is not None:
+            with contextlib.suppress(Exception):
+                assert self._host.stdin is not None
+                self._host.stdin.close()
+                self._host.wait(timeout=15)
+            if self._host.poll() is None:
+                self._host.kill()
+            self._host = None
+
+    # -- internals -------------------------------------------------------------------
+
+    def _start_host(self) -> str:
+        fd, self.log_path = tempfile.mkstemp(prefix="kernelmagic-workers-", suffix=".log")
+        os.close(fd)
+        config = {"sim_workers": self.options.sim_workers, "log": self.log_path}
+        env = worker_environment(os.environ)
+        self._host = subprocess.Popen(
+            [sys.executable, "-m", "kernelmagic.harness.cluster_host", json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # a Ctrl-C in the notebook must not reach the workers
+        )
+        line = _read_line(self._host, self.options.startup_timeout_s)
+        if not line:
+            self._host.kill()
+            raise BackendUnavailable(
+                "could not start the worker processes (see "
+                + self.log_path
+                + "): "
+                + _tail(self.log_path)
+            )
+        info = json.loads(line)
+        self._host_workers = info["workers"]
+        return str(info["address"])
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        return dict(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def _wait_for_workers(self, expected: list[str] | None) -> list[str]:
+        deadline = time.monotonic() + self.options.startup_timeout_s
+        while time.monotonic() < deadline:
+            names = [str(w.get("name")) for w in self._workers().values()]
+            wanted = set(expected) if expected is not None else set()
+            if names and wanted <= set(names):
+                return sorted(names)
+            time.sleep(0.05)
+        raise BackendUnavailable("the worker processes did not start in time")
+
+    @contextlib.contextmanager
+    def _worker(self, kind: WorkerKind) -> Iterator[str]:
+        if not self.counts[kind]:
+            raise BackendUnavailable(f"no {kind} workers in this cluster")
+        name = self._idle[kind].get()
+        try:
+            yield name
+        finally:
+            self._idle[kind].put(name)
+
+    def _address(self, name: str) -> str:
+        for address, info in self._workers().items():
+            if str(info.get("name")) == name:
+                return address
+        self._await_replacement(name, None)
+        return self._address(name)
+
+    def _pid(self, address: str) -> int | None:
+        if self._host is None:
+            return None
+        with self._lock:
+            if address not in self._pids:
+                self._pids.update(self.client.run(os.getpid, workers=[address]))
+            return self._pids.get(address)
+
+    def _kill(self, address: str, pid: int | None) -> None:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # the nanny sees it die and starts a new worker
+        else:
+            self.client.restart_workers([address], timeout=60, raise_for_error=False)
+
+    def _await_replacement(self, name: str, old_address: str | None) -> None:
+        deadline = time.monotonic() + self.options.startup_timeout_s
+        while time.monotonic() < deadline:
+            for address, info in self._workers().items():
+                if str(info.get("name")) == name and address != old_address:
+                    return
+            time.sleep(0.05)
+        raise BackendUnavailable(f"worker {name} did not come back after it was replaced")
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    result: list[bytes] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout_s)
+    return result[0].decode().strip() if result else ""
+
+
+def _tail(path: str, lines: int = 5) -> str:
+    try:
+        with open(path) as fh:
+            return " | ".join(fh.read().strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+_shared: dict[ClusterOptions, WorkerPool] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pool(options: ClusterOptions) -> WorkerPool:
+    """One pool per options for the whole process, started on first use, closed at exit."""
+    with _shared_lock:
+        if options not in _shared:
+            if not _shared:
+                atexit.register(close_shared_pools)
+            _shared[options] = WorkerPool(options)
+        return _shared[options]
+
+
+def close_shared_pools() -> None:
+    with _shared_lock:
+        for pool in _shared.values():
+            pool.close()
+        _shared.clear()

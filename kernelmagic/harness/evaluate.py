@@ -1,0 +1,421 @@
+"""The harness as the rest of kernelmagic sees it: candidate in, verdict out.
+
+A `Harness` holds one problem (its cases and expected answers, computed once) and a
+pool of worker processes. `evaluate` runs the pipeline: static checks, compile and
+verification runs in a worker, comparison here, then timing in a worker on the GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from typing import Any
+
+import numpy as np
+
+from ..backends import Plan, plan
+from ..candidate import Candidate
+from ..devices import DeviceInfo
+from ..launch import LaunchError, evaluate_number
+from ..prepare import StaticFailure, prepare
+from ..problem import Case, Problem, make_case, problem_warnings
+from ..verdict import CompileInfo, Roofline, Status, Timing, Verdict
+from . import judge
+from .cluster import ClusterOptions, JobTimeout, WorkerDied, WorkerPool, shared_pool
+from .jobs import Failure, RunSpec, TimeJob, TimeReport, TimingOptions, VerifyJob, WorkerCase
+from .measure import time_job
+from .worker import verify
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessOptions:
+    """`timeout_s` bounds each stage in a worker; `arch` names the target without a GPU."""
+
+    timeout_s: float = 60.0
+    arch: str | None = None
+    timing: TimingOptions = dataclasses.field(default_factory=TimingOptions)
+    cluster: ClusterOptions = dataclasses.field(default_factory=ClusterOptions)
+    too_good_speedup: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """B against A from interleaved runs in one worker: `speedup` > 1 means B is faster."""
+
+    a_ms: float
+    b_ms: float
+    speedup: float
+    p_value: float
+    significant: bool
+    pairs: int
+    message: str
+
+
+class Harness:
+    """Evaluates candidates for one problem on one backend."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        backend: str = "auto",
+        options: HarnessOptions = HarnessOptions(),
+        pool: WorkerPool | None = None,
+    ) -> None:
+        self.problem = problem
+        self.backend = backend
+        self.options = options
+        self._pool = pool
+        self._cases: list[Case] | None = None
+        self._timing_cases: dict[str, list[Case]] = {}
+        self.warnings: tuple[str, ...] = ()
+
+    # -- the problem's side ------------------------------------------------------------
+
+    @property
+    def cases(self) -> list[Case]:
+        """Verification cases (raises ProblemError for an unusable reference or generator)."""
+        if self._cases is None:
+            cases = [make_case(self.problem, s) for s in self.problem.verification_seeds()]
+            self.warnings = problem_warnings(self.problem, cases)
+            self._cases = cases
+        return self._cases
+
+    def timing_cases(self, *, simulated: bool) -> list[Case]:
+        """Inputs to time on: `timing_inputs` on a GPU; small `inputs` draws on the simulator."""
+        key = "sim" if simulated else "gpu"
+        if key not in self._timing_cases:
+            self._timing_cases[key] = [
+                make_case(self.problem, s, timing=not simulated)
+                for s in self.problem.timing_seeds()
+            ]
+        return self._timing_cases[key]
+
+    @property
+    def pool(self) -> WorkerPool:
+        if self._pool is None:
+            self._pool = shared_pool(self.options.cluster)
+        return self._pool
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def evaluate(self, candidate: Candidate) -> Verdict:
+        """The verdict on `candidate`: never raises for anything the candidate does."""
+        cases = self.cases
+        base = _VerdictBase(candidate.sha256, self.warnings)
+        try:
+            resolved = prepare(
+                candidate,
+                input_names=cases[0].inputs,
+                reference_params=_params(self.problem.reference),
+                allowed_imports=self.problem.allowed_imports,
+            )
+        except StaticFailure as exc:
+            return base.make(exc.status, exc.message, backend=self.backend, device="not run")
+        route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
+        if route.worker is None:
+            return base.make(
+                Status.UNVERIFIED,
+                "CuPy candidates need an NVIDIA GPU and none is available: it passed the "
+                "static checks only",
+                backend=route.backend,
+                device="no GPU",
+            )
+        spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
+        job = VerifyJob(spec, tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)))
+        outcome = self._run(route, base, "verification", verify, job, run=route.run)
+        if isinstance(outcome, Verdict):
+            return outcome
+        report, worker = outcome
+        device = (
+            report.device.describe() if route.run else f"no GPU (compiled for {report.device.arch})"
+        )
+        base = dataclasses.replace(
+            base, backend=route.backend, device=device, compile=report.compile
+        )
+        if report.failure:
+            return self._failed(report.failure, worker, base)
+        if not report.can_run:
+            return base.make(
+                Status.UNVERIFIED,
+                f"compiled for {report.device.arch} with NVRTC; no GPU here to run it, "
+                "so its results are not verified",
+            )
+        wrong = judge.judge_runs(self.problem, cases, report.runs)
+        if wrong:
+            return base.make(Status.WRONG_RESULT, wrong, cases=len(cases))
+        checked = (
+            f"matches the reference on {len(cases)} cases "
+            f"({len(report.runs)} runs on poisoned outputs)"
+        )
+        return self._timed(spec, route, base, report.device, checked, len(cases))
+
+    def compare(self, a: Candidate, b: Candidate) -> Comparison:
+        """Time A and B interleaved (A B B A ...) in one worker; both should be correct first."""
+        specs = []
+        for cand in (a, b):
+            resolved = prepare(
+                cand,
+                input_names=self.cases[0].inputs,
+                reference_params=_params(self.problem.reference),
+                allowed_imports=self.problem.allowed_imports,
+            )
+            route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
+            specs.append(
+                RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
+            )
+        if route.worker != "gpu" or not route.run:
+            return Comparison(
+                math.nan,
+                math.nan,
+                math.nan,
+                1.0,
+                False,
+                0,
+                "no GPU: simulated timings cannot be compared",
+            )
+        report, _ = self.pool.run(
+            "gpu", time_job, self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
+        )
+        if report.failure:
+            which = "AB"[report.failed_program or 0]
+            return Comparison(
+                math.nan,
+                math.nan,
+                math.nan,
+                1.0,
+                False,
+                0,
+                f"candidate {which} failed while timed: {report.failure.message}",
+            )
+        return _comparison(report)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _run(
+        self, route: Plan, base: _VerdictBase, stage: str, fn: Any, *args: Any, **kwargs: Any
+    ) -> tuple[Any, str] | Verdict:
+        assert route.worker is not None
+        timeout = self.options.timeout_s if stage == "verification" else self._timing_timeout()
+        try:
+            return self.pool.run(route.worker, fn, *args, timeout_s=timeout, **kwargs)
+        except JobTimeout:
+            return base.make(
+                Status.TIMEOUT,
+                f"{stage} did not finish within {timeout:g} s (an endless loop or a hung "
+                "kernel?); its worker was killed and replaced",
+                backend=route.backend,
+            )
+        except WorkerDied:
+            return base.make(
+                Status.CRASHED,
+                f"the worker process died during {stage} (a segfault, os._exit or running "
+                "out of memory); a new worker replaced it",
+                backend=route.backend,
+            )
+
+    def _failed(self, failure: Failure, worker: str, base: _VerdictBase) -> Verdict:
+        if failure.replace_worker:
+            self.pool.replace(worker)
+        return base.make(failure.status, failure.message)
+
+    def _timing_timeout(self) -> float:
+        return self.options.timeout_s + 3 * self.options.timing.budget_ms / 1e3
+
+    def _time_job(self, specs: tuple[RunSpec, ...], *, simulated: bool = False) -> TimeJob:
+        cases = self.timing_cases(simulated=simulated)
+        sets = tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases))
+        if simulated:
+            # The simulator is slow and its clock means little: one checked call per set,
+            # enough to catch results cached from an earlier call.
+            options = TimingOptions(
+                warmup_ms=0.0,
+                min_reps=len(sets),
+                max_reps=len(sets),
+                budget_ms=math.inf,
+                check_every=1,
+            )
+            return TimeJob(specs, sets, options)
+        return TimeJob(specs, sets, self.options.timing)
+
+    def _timed(
+        self,
+        spec: RunSpec,
+        route: Plan,
+        base: _VerdictBase,
+        device: DeviceInfo,
+        checked: str,
+        n_cases: int,
+    ) -> Verdict:
+        simulated = device.simulated
+        outcome = self._run(
+            route, base, "timing", time_job, self._time_job((spec,), simulated=simulated)
+        )
+        if isinstance(outcome, Verdict):
+            return outcome
+        report, worker = outcome
+        if report.failure:
+            return self._failed(report.failure, worker, base)
+        timing_cases = self.timing_cases(simulated=simulated)
+        for k, (case, outputs) in enumerate(
+            zip(timing_cases, report.first_outputs[0], strict=False)
+        ):
+            wrong = judge.first_wrong(
+                self.problem, case, outputs, f"timing set {k + 1}, {case.describe()}"
+            )
+            if wrong:
+                return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
+        message = (
+            f"{checked} and {len(timing_cases)} timing sets; "
+            f"{report.checked_runs} timed runs re-checked"
+        )
+        if simulated:
+            timing = judge.summarize(
+                report.samples_ms[0], simulated=True, method="host clock on the CPU simulator"
+            )
+            return base.make(
+                Status.CORRECT,
+                message + "; timing is simulated, not a GPU timing",
+                cases=n_cases,
+                timing=timing,
+            )
+        flags: list[str] = []
+        samples, method = report.samples_ms[0], "CUDA events"
+        if judge.escaped_stream(report.samples_ms[0], report.host_ms[0]):
+            samples, method = report.host_ms[0], "host clock"
+            flags.append(
+                "the host waited much longer than the device events measured: work ran "
+                "outside the timed stream, so the host clock is reported"
+            )
+        timing = judge.summarize(samples, simulated=False, method=method)
+        roofline = self._roofline(timing, device)
+        if roofline and (roofline.bandwidth_fraction or 0) > 1.05:
+            flags.append(
+                "faster than the device's peak memory bandwidth: check the stated bytes moved"
+            )
+        if roofline and (roofline.compute_fraction or 0) > 1.05:
+            flags.append("faster than the device's peak FP32 rate: check the stated flops")
+        return base.make(
+            Status.CORRECT,
+            message,
+            cases=n_cases,
+            timing=timing,
+            roofline=roofline,
+            flags=tuple(flags),
+        )
+
+    def _roofline(self, timing: Timing, device: DeviceInfo) -> Roofline | None:
+        if self.problem.bytes_moved is None and self.problem.flops is None:
+            return None
+        inputs = dict(self.timing_cases(simulated=False)[0].inputs)
+        seconds = timing.median_ms / 1e3
+        gbps = _work(self.problem.bytes_moved, inputs)
+        gflops = _work(self.problem.flops, inputs)
+        return Roofline(
+            achieved_gbps=gbps / seconds / 1e9 if gbps is not None else None,
+            peak_gbps=device.peak_gbps,
+            achieved_gflops=gflops / seconds / 1e9 if gflops is not None else None,
+            peak_gflops=device.peak_fp32_gflops,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _VerdictBase:
+    """What every verdict of one evaluation shares, filled in as the evaluation learns it."""
+
+    sha256: str
+    warnings: tuple[str, ...]
+    backend: str = ""
+    device: str = ""
+    compile: CompileInfo | None = None
+
+    def make(
+        self,
+        status: Status,
+        message: str,
+        *,
+        backend: str | None = None,
+        device: str | None = None,
+        cases: int = 0,
+        timing: Timing | None = None,
+        roofline: Roofline | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> Verdict:
+        return Verdict(
+            status=status,
+            message=message,
+            backend=backend or self.backend,
+            device=device or self.device,
+            source_sha256=self.sha256,
+            timing=timing,
+            compile=self.compile,
+            roofline=roofline,
+            cases_checked=cases,
+            flags=flags,
+            warnings=self.warnings,
+        )
+
+
+def _params(fn: Any) -> list[str]:
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _worker_case(index: int, case: Case, problem: Problem) -> WorkerCase:
+    tols = [problem.tolerance(e) for e in case.expected]
+    return WorkerCase(
+        index,
+        dict(case.inputs),
+        case.output_specs,
+        rtol=tuple(t.rtol for t in tols),
+        atol=tuple(t.atol for t in tols),
+    )
+
+
+def _work(spec: Any, inputs: dict[str, Any]) -> float | None:
+    if spec is None:
+        return None
+    if callable(spec):
+        return float(spec(inputs))
+    if isinstance(spec, str):
+        try:
+            return evaluate_number(spec, inputs)
+        except LaunchError:
+            return None
+    return float(spec)
+
+
+def _comparison(report: TimeReport) -> Comparison:
+    a, b = np.asarray(report.samples_ms[0]), np.asarray(report.samples_ms[1])
+    n = min(len(a), len(b))
+    ratios = a[:n] / b[:n]
+    wins = int(np.count_nonzero(ratios > 1.0))
+    p = _sign_test(wins, n)
+    speedup = float(np.median(a) / np.median(b))
+    significant = p < 0.01 and abs(speedup - 1.0) > 0.01
+    verdict = (
+        ("B is faster" if speedup > 1 else "A is faster")
+        if significant
+        else "no significant difference"
+    )
+    return Comparison(
+        float(np.median(a)),
+        float(np.median(b)),
+        speedup,
+        p,
+        significant,
+        n,
+        f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs",
+    )
+
+
+def _sign_test(wins: int, n: int) -> float:
+    """Two-sided binomial sign test: how likely this many wins is when neither is faster."""
+    if n == 0:
+        return 1.0
+    k = min(wins, n - wins)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+    return min(1.0, 2 * tail)

@@ -1,0 +1,250 @@
+"""Watching what a candidate's entry function does on the host while it runs (worker side).
+
+A candidate must do its work on the GPU. The data live on the device, so host-side math
+needs the data on the host first: every device-to-host copy made during the call is
+counted, and more than the outputs it returns (plus a few scalars) is rejected. Host
+arrays it returns must be exactly what a copy from the device (or, on the simulator, a
+kernel) wrote. Kernel launches are counted where the runtime lets us (numba, simulator):
+none at all is rejected.
+
+The hooks wrap library functions once per worker process and only record while a guard
+is active, so the harness's own copies are never counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+SCALAR_SLACK_BYTES = 256  # a few scalar reads to size a launch are fine
+
+
+@dataclasses.dataclass
+class Recorder:
+    launches: int = 0
+    d2h_bytes: int = 0
+    # id of a host buffer -> (the array, digest when written) for provenance checks
+    written: dict[int, tuple[np.ndarray, bytes]] = dataclasses.field(default_factory=dict)
+
+    def host_written(self, arr: np.ndarray) -> None:
+        self.written[id(_root(arr))] = (arr, _digest(arr))
+
+
+_active: Recorder | None = None
+_installed: set[str] = set()
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[Recorder]:
+    """Record launches and device-to-host traffic for the duration of the block."""
+    global _active
+    recorder = Recorder()
+    _active = recorder
+    try:
+        yield recorder
+    finally:
+        _active = None
+
+
+def verdict_on_host_work(
+    recorder: Recorder, returned: tuple[Any, ...], *, launches_counted: bool
+) -> str | None:
+    """A rejection message when the call did its work on the host, else None."""
+    if launches_counted and recorder.launches == 0:
+        return (
+            "the entry function launched no GPU kernel: the work must run on the GPU "
+            "(host-side computation is not allowed)"
+        )
+    host_bytes = 0
+    for i, value in enumerate(returned):
+        if not isinstance(value, np.ndarray) or value.size <= 1:
+            continue
+        host_bytes += value.nbytes
+        entry = recorder.written.get(id(_root(value)))
+        if entry is None:
+            return (
+                f"output {i} is a host array that no device copy or kernel wrote: computing "
+                "results on the host is not allowed (return the device array instead)"
+            )
+        if _digest(entry[0]) != entry[1]:
+            return (
+                f"output {i} was changed on the host after it was copied from the device: "
+                "host-side computation is not allowed"
+            )
+    if recorder.d2h_bytes > host_bytes + SCALAR_SLACK_BYTES:
+        return (
+            f"the entry function copied {recorder.d2h_bytes} bytes from the device to the host "
+            f"but returns only {host_bytes} bytes of host arrays: reading data back to compute on "
+            "the host is not allowed"
+        )
+    return None
+
+
+def _root(arr: np.ndarray) -> np.ndarray:
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
+
+
+def _digest(arr: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(arr).view(np.uint8).data, digest_size=16).digest()
+
+
+def _wrap(
+    owner: Any,
+    name: str,
+    before: Callable[..., None] | None = None,
+    after: Callable[..., None] | None = None,
+) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def hooked(*args: Any, **kwargs: Any) -> Any:
+        rec = _active
+        if rec is not None and before is not None:
+            before(rec, *args, **kwargs)
+        result = original(*args, **kwargs)
+        if rec is not None and after is not None:
+            after(rec, result, *args, **kwargs)
+        return result
+
+    setattr(owner, name, hooked)
+
+
+def install_simulator_hooks() -> None:
+    """Make the simulator's device arrays as opaque as real ones, and watch them.
+
+    The simulator's arrays are NumPy arrays underneath and forward any attribute
+    (`x.sum()`, `x > 0`) to NumPy: on a real GPU those do not exist. Only the attributes
+    of a real DeviceNDArray are let through.
+    """
+    if "sim" in _installed:
+        return
+    from numba.cuda.simulator import kernel as sim_kernel
+    from numba.cuda.simulator.cudadrv import devicearray as sim_arrays
+
+    fake = sim_arrays.FakeCUDAArray
+    allowed = frozenset(
+        {
+            "shape",
+            "dtype",
+            "size",
+            "ndim",
+            "strides",
+            "nbytes",
+            "itemsize",
+            "flags",
+            "copy_to_host",
+            "copy_to_device",
+            "reshape",
+            "ravel",
+            "view",
+            "T",
+            "transpose",
+            "is_c_contiguous",
+            "is_f_contiguous",
+            "split",
+            "bind",
+            "stream",
+            "alloc_size",
+            "setitem",
+            "getitem",
+            "squeeze",
+            "__cuda_array_interface__",
+        }
+    )
+    forward = fake.__getattr__
+
+    def strict_getattr(self: Any, name: str) -> Any:
+        if name not in allowed:
+            raise AttributeError(
+                f"device arrays have no attribute '{name}' on a real GPU: do the work in a kernel"
+            )
+        return forward(self, name)
+
+    def no_host_math(self: Any, other: Any) -> Any:
+        raise TypeError("device arrays support no host-side arithmetic or comparison: use a kernel")
+
+    fake.__getattr__ = strict_getattr
+    for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+        setattr(fake, op, no_host_math)
+
+    def count_copy(rec: Recorder, result: Any, self: Any, ary: Any = None, stream: Any = 0) -> None:
+        rec.d2h_bytes += result.nbytes
+        rec.host_written(result)
+
+    def count_item(rec: Recorder, result: Any, self: Any, idx: Any) -> None:
+        # Kernels index the same arrays while they run: only host-side reads are copies.
+        if sim_kernel._kernel_context is None and not isinstance(result, fake):
+            rec.d2h_bytes += int(np.asarray(result).nbytes)
+
+    _wrap(fake, "copy_to_host", after=count_copy)
+    _wrap(fake, "__getitem__", after=count_item)
+
+    original_call = sim_kernel.FakeCUDAKernel.__call__
+
+    @functools.wraps(original_call)
+    def launch(self: Any, *args: Any) -> Any:
+        rec = _active
+        is_launch = not (self._device or sim_kernel._kernel_context)
+        result = original_call(self, *args)
+        if rec is not None and is_launch:
+            rec.launches += 1
+            for arg in args:
+                # On a GPU numba copies host arrays to the device and back around a launch.
+                if isinstance(arg, np.ndarray) and arg.ndim > 0:
+                    rec.d2h_bytes += arg.nbytes
+                    rec.host_written(arg)
+        return result
+
+    sim_kernel.FakeCUDAKernel.__call__ = launch
+    _installed.add("sim")
+
+
+def install_numba_hooks() -> None:
+    """Count numba kernel launches and every device-to-host copy numba makes."""
+    if "numba" in _installed:
+        return
+    from numba.cuda import dispatcher
+    from numba.cuda.cudadrv import driver
+
+    def count_launch(rec: Recorder, *args: Any, **kwargs: Any) -> None:
+        rec.launches += 1
+
+    def count_copy(
+        rec: Recorder, result: Any, dst: Any, src: Any, size: int, stream: Any = 0
+    ) -> None:
+        rec.d2h_bytes += int(size)
+        if isinstance(dst, np.ndarray):
+            rec.host_written(dst)
+
+    _wrap(dispatcher._Kernel, "launch", before=count_launch)
+    _wrap(driver, "device_to_host", after=count_copy)
+    _installed.add("numba")
+
+
+def install_cupy_hooks() -> None:
+    """Count CuPy's device-to-host copies (its launches happen in compiled code we cannot see)."""
+    if "cupy" in _installed:
+        return
+    import cupy
+
+    def count_get(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(result, np.ndarray):
+            rec.d2h_bytes += result.nbytes
+            rec.host_written(result)
+
+    def count_scalar(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
+        rec.d2h_bytes += int(np.asarray(result).nbytes)
+
+    _wrap(cupy.ndarray, "get", after=count_get)
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__complex__", "__index__"):
+        if hasattr(cupy.ndarray, name):
+            _wrap(cupy.ndarray, name, after=count_scalar)
+    _installed.add("cupy")

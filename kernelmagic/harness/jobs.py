@@ -1,0 +1,111 @@
+"""Values sent to worker processes and back.
+
+A job carries inputs and the shapes/dtypes of the outputs, never the expected values:
+the answer stays in the calling process, which does the comparing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..candidate import Candidate
+from ..devices import DeviceInfo
+from ..verdict import CompileInfo, Status
+
+OutputSpec = tuple[tuple[int, ...], str]  # shape, dtype.str
+
+# Poison written over outputs before each run: the first is NaN in every float type,
+# the second an absurd but finite value, so an element left unwritten fails one run.
+POISON_BYTES = (0xFF, 0x7B)
+
+
+@dataclasses.dataclass(frozen=True)
+class TimingOptions:
+    """How long and how carefully to time (GPU only).
+
+    Warm up for `warmup_ms`, then repeat until the median's relative standard error is
+    under `target_rel_error`, or `budget_ms` of timing is spent, or `max_reps` is reached;
+    never fewer than `min_reps` samples.
+    """
+
+    warmup_ms: float = 25.0
+    budget_ms: float = 1000.0
+    min_reps: int = 10
+    max_reps: int = 2000
+    target_rel_error: float = 0.005
+    check_every: int = 16  # verify the output of roughly one timed run in this many
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs to build the same program from a candidate."""
+
+    candidate: Candidate
+    backend: str  # "numba-sim" | "numba" | "cuda"
+    arch: str | None
+    allowed_imports: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerCase:
+    index: int
+    inputs: dict[str, Any]
+    output_specs: tuple[OutputSpec, ...]
+    rtol: tuple[float, ...] = ()  # per output, for comparing timed runs with the first run
+    atol: tuple[float, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why a worker stopped early. `replace_worker`: the CUDA context is unusable."""
+
+    status: Status
+    message: str
+    replace_worker: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyJob:
+    spec: RunSpec
+    cases: tuple[WorkerCase, ...]
+    repeats: int = len(POISON_BYTES)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    case: int
+    repeat: int
+    outputs: tuple[np.ndarray, ...]
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyReport:
+    device: DeviceInfo
+    compile: CompileInfo | None
+    runs: tuple[RunRecord, ...]
+    failure: Failure | None
+    can_run: bool
+    worker: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeJob:
+    specs: tuple[RunSpec, ...]  # one to time, two to compare (interleaved A B B A ...)
+    sets: tuple[WorkerCase, ...]
+    options: TimingOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeReport:
+    """Per program: event-timed samples, host-clock samples, and each set's first outputs."""
+
+    samples_ms: tuple[tuple[float, ...], ...]
+    host_ms: tuple[tuple[float, ...], ...]
+    first_outputs: tuple[tuple[tuple[np.ndarray, ...], ...], ...]  # [program][set] -> outputs
+    failure: Failure | None
+    failed_program: int | None = None
+    checked_runs: int = 0

@@ -1,0 +1,206 @@
+"""Timing on the GPU, in a worker: one program, or two interleaved for a fair comparison.
+
+Each repetition refills its input buffers from one of several timing sets, so the same
+buffer holds different data from one call to the next: a kernel that caches results by
+pointer, by shape or by call count returns stale outputs, and a sample of the timed
+runs' outputs is compared with that set's first output (which the calling process checks
+against the reference). L2 is flushed before each call, the whole device is synchronized
+after it, and a host clock runs beside the device events to catch work on side streams.
+Samples are kept raw; the caller summarizes them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..tolerance import Tolerance, compare
+from ..verdict import Status
+from .jobs import POISON_BYTES, TimeJob, TimeReport, TimingOptions, WorkerCase
+from .programs import CandidateFailure
+from .runtimes import Runtime
+from .worker import Program, check_inputs, classify, load, runtime, to_host, upload
+
+
+def time_job(job: TimeJob) -> TimeReport:
+    """Time `job.specs` (one, or two interleaved) on rotating input sets."""
+    rt = runtime(job.specs[0].backend)
+    n = len(job.specs)
+    failure, failed = None, None
+    samples: list[list[float]] = [[] for _ in range(n)]
+    host: list[list[float]] = [[] for _ in range(n)]
+    firsts: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n)]
+    checked = 0
+    current = 0
+    try:
+        programs = []
+        for spec in job.specs:
+            current = len(programs)  # named in the failure if loading it fails
+            programs.append(load(spec, rt))
+        bench = _Bench(rt, job.sets)
+        for current, program in enumerate(programs):
+            firsts[current] = [bench.first_output(program, k) for k in range(len(job.sets))]
+            bench.warm_up(program, job.options.warmup_ms)
+        rng = random.Random()  # unseeded: which runs get checked is not predictable
+        deadline = time.perf_counter() + job.options.budget_ms / 1e3
+        for rep in range(job.options.max_reps):
+            k = rep % len(job.sets)
+            order = range(n) if rep % 2 == 0 else reversed(range(n))
+            for current in order:
+                check = rng.random() < 1.0 / job.options.check_every
+                ms, host_ms = bench.timed_call(
+                    programs[current], k, firsts[current][k] if check else None
+                )
+                samples[current].append(ms)
+                host[current].append(host_ms)
+                checked += check
+            if _done(samples, job.options) or time.perf_counter() > deadline:
+                break
+        if job.options.check_every > 1:
+            for current, program in enumerate(programs):
+                for k in range(len(job.sets)):  # every set's last word is checked
+                    bench.timed_call(program, k, firsts[current][k])
+                    checked += 1
+    except CandidateFailure as exc:
+        failure, failed = exc.failure, current
+    except BaseException as exc:
+        failure, failed = classify(exc, None, "timing"), current
+    return TimeReport(
+        samples_ms=tuple(tuple(s) for s in samples),
+        host_ms=tuple(tuple(h) for h in host),
+        first_outputs=tuple(tuple(f) for f in firsts),
+        failure=failure,
+        failed_program=failed,
+        checked_runs=checked,
+    )
+
+
+class _Bench:
+    """Device copies of the timing sets and the rotating buffers the calls read from."""
+
+    def __init__(self, rt: Runtime, sets: Sequence[WorkerCase]) -> None:
+        self.rt = rt
+        self.sets = sets
+        self.pristine = [upload(rt, s.inputs) for s in sets]
+        # Sets of equal shapes share buffers; the number of buffers is coprime with the
+        # number of sets, so every buffer sees every set's data in turn.
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for k, s in enumerate(sets):
+            groups.setdefault(_shape_key(s), []).append(k)
+        self.group_of = {k: key for key, ks in groups.items() for k in ks}
+        self.slots = {
+            key: [self._buffers(ks[0]) for _ in range(_coprime_above_one(len(ks)))]
+            for key, ks in groups.items()
+        }
+        self.turn = dict.fromkeys(groups, 0)
+
+    def _buffers(self, k: int) -> dict[str, Any]:
+        return {
+            name: self.rt.empty(v.shape, v.dtype)
+            for name, v in self.sets[k].inputs.items()
+            if isinstance(v, np.ndarray)
+        }
+
+    def _fill(self, k: int) -> dict[str, Any]:
+        key = self.group_of[k]
+        slot = self.slots[key][self.turn[key] % len(self.slots[key])]
+        self.turn[key] += 1
+        for name, buf in slot.items():
+            self.rt.copy(buf, self.pristine[k][name])
+        return {**self.sets[k].inputs, **slot}
+
+    def first_output(self, program: Program, k: int) -> tuple[np.ndarray, ...]:
+        dev = self._fill(k)
+        call = program.bind(self.rt, dev, self.sets[k].inputs, self.sets[k].output_specs)
+        call.poison(POISON_BYTES[0])
+        call.run()
+        self.rt.synchronize()
+        outputs = tuple(to_host(self.rt, v, i) for i, v in enumerate(call.outputs()))
+        check_inputs(self.rt, dev, self.sets[k].inputs)
+        return outputs
+
+    def warm_up(self, program: Program, warmup_ms: float) -> None:
+        if warmup_ms <= 0:
+            return
+        end = time.perf_counter() + warmup_ms / 1e3
+        for rep in range(1000):
+            self.timed_call(program, rep % len(self.sets), None)
+            if rep >= 1 and time.perf_counter() > end:
+                break
+
+    def timed_call(
+        self, program: Program, k: int, expected: tuple[np.ndarray, ...] | None
+    ) -> tuple[float, float]:
+        case = self.sets[k]
+        dev = self._fill(k)
+        call = program.bind(self.rt, dev, case.inputs, case.output_specs)
+        call.poison(POISON_BYTES[1])
+        self.rt.flush_l2()
+        self.rt.synchronize()
+        timer = self.rt.timer()
+        timer.start()
+        call.run()
+        ms = timer.stop()
+        host_ms = getattr(timer, "host_ms", ms)
+        if expected is not None:
+            self._check(call.outputs(), expected, case, k)
+            check_inputs(self.rt, dev, case.inputs)
+        return ms, host_ms
+
+    def _check(
+        self, outputs: tuple[Any, ...], first: tuple[np.ndarray, ...], case: WorkerCase, k: int
+    ) -> None:
+        for i, (value, ref) in enumerate(zip(outputs, first, strict=False)):
+            got = to_host(self.rt, value, i)
+            tol = Tolerance(2 * case.rtol[i], 2 * case.atol[i]) if case.rtol else None
+            bad = (
+                compare(got, ref, tol)
+                if got.shape == ref.shape and got.dtype == ref.dtype
+                else True
+            )
+            if bad:
+                detail = bad.describe() if not isinstance(bad, bool) else "different shape or dtype"
+                raise CandidateFailure(
+                    Status.WRONG_RESULT,
+                    f"a timed run on timing set {k + 1} returned a different result from "
+                    f"that set's first run ({detail}): the kernel returns stale or cached results",
+                )
+
+
+def _done(samples: list[list[float]], options: TimingOptions) -> bool:
+    return all(
+        len(s) >= options.min_reps and relative_error(s) < options.target_rel_error for s in samples
+    )
+
+
+def relative_error(samples: Sequence[float]) -> float:
+    """Standard error of the median over the median, from a robust spread (IQR)."""
+    if len(samples) < 4:
+        return math.inf
+    q1, med, q3 = np.percentile(samples, [25, 50, 75])
+    if med <= 0:
+        return math.inf
+    sigma = (q3 - q1) / 1.349
+    return float(1.2533 * sigma / math.sqrt(len(samples)) / med)
+
+
+def _shape_key(case: WorkerCase) -> tuple[Any, ...]:
+    return tuple(
+        sorted(
+            (n, v.shape, v.dtype.str) for n, v in case.inputs.items() if isinstance(v, np.ndarray)
+        )
+    )
+
+
+def _coprime_above_one(n: int) -> int:
+    if n == 1:
+        return 1
+    p = 2
+    while math.gcd(p, n) != 1:
+        p += 1
+    return p

@@ -1,0 +1,328 @@
+"""Turning a candidate into something callable, in a worker.
+
+A Python candidate is executed as a fresh module with restricted builtins (it passed the
+static safety rules before it got here) and called through its entry function. A CUDA C
+candidate is compiled with NVRTC and, on a GPU, loaded through CuPy; its parameters are
+bound to inputs by name and its outputs are allocated here. Problems are raised as
+`CandidateFailure` carrying the status to report.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import sys
+import time
+import traceback
+import types
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import cuda_source, launch, nvrtc
+from ..safety import DEFAULT_ALLOWED_IMPORTS, SAFE_BUILTINS
+from ..verdict import CompileInfo, Status
+from .jobs import Failure, OutputSpec, RunSpec
+from .runtimes import Runtime
+
+
+class CandidateFailure(Exception):
+    """A candidate-caused stop, carried up to the job as a `Failure`."""
+
+    def __init__(
+        self,
+        status: Status,
+        message: str,
+        *,
+        replace_worker: bool = False,
+        compile_info: CompileInfo | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure = Failure(status, message, replace_worker)
+        self.compile_info = compile_info
+
+
+class PythonProgram:
+    """A Python candidate module and its entry function."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        cand = spec.candidate
+        self.filename = f"<candidate {cand.sha256[:12]}>"
+        # Registered so tracebacks and numba's error messages can show candidate lines.
+        linecache.cache[self.filename] = (
+            len(cand.source),
+            None,
+            cand.source.splitlines(True),
+            self.filename,
+        )
+        module = types.ModuleType(f"kernelmagic_candidate_{cand.sha256[:12]}")
+        module.__dict__["__builtins__"] = {
+            **SAFE_BUILTINS,
+            "__import__": _guarded_import(spec.allowed_imports),
+        }
+        sys.modules[module.__name__] = module  # numba resolves globals through the module
+        t0 = time.perf_counter()
+        try:
+            exec(compile(cand.source, self.filename, "exec"), module.__dict__)
+        except Exception as exc:
+            raise CandidateFailure(
+                Status.COMPILE_ERROR, "the candidate failed while loading: " + self.explain(exc)
+            ) from None
+        self.compile = CompileInfo(ok=True, seconds=time.perf_counter() - t0)
+        if cand.entry is None or not callable(module.__dict__.get(cand.entry)):
+            raise CandidateFailure(Status.COMPILE_ERROR, f"entry function {cand.entry!r} not found")
+        self.entry = module.__dict__[cand.entry]
+        self.params = [
+            p for p in self.entry.__code__.co_varnames[: self.entry.__code__.co_argcount]
+        ]
+
+    def bind(
+        self,
+        rt: Runtime,
+        dev_inputs: Mapping[str, Any],
+        host_inputs: Mapping[str, Any],
+        specs: tuple[OutputSpec, ...],
+    ) -> PythonCall:
+        kwargs = {p: dev_inputs[p] for p in self.params if p in dev_inputs}
+        scratch = 2 * sum(int(np.prod(shape)) * np.dtype(dt).itemsize for shape, dt in specs)
+        return PythonCall(self, rt, kwargs, len(specs), scratch)
+
+    def explain(self, exc: BaseException) -> str:
+        """The exception with only the candidate's own frames: where in *its* code it failed."""
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == self.filename]
+        where = "".join(
+            f"\n  line {f.lineno}, in {f.name}: {(f.line or '').strip()}" for f in frames[-3:]
+        )
+        text = f"{type(exc).__name__}: {exc}".strip()
+        lines = text.splitlines()
+        if len(lines) > 15:
+            text = "\n".join([*lines[:15], f"... ({len(lines) - 15} more lines)"])
+        return text + where
+
+
+class PythonCall:
+    """One bound invocation: `poison` before, `run` is what gets timed, then `outputs`."""
+
+    def __init__(
+        self,
+        program: PythonProgram,
+        rt: Runtime,
+        kwargs: dict[str, Any],
+        n_outputs: int,
+        scratch_bytes: int,
+    ) -> None:
+        self._program = program
+        self._rt = rt
+        self._kwargs = kwargs
+        self._n = n_outputs
+        self._scratch = scratch_bytes
+        self.result: Any = None
+
+    def poison(self, byte: int) -> None:
+        # The entry allocates its own outputs; leave poison where those allocations land.
+        self._rt.scrub(self._scratch, byte)
+
+    def run(self) -> None:
+        self.result = self._program.entry(**self._kwargs)
+
+    def outputs(self) -> tuple[Any, ...]:
+        result = self.result
+        if self._n == 1 and not isinstance(result, (tuple, list)):
+            return (result,)
+        if not isinstance(result, (tuple, list)):
+            raise CandidateFailure(
+                Status.WRONG_RESULT,
+                f"the entry function returned one {type(result).__name__}; the reference returns "
+                f"{self._n} arrays",
+            )
+        if len(result) != self._n:
+            raise CandidateFailure(
+                Status.WRONG_RESULT,
+                f"the entry function returned {len(result)} values; "
+                f"the reference returns {self._n}",
+            )
+        return tuple(result)
+
+
+class CudaCProgram:
+    """A CUDA C kernel compiled by NVRTC; loaded through CuPy when there is a GPU."""
+
+    def __init__(self, spec: RunSpec, arch: str, *, load: bool) -> None:
+        cand = spec.candidate
+        self.kernel_name = cand.kernel or ""
+        sigs = [
+            k
+            for k in cuda_source.find_kernels(cand.source)
+            if k.name == self.kernel_name.split("<")[0].strip()
+        ]
+        # A definition carries parameter names; explicit instantiations do not.
+        sigs = [k for k in sigs if k.defined] or sigs
+        if not sigs:
+            raise CandidateFailure(
+                Status.COMPILE_ERROR, f"no __global__ kernel named {self.kernel_name!r}"
+            )
+        self.signature = sigs[-1]
+        self.grid, self.block, self.shared = cand.grid, cand.block or "256", cand.shared
+        out = nvrtc.compile_cuda(
+            cand.source, name_expression=self.kernel_name, arch=arch, options=cand.compile_options
+        )
+        self.compile = CompileInfo(
+            ok=out.ok, log=out.log, seconds=out.seconds, arch=out.arch, resources=out.resources
+        )
+        if not out.ok:
+            raise CandidateFailure(
+                Status.COMPILE_ERROR,
+                out.first_error or out.log or "compilation failed",
+                compile_info=self.compile,
+            )
+        self.function: Any = None
+        if load:
+            import cupy
+
+            module = cupy.cuda.function.Module()
+            module.load(out.cubin)
+            self._module = module  # the function is only valid while its module lives
+            self.function = module.get_function(out.lowered_name)
+
+    def bind(
+        self,
+        rt: Runtime,
+        dev_inputs: Mapping[str, Any],
+        host_inputs: Mapping[str, Any],
+        specs: tuple[OutputSpec, ...],
+    ) -> CudaCall:
+        args: list[Any] = []
+        outputs: list[Any] = []
+        for param in self.signature.params:
+            if param.name in dev_inputs:
+                args.append(
+                    self._bind_input(param, dev_inputs[param.name], host_inputs[param.name])
+                )
+            elif param.pointer and not param.const:
+                if len(outputs) >= len(specs):
+                    raise CandidateFailure(
+                        Status.COMPILE_ERROR,
+                        f"parameter '{param.name}' is not an input, and the reference has only "
+                        f"{len(specs)} output(s) for the non-const pointers",
+                    )
+                shape, dtype = specs[len(outputs)]
+                _check_pointee(
+                    param, np.dtype(dtype), f"output {len(outputs)}", Status.WRONG_RESULT
+                )
+                arr = rt.empty(shape, np.dtype(dtype))
+                outputs.append(arr)
+                args.append(arr)
+            else:
+                raise CandidateFailure(
+                    Status.COMPILE_ERROR,
+                    f"parameter '{param.name}' ({param.c_type}) is not an input (inputs: "
+                    f"{', '.join(dev_inputs)}); outputs must be non-const pointers",
+                )
+        if len(outputs) != len(specs):
+            raise CandidateFailure(
+                Status.WRONG_RESULT,
+                f"the kernel has {len(outputs)} output pointer(s); "
+                f"the reference returns {len(specs)} array(s)",
+            )
+        grid, block, shared = self._launch(host_inputs, specs)
+        return CudaCall(self, rt, args, tuple(outputs), grid, block, shared)
+
+    def _bind_input(self, param: cuda_source.Param, device: Any, host: Any) -> Any:
+        if isinstance(host, np.ndarray):
+            if not param.pointer:
+                raise CandidateFailure(
+                    Status.COMPILE_ERROR,
+                    f"parameter '{param.name}' is a scalar but input '{param.name}' is an array",
+                )
+            _check_pointee(param, host.dtype, f"input '{param.name}'", Status.COMPILE_ERROR)
+            return device
+        if param.pointer:
+            raise CandidateFailure(
+                Status.COMPILE_ERROR,
+                f"parameter '{param.name}' is a pointer but input '{param.name}' is a scalar",
+            )
+        scalar_type = cuda_source.scalar_numpy_type(param.base)
+        if scalar_type is None:
+            raise CandidateFailure(
+                Status.COMPILE_ERROR,
+                f"cannot pass a scalar as parameter '{param.name}' of type {param.c_type}",
+            )
+        return scalar_type(host)
+
+    def _launch(
+        self, host_inputs: Mapping[str, Any], specs: tuple[OutputSpec, ...]
+    ) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+        try:
+            block = _dims(launch.evaluate(self.block, host_inputs))
+            if self.grid is None:
+                # Default: one thread per element of the first output.
+                elements = int(np.prod(specs[0][0])) if specs else 1
+                grid: tuple[int, ...] = (launch.cdiv(max(elements, 1), int(np.prod(block))),)
+            else:
+                grid = _dims(launch.evaluate(self.grid, host_inputs))
+            shared = int(launch.evaluate_number(self.shared, host_inputs)) if self.shared else 0
+        except launch.LaunchError as exc:
+            raise CandidateFailure(Status.COMPILE_ERROR, f"launch configuration: {exc}") from None
+        return grid, block, shared
+
+
+class CudaCall:
+    """One bound launch with harness-owned outputs; same shape as `PythonCall`."""
+
+    def __init__(
+        self,
+        program: CudaCProgram,
+        rt: Runtime,
+        args: list[Any],
+        outputs: tuple[Any, ...],
+        grid: tuple[int, ...],
+        block: tuple[int, ...],
+        shared: int,
+    ) -> None:
+        self._fn = program.function
+        self._rt = rt
+        self._args = tuple(args)
+        self._outputs = outputs
+        self._grid, self._block, self._shared = grid, block, shared
+        if shared > 48 * 1024:
+            # Above 48 KiB a kernel must opt in to dynamic shared memory.
+            self._fn.max_dynamic_shared_size_bytes = shared
+
+    def poison(self, byte: int) -> None:
+        for arr in self._outputs:
+            self._rt.fill_bytes(arr, byte)
+
+    def run(self) -> None:
+        self._fn(self._grid, self._block, self._args, shared_mem=self._shared)
+
+    def outputs(self) -> tuple[Any, ...]:
+        return self._outputs
+
+
+def _guarded_import(extra: tuple[str, ...]) -> Any:
+    """`import` inside candidate modules: the allowed top-level packages only."""
+    allowed = DEFAULT_ALLOWED_IMPORTS | set(extra)
+
+    def guarded(
+        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> Any:
+        if level != 0 or name.split(".")[0] not in allowed:
+            raise ImportError(f"candidates may not import {name!r}")
+        return builtins.__import__(name, globals, locals, fromlist, level)
+
+    return guarded
+
+
+def _dims(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _check_pointee(param: cuda_source.Param, dtype: np.dtype, what: str, status: Status) -> None:
+    if param.dtype is None or param.dtype == dtype.name:
+        return
+    raise CandidateFailure(
+        status,
+        f"parameter '{param.name}' points to {param.base} ({param.dtype}) "
+        f"but {what} is {dtype.name}",
+    )

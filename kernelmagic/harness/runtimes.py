@@ -1,0 +1,294 @@
+"""Device operations the harness needs, per runtime (worker side).
+
+Three runtimes: the numba-cuda simulator on the CPU, numba-cuda on a GPU, and CuPy on a
+GPU (CuPy candidates and CUDA C). Each moves arrays, poisons buffers, synchronizes the
+whole device, flushes L2 and times with events; `guard_hooks` installs the watchers of
+`guard` that fit it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..devices import SIMULATOR, DeviceInfo, from_properties
+from . import guard
+
+
+class Timer(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> float:
+        """Milliseconds since start, after the device has finished everything."""
+        ...
+
+
+class Runtime(Protocol):
+    name: str
+    simulated: bool
+    can_run: bool
+    counts_launches: bool
+
+    def device_info(self) -> DeviceInfo: ...
+    def upload(self, host: np.ndarray) -> Any: ...
+    def download(self, value: Any) -> np.ndarray: ...
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any: ...
+    def fill_bytes(self, arr: Any, byte: int) -> None: ...
+    def copy(self, dst: Any, src: Any) -> None: ...
+    def scrub(self, nbytes: int, byte: int) -> None: ...
+    def synchronize(self) -> None: ...
+    def flush_l2(self) -> None: ...
+    def timer(self) -> Timer: ...
+
+
+class _HostTimer:
+    def __init__(self, sync: Callable[[], None]) -> None:
+        self._sync = sync
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        self._sync()
+        return (time.perf_counter() - self._t0) * 1e3
+
+
+class SimRuntime:
+    """numba-cuda's simulator: correctness only; its 'timings' are host clock readings."""
+
+    name = "numba-sim"
+    simulated = True
+    can_run = True
+    counts_launches = True
+
+    def __init__(self) -> None:
+        from numba import cuda
+
+        self._cuda = cuda
+        guard.install_simulator_hooks()
+
+    def device_info(self) -> DeviceInfo:
+        return SIMULATOR
+
+    def upload(self, host: np.ndarray) -> Any:
+        return self._cuda.to_device(np.array(host))
+
+    def download(self, value: Any) -> np.ndarray:
+        return _download(value, lambda v: v.copy_to_host())
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._cuda.device_array(shape, dtype)
+
+    def fill_bytes(self, arr: Any, byte: int) -> None:
+        arr.view(np.uint8)[...] = byte  # a FakeCUDAArray view writes through
+
+    def copy(self, dst: Any, src: Any) -> None:
+        dst.copy_to_device(src)
+
+    def scrub(self, nbytes: int, byte: int) -> None:
+        """Nothing to do: simulator arrays come from fresh host allocations."""
+
+    def synchronize(self) -> None:
+        """The simulator runs kernels synchronously."""
+
+    def flush_l2(self) -> None:
+        """There is no L2 to flush on the CPU."""
+
+    def timer(self) -> Timer:
+        return _HostTimer(self.synchronize)
+
+
+class NumbaRuntime:
+    """numba-cuda on a real GPU."""
+
+    name = "numba"
+    simulated = False
+    can_run = True
+    counts_launches = True
+
+    def __init__(self) -> None:
+        from numba import cuda
+        from numba.cuda.cudadrv import driver
+
+        self._cuda = cuda
+        self._driver = driver
+        self._flush: Any = None
+        guard.install_numba_hooks()
+
+    def device_info(self) -> DeviceInfo:
+        dev = self._cuda.get_current_device()
+        major, minor = dev.compute_capability
+        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+        _free, total = self._cuda.current_context().get_memory_info()
+        return from_properties(
+            {
+                "name": name,
+                "major": major,
+                "minor": minor,
+                "multiProcessorCount": dev.MULTIPROCESSOR_COUNT,
+                "sharedMemPerBlock": dev.MAX_SHARED_MEMORY_PER_BLOCK,
+                "sharedMemPerBlockOptin": dev.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                "l2CacheSize": dev.L2_CACHE_SIZE,
+                "totalGlobalMem": total,
+                "clockRate": getattr(dev, "CLOCK_RATE", None),
+                "memoryClockRate": getattr(dev, "MEMORY_CLOCK_RATE", None),
+                "memoryBusWidth": getattr(dev, "GLOBAL_MEMORY_BUS_WIDTH", None),
+            }
+        )
+
+    def upload(self, host: np.ndarray) -> Any:
+        return self._cuda.to_device(host)
+
+    def download(self, value: Any) -> np.ndarray:
+        return _download(value, _gpu_copy_to_host)
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._cuda.device_array(shape, dtype)
+
+    def fill_bytes(self, arr: Any, byte: int) -> None:
+        if arr.nbytes:
+            self._driver.device_memset(arr, byte, arr.nbytes)
+
+    def copy(self, dst: Any, src: Any) -> None:
+        dst.copy_to_device(src)
+
+    def scrub(self, nbytes: int, byte: int) -> None:
+        if nbytes:
+            scratch = self._cuda.device_array(nbytes, np.uint8)
+            self.fill_bytes(scratch, byte)
+            del scratch
+            self._cuda.current_context().deallocations.clear()
+
+    def synchronize(self) -> None:
+        self._cuda.synchronize()
+
+    def flush_l2(self) -> None:
+        if self._flush is None:
+            self._flush = self._cuda.device_array(_flush_bytes(self.device_info()), np.uint8)
+        self.fill_bytes(self._flush, 0)
+
+    def timer(self) -> Timer:
+        return _EventTimer(self._cuda.event, self._cuda.event_elapsed_time, self.synchronize)
+
+
+class CupyRuntime:
+    """CuPy on a real GPU: runs CuPy candidates and CUDA C compiled by NVRTC."""
+
+    name = "cuda"
+    simulated = False
+    can_run = True
+    counts_launches = False
+
+    def __init__(self) -> None:
+        import cupy
+
+        self._cp = cupy
+        self._flush: Any = None
+        guard.install_cupy_hooks()
+
+    def device_info(self) -> DeviceInfo:
+        props = dict(self._cp.cuda.runtime.getDeviceProperties(self._cp.cuda.Device().id))
+        if isinstance(props.get("name"), bytes):
+            props["name"] = props["name"].decode()
+        return from_properties(props)
+
+    def upload(self, host: np.ndarray) -> Any:
+        return self._cp.asarray(host)
+
+    def download(self, value: Any) -> np.ndarray:
+        return _download(value, _gpu_copy_to_host)
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._cp.empty(shape, dtype)
+
+    def fill_bytes(self, arr: Any, byte: int) -> None:
+        if arr.nbytes:
+            self._cp.cuda.runtime.memsetAsync(
+                arr.data.ptr, byte, arr.nbytes, self._cp.cuda.get_current_stream().ptr
+            )
+
+    def copy(self, dst: Any, src: Any) -> None:
+        dst.data.copy_from_device_async(src.data, src.nbytes)
+
+    def scrub(self, nbytes: int, byte: int) -> None:
+        # Freed blocks return to CuPy's pool: the candidate's next allocation reuses poison.
+        if nbytes:
+            scratch = self._cp.empty(nbytes, np.uint8)
+            self.fill_bytes(scratch, byte)
+            del scratch
+
+    def synchronize(self) -> None:
+        # The whole device, not one stream: work hidden on a side stream is waited for too.
+        self._cp.cuda.Device().synchronize()
+
+    def flush_l2(self) -> None:
+        if self._flush is None:
+            self._flush = self._cp.empty(_flush_bytes(self.device_info()), np.uint8)
+        self.fill_bytes(self._flush, 0)
+
+    def timer(self) -> Timer:
+        cp = self._cp
+        return _EventTimer(lambda: cp.cuda.Event(), cp.cuda.get_elapsed_time, self.synchronize)
+
+
+class _EventTimer:
+    """Device events around the call; the host clock around it catches side-stream work."""
+
+    def __init__(
+        self,
+        make_event: Callable[[], Any],
+        elapsed: Callable[[Any, Any], float],
+        sync: Callable[[], None],
+    ) -> None:
+        self._begin, self._end = make_event(), make_event()
+        self._elapsed = elapsed
+        self._sync = sync
+        self._t0 = 0.0
+        self.host_ms = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._begin.record()
+
+    def stop(self) -> float:
+        self._end.record()
+        self._sync()
+        self.host_ms = (time.perf_counter() - self._t0) * 1e3
+        return float(self._elapsed(self._begin, self._end))
+
+
+def _flush_bytes(info: DeviceInfo) -> int:
+    # Writing twice the L2 size evicts everything the previous run left there.
+    return max(2 * (info.l2_bytes or 0), 64 * 1024 * 1024)
+
+
+def _download(value: Any, device_copy: Callable[[Any], np.ndarray]) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return np.array(value)
+    if isinstance(value, (bool, int, float, complex, np.generic)):
+        return np.asarray(value)
+    if hasattr(value, "copy_to_host") or hasattr(value, "__cuda_array_interface__"):
+        return device_copy(value)
+    raise TypeError(f"a {type(value).__name__} is not an array")
+
+
+def _gpu_copy_to_host(value: Any) -> np.ndarray:
+    if hasattr(value, "get") and type(value).__module__.startswith("cupy"):
+        return value.get()
+    if hasattr(value, "copy_to_host"):
+        return value.copy_to_host()
+    from numba import cuda
+
+    return cuda.as_cuda_array(value).copy_to_host()
+
+
+def make_runtime(backend: str) -> Runtime:
+    """The runtime that runs candidates for `backend` in this worker."""
+    if backend == "numba-sim":
+        return SimRuntime()
+    if backend == "numba":
+        return NumbaRuntime()
+    return CupyRuntime()

@@ -1,0 +1,794 @@
+"""Static safety rules for Python candidates.
+
+Candidates are often written by an LLM, and such kernels have been caught cheating: computing
+the answer on the host with NumPy or a CPU JIT and handing it back, or reading a stored answer
+from a file. A candidate also runs inside the harness's worker process, so introspection
+(``f.__globals__``, frames, ``__subclasses__``) or an internal module of numba or CuPy could
+reach the harness's own state, the file system or the CUDA driver, or patch the timers and the
+comparison. `check_python` rejects such code before it runs anywhere:
+
+* imports: an allowlist of top-level modules, minus driver, file and internal submodules;
+* names: no double-underscore names, and only the builtins in `SAFE_BUILTINS`, which is also
+  what the worker gives candidates at run time, so the two layers agree;
+* attributes: nothing starting with ``_``, no frame or code introspection, no file, process,
+  environment or driver entry points, no internal modules of the allowed packages. Without
+  ``getattr`` every attribute a candidate reaches is spelled out in its source, so these
+  name rules see all of them;
+* objects: attributes may be set only on ``self`` in ``__init__``, modules may not be passed
+  around, library classes may not be subclassed and classes may define only a few dunder
+  methods, so a candidate cannot patch the harness's timers or comparison, nor hand back an
+  object that runs its own code when the harness inspects it;
+* strings: CUDA sources may ``#include`` only system headers, and compiler options may not
+  name paths;
+* host code (everything outside GPU-decorated functions) may use NumPy only to allocate and
+  to name dtypes and constants, may not CPU-compile with numba, and may not pull device data
+  back for host-side work.
+
+A static check cannot follow values computed at run time (a string assembled into an
+``#include``, a method patched on an object passed around); the harness's dynamic checks
+cover what is left.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    """One broken rule: where, which rule, and a sentence that says what to do instead."""
+
+    line: int
+    rule: str
+    message: str
+
+
+def _names(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+DEFAULT_ALLOWED_IMPORTS: frozenset[str] = frozenset({"numba", "cupy", "cupyx", "numpy", "math"})
+
+SAFE_BUILTINS: dict[str, object] = {
+    name: getattr(builtins, name)
+    for name in sorted(
+        _names(
+            "range len min max abs int float bool complex tuple list dict slice enumerate zip "
+            "isinstance round divmod pow print str repr Exception ValueError TypeError "
+            "RuntimeError IndexError KeyError ZeroDivisionError ArithmeticError AssertionError "
+            "NotImplementedError OverflowError StopIteration"
+        )
+        # A class statement calls it; candidates cannot name it (double-underscore rule).
+        | {"__build_class__"}
+    )
+}
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_BUILTIN_HINTS = {
+    **dict.fromkeys(
+        _names("eval exec compile breakpoint help input open exit quit"),
+        "candidates may not run dynamic code, do I/O or stop the process",
+    ),
+    **dict.fromkeys(
+        _names("sum map filter sorted iter next reversed any all"),
+        "it computes on the host; do the work in a GPU kernel",
+    ),
+    **dict.fromkeys(
+        _names(
+            "getattr setattr delattr hasattr globals locals vars dir type object super "
+            "classmethod staticmethod property memoryview id hash"
+        ),
+        "reflection can reach interpreter and harness internals",
+    ),
+}
+
+# Host code may use NumPy only for these: allocation, dtypes, constants, dtype logic.
+_NUMPY_HOST = _names(
+    "float16 float32 float64 int8 int16 int32 int64 uint8 uint16 uint32 uint64 bool_ complex64 "
+    "complex128 intp uintp int_ uint intc uintc byte ubyte short ushort longlong ulonglong bool "
+    "half single double dtype empty zeros ones full "
+    "empty_like zeros_like ones_like full_like inf nan pi e finfo iinfo newaxis ndarray "
+    "issubdtype result_type promote_types can_cast number integer signedinteger "
+    "unsignedinteger floating complexfloating"
+)
+# numba's CPU compilers: a host fallback that runs fast enough to pass for a kernel.
+_CPU_JIT = _names(
+    "jit njit generated_jit cfunc stencil prange pndindex jit_module objmode carray farray "
+    "vectorize guvectorize"
+)
+_DEVICE_DECORATORS = frozenset(
+    {
+        "numba.cuda.jit",
+        "numba.cuda.reduce",
+        "numba.cuda.vectorize",
+        "numba.cuda.guvectorize",
+        "cupyx.jit.rawkernel",
+    }
+)
+_CUDA_TARGET_DECORATORS = frozenset({"numba.vectorize", "numba.guvectorize"})
+# Public submodules that `from pkg import sub` may bind: modules, so never plain values.
+_KNOWN_SUBMODULES = _names(
+    "numba.cuda numba.types numba.cuda.cg numba.cuda.libdevice numba.cuda.random cupy.cuda "
+    "cupy.random cupy.linalg cupy.fft cupyx.jit cupyx.scipy numpy.random numpy.linalg "
+    "numpy.fft"
+)
+
+# Frames, code and classes; py_func hands back the Python function behind a kernel, which
+# would run its body on the host.
+_INTROSPECTION = _names(
+    "mro f_globals f_locals f_back f_builtins f_code f_trace py_func pyfunc targetctx "
+    "typingctx targetdescr"
+)
+_INTROSPECTION_PREFIX = re.compile(r"(?:gi|cr|ag|tb|co|func|im)_")
+_FILE_ACCESS = _names(
+    "genfromtxt memmap fromregex DataSource environ getenv putenv system popen fork forkpty "
+    "kill killpg remove unlink rmdir listdir scandir mkdir makedirs rename chdir chmod ctypes "
+    "ctypeslib cudadrv driver runtime nvrtc compiler close select_device reset detect "
+    "enable_caching profile_start profile_stop profile set_allocator set_pinned_memory_allocator "
+    "using_allocator set_memory_manager memory get_default_memory_pool "
+    "get_default_pinned_memory_pool current_context from_cuda_array_interface"
+)
+_FILE_ACCESS_PATTERN = re.compile(r"^(?:load|save|dump|open|spawn|exec[lv])|file|hook")
+# Modules that numpy 2, numba-cuda and CuPy 14 expose as attributes (their internals and
+# the stdlib modules they import), plus other stdlib modules that reach the OS or the
+# interpreter: `cuda.os.system` or `numba.config` must not be one attribute away.
+_INTERNAL = _names(
+    "core lib testing f2py distutils misc simulator cloudpickle config cpython llvmlite np "
+    "numpy numba parfors stencils typed experimental extending platform api api_util cext "
+    "cgutils codegen cuda_paths datamodel debuginfo decorators descriptor device_init "
+    "devicearray devices deviceufunc dispatcher initialize itanium_mangler kernels launchconfig "
+    "locks lowering mathimpl memory_management models nvvm nvvmutils serialize stubs target "
+    "typeconv ufuncs utils vectorizers common function graph pinned_memory nvtx time os sys "
+    "subprocess shutil builtins importlib importlib_metadata inspect pickle copyreg marshal io "
+    "gc tempfile threading multiprocessing weakref pytypes operator logging traceback "
+    "linecache atexit asyncio contextlib warnings zipfile pathlib path posixpath yaml ll llvm "
+    "binding pathfinder codecs fileinput sysconfig tokenize timeit dataclasses posix signal "
+    "socket mmap resource runpy pkgutil site glob"
+)
+_REASONS = {
+    "private": "names starting with '_' reach interpreter and library internals; "
+    "use public attributes only",
+    "introspection": "it exposes frames, code, class hierarchies or the Python function "
+    "behind a kernel, which reach beyond the candidate",
+    "file-access": "it reaches files, processes, the environment or the CUDA driver; "
+    "candidates may only compute on the GPU",
+    "internal": "it is a library internal or another module, outside the kernel API; use "
+    "numba.cuda, cupy, cupyx.jit, numpy dtypes and math",
+}
+_ATTRIBUTE_RULES = {"private": "dunder", "file-access": "file-access"}
+
+_HOST_TRANSFER = frozenset({"tolist", "to_host", "tobytes"})
+# CuPy kernel settings a candidate may need (dynamic shared memory above 48 KiB).
+_SETTABLE = frozenset({"max_dynamic_shared_size_bytes", "preferred_shared_memory_carveout"})
+# Other dunder hooks (pickling, attribute access, array interfaces, comparisons) would run
+# candidate code inside the harness when it inspects a returned object.
+_DEFINABLE_DUNDERS = _names(
+    "__init__ __call__ __getitem__ __setitem__ __len__ __iter__ __repr__ __str__ __enter__ __exit__"
+)
+_PATH_KEYWORDS = frozenset({"link", "path", "cache_dir"})
+# `cuda.jit`'s fifth and `cuda.declare_device`'s third parameter is the link list.
+_MAX_POSITIONAL = {"numba.cuda.jit": 1, "numba.cuda.declare_device": 2}
+# NVRTC / NVCC options that read or write files by path, or run what they build.
+_PATH_OPTIONS = _names(
+    "--include-path --pre-include --output-file --output-directory -odir -keep --keep "
+    "-keep-dir --keep-dir -ccbin --compiler-bindir -optf --options-file --library "
+    "--library-path -MF --dependency-output -Xlinker --linker-options -Xcompiler "
+    "--compiler-options -time --time --fdevice-time-trace -pch --create-pch --use-pch "
+    "--pch-dir -o -run --run --run-args -save-temps --save-temps"
+)
+_PATH_OPTION_PREFIXES = ("-I", "-L", "-isystem", "-include")
+_DIRECTIVE = re.compile(r"^[ \t\f\v]*#[ \t\f\v]*(include_next|include|import|embed)\b(.*)$", re.M)
+_SYSTEM_HEADER = re.compile(r"\s*<([^<>\s]+)>")
+
+Problem = tuple[str, str]  # (rule, message)
+Located = tuple[ast.AST, Problem]
+
+
+def check_python(source: str, *, allowed_imports: Iterable[str] = ()) -> list[Violation]:
+    """Static safety rules for a Python candidate. Raises SyntaxError when source does not parse.
+
+    Returns every violation, in source order, at most one per syntax node. `allowed_imports`
+    adds top-level modules to `DEFAULT_ALLOWED_IMPORTS`; such an extra module is fully
+    allowed, attributes included (``os._exit``), except double-underscore attributes.
+    """
+    try:
+        tree = ast.parse(source)
+    except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, deep nesting
+        detail = str(exc) or type(exc).__name__
+        raise SyntaxError(f"candidate source cannot be parsed: {detail}") from None
+    extras = frozenset(m.split(".")[0] for m in allowed_imports) - DEFAULT_ALLOWED_IMPORTS
+    try:
+        checker = _Checker(tree, extras)
+        checker.visit(tree)
+    except RecursionError:
+        raise SyntaxError("candidate source is nested too deeply to check") from None
+    return [v for *_, v in sorted(checker.found, key=lambda found: found[:3])]
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _category(name: str) -> str | None:
+    """Why an attribute or import part is out of bounds (a `_REASONS` key), or None."""
+    if name.startswith("_"):
+        return "private"
+    if name in _INTROSPECTION or _INTROSPECTION_PREFIX.match(name):
+        return "introspection"
+    if name in _FILE_ACCESS or _FILE_ACCESS_PATTERN.search(name):
+        return "file-access"
+    return "internal" if name in _INTERNAL else None
+
+
+def _shown(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 60 else "..." + text[-57:]
+
+
+def _format_fields(fmt: str) -> Iterator[str]:
+    for _, field, spec, _ in string.Formatter().parse(fmt):
+        if field is not None:
+            yield field
+        if spec:  # nested fields, as in "{0:{1.x}}"
+            yield from _format_fields(spec)
+
+
+def _format_string_problem(fmt: str) -> Problem | None:
+    try:
+        fields = list(_format_fields(fmt))
+    except ValueError:
+        return "format", "a malformed format string cannot be checked; use an f-string"
+    for field in fields:
+        if "." in field or "[" in field:
+            return "format", (
+                f"format field '{{{field}}}' reads an attribute or item of its argument, "
+                "which can reach object internals; use an f-string"
+            )
+    return None
+
+
+def _include_problem(text: str) -> str | None:
+    # Read the string as the C preprocessor would: spliced lines, no comments, digraphs.
+    text = re.sub(r"/\*.*?\*/", " ", text.replace("\\\r\n", "").replace("\\\n", ""), flags=re.S)
+    for directive, rest in _DIRECTIVE.findall(text.replace("??=", "#").replace("%:", "#")):
+        header = _SYSTEM_HEADER.match(rest)
+        path = header.group(1) if header else ""
+        if not path or path.startswith(("/", "~")) or ".." in path or "\\" in path or ":" in path:
+            return (
+                f"'#{directive}{rest[:40]}' can read an arbitrary file; only system headers "
+                "such as #include <cuda_fp16.h> are allowed"
+            )
+    return None
+
+
+def _option_problem(text: str) -> str | None:
+    if not text.lstrip().startswith("-"):
+        return None
+    for token in text.split():
+        if token.split("=", 1)[0] in _PATH_OPTIONS or token.startswith(_PATH_OPTION_PREFIXES):
+            return f"compiler option '{token}' reads or writes files or runs programs; remove it"
+    return None
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_NEW_SCOPES = (*_FUNCTIONS, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _bindings(scope: ast.AST) -> set[str]:
+    """Names a scope binds itself (parameters, assignments, imports, defs), not nested ones."""
+    names: set[str] = set()
+    todo: list[ast.AST]
+    if isinstance(scope, _FUNCTIONS):
+        a = scope.args
+        params = (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg)
+        names.update(p.arg for p in params if p)
+        todo = [*scope.body] if isinstance(scope.body, list) else [scope.body]
+    elif isinstance(scope, ast.ClassDef):
+        todo = [*scope.body]
+    else:  # module or comprehension
+        todo = list(ast.iter_child_nodes(scope))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        if not isinstance(node, _NEW_SCOPES):
+            todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _simple_assignment(node: ast.AST) -> tuple[str, ast.AST] | None:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+        target, value = node.target, node.value
+    else:
+        return None
+    return (target.id, value) if isinstance(target, ast.Name) else None
+
+
+def _loads(node: ast.AST) -> bool:
+    return isinstance(getattr(node, "ctx", None), ast.Load)
+
+
+def _is_true(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _targets_cuda(call: ast.Call) -> bool:
+    return any(
+        k.arg == "target" and isinstance(k.value, ast.Constant) and k.value.value == "cuda"
+        for k in call.keywords
+    )
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, tree: ast.Module, extras: frozenset[str]) -> None:
+        self.found: list[tuple[int, int, int, Violation]] = []  # (line, col, end col, ...)
+        self._extras = extras
+        self._allowed_text = ", ".join(["numba", "cupy", "cupyx", "numpy", "math", *sorted(extras)])
+        self._aliases: dict[str, str] = {}  # local name -> dotted name it stands for
+        self._modules = set(_KNOWN_SUBMODULES)  # dotted names that are module objects
+        self._collect_aliases(tree)
+        self._scan_device_functions(tree)
+        self._scopes = [_bindings(tree)]
+        self._device = False
+        self._self_name: str | None = None
+        self._in_class = False
+        self._bases: set[int] = set()  # nodes used as the object of an attribute access
+        self._cuda_targeted: set[int] = set()  # vectorize(..., target="cuda") callees
+        self._format_checked: set[int] = set()  # str.format already checked at its call
+        self._flagged: set[int] = set()
+
+    # -- resolution -----------------------------------------------------------------
+    def _collect_aliases(self, tree: ast.Module) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    dotted = alias.name if alias.asname else alias.name.split(".")[0]
+                    self._aliases[alias.asname or dotted] = dotted
+                    self._modules.add(dotted)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    self._aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        # A name assigned a library chain (`jit = cuda.jit`) resolves like the chain.
+        changed = True
+        while changed:
+            changed = False
+            for node in ast.walk(tree):
+                pair = _simple_assignment(node)
+                if pair and pair[0] not in self._aliases and (qual := self._qual(pair[1])):
+                    self._aliases[pair[0]] = qual
+                    changed = True
+
+    def _scan_device_functions(self, tree: ast.Module) -> None:
+        loads = Counter(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and _loads(n))
+        compiled = Counter(
+            call.args[0].id
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call)
+            and call.args
+            and isinstance(call.args[0], ast.Name)
+            and self._is_device_decorator(call.func)
+        )
+        # A plain def compiled by a call (k = cuda.jit(f)) is device code only when nothing
+        # else uses it: a direct call would run the same body on the host.
+        self._device_funcs = {name for name, n in compiled.items() if loads[name] == n}
+        # numba device functions belong in kernels; the simulator runs a host call on the CPU.
+        self._device_only = {
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and any(
+                isinstance(d, ast.Call)
+                and self._qual(d.func) == "numba.cuda.jit"
+                and any(k.arg == "device" and _is_true(k.value) for k in d.keywords)
+                for d in node.decorator_list
+            )
+        }
+
+    def _qual(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return self._aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self._qual(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    def _is_device_decorator(self, node: ast.AST) -> bool:
+        call = node if isinstance(node, ast.Call) else None
+        dotted = self._qual(call.func if call else node)
+        if dotted in _CUDA_TARGET_DECORATORS:
+            return call is not None and _targets_cuda(call)
+        return dotted in _DEVICE_DECORATORS
+
+    def _in_extra(self, node: ast.AST) -> bool:
+        """Whether `node` is a chain on a module the problem explicitly allows."""
+        dotted = self._qual(node)
+        return dotted is not None and dotted.split(".")[0] in self._extras
+
+    def _bound(self, name: str) -> bool:
+        return any(name in scope for scope in self._scopes)
+
+    def _flag(self, node: ast.AST, rule: str, text: str) -> None:
+        if id(node) in self._flagged:
+            return
+        self._flagged.add(id(node))
+        line = getattr(node, "lineno", 0)
+        # Same start: the shorter node (inner attribute of a chain) comes first.
+        where = (line, getattr(node, "col_offset", 0), getattr(node, "end_col_offset", 0))
+        self.found.append((*where, Violation(line, rule, text)))
+
+    # -- imports --------------------------------------------------------------------
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._check_import(alias, alias.name, alias.asname)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            self._flag(
+                node,
+                "import",
+                f"relative imports are not allowed; import {self._allowed_text} by absolute name",
+            )
+            return
+        if node.module == "__future__":  # compiler directives; the parser rejects bad ones
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                self._flag(
+                    alias,
+                    "import",
+                    f"'from {node.module} import *' is not allowed; "
+                    "import the names you use explicitly",
+                )
+            else:
+                self._check_import(alias, f"{node.module}.{alias.name}", alias.asname)
+
+    def _check_import(self, node: ast.alias, path: str, asname: str | None) -> None:
+        root, *parts = path.split(".")
+        if asname and _is_dunder(asname):
+            self._flag(
+                node,
+                "dunder",
+                f"binding the double-underscore name '{asname}' is not "
+                "allowed; choose an ordinary name",
+            )
+        elif root in self._extras:
+            return
+        elif root not in DEFAULT_ALLOWED_IMPORTS:
+            self._flag(
+                node,
+                "import",
+                f"import of '{root}' is not allowed (candidates may import {self._allowed_text})",
+            )
+        elif bad := next(((p, c) for p in parts if (c := _category(p))), None):
+            self._flag(
+                node,
+                "import",
+                f"import of '{path}' is not allowed: '{bad[0]}' - {_REASONS[bad[1]]}",
+            )
+
+    # -- scopes ---------------------------------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._check_def_name(node)
+        for child in (*node.decorator_list, node.args, node.returns):
+            if child is not None:
+                self.visit(child)
+        # Only the innermost decorator sees the plain function; any other could keep it and
+        # call the body on the host later.
+        decorators = node.decorator_list
+        device = self._device or (
+            self._is_device_decorator(decorators[-1])
+            if decorators
+            else node.name in self._device_funcs
+        )
+        self._visit_scope(node, node.body, device, self._settable_self(node))
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _settable_self(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+        """The name whose attributes `node`'s body may set: `self` of an `__init__`, which is
+        always a fresh instance of the candidate's own class (other methods can be called
+        unbound on a harness object); nested functions inherit it."""
+        if not self._in_class:
+            return self._self_name
+        positional = [*node.args.posonlyargs, *node.args.args]
+        if node.name != "__init__" or not positional:
+            return None
+        name = positional[0].arg
+        rebound = any(
+            isinstance(n, ast.Name) and n.id == name and not _loads(n) for n in ast.walk(node)
+        )
+        return None if rebound else name
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.visit(node.args)
+        self._visit_scope(node, [node.body], self._device, self._self_name)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._check_def_name(node)
+        for base in (*node.bases, *(k.value for k in node.keywords)):
+            if self._qual(base):  # a subclass could change how the harness reads results
+                self._flag(
+                    base,
+                    "attribute",
+                    f"subclassing library class '{_shown(base)}' is "
+                    "not allowed; hold an instance in your own class instead",
+                )
+        for child in (*node.decorator_list, *node.bases, *node.keywords):
+            self.visit(child)
+        self._visit_scope(node, node.body, self._device, self._self_name, in_class=True)
+
+    def _visit_comprehension(self, node: ast.AST) -> None:
+        self._visit_scope(node, list(ast.iter_child_nodes(node)), self._device, self._self_name)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
+
+    def _visit_scope(
+        self,
+        scope: ast.AST,
+        body: Sequence[ast.AST],
+        device: bool,
+        self_name: str | None,
+        in_class: bool = False,
+    ) -> None:
+        saved = self._device, self._self_name, self._in_class
+        self._device, self._self_name, self._in_class = device, self_name, in_class
+        self._scopes.append(_bindings(scope))
+        for child in body:
+            self.visit(child)
+        self._scopes.pop()
+        self._device, self._self_name, self._in_class = saved
+
+    def _check_def_name(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        if not _is_dunder(node.name) or (
+            self._in_class
+            and not isinstance(node, ast.ClassDef)
+            and node.name in _DEFINABLE_DUNDERS
+        ):
+            return
+        self._flag(
+            node,
+            "dunder",
+            f"defining '{node.name}' is not allowed; classes may define "
+            f"only {', '.join(sorted(_DEFINABLE_DUNDERS))} (other hooks would run inside "
+            "the harness when it inspects results)",
+        )
+
+    # -- names and attributes -------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        name, problem = node.id, None
+        if name == "__import__":
+            problem = "import", "__import__ is not allowed; use an import statement"
+        elif _is_dunder(name):
+            hint = "; drop the `if __name__ == '__main__':` block" if name == "__name__" else ""
+            problem = (
+                "dunder",
+                (
+                    f"name '{name}' is not allowed: double-underscore names reach "
+                    f"interpreter internals{hint}"
+                ),
+            )
+        elif (
+            isinstance(node.ctx, ast.Load)
+            and name in _BUILTIN_NAMES
+            and name not in SAFE_BUILTINS
+            and not self._bound(name)
+        ):
+            hint = _BUILTIN_HINTS.get(name, "it is not among the builtins candidates get")
+            problem = "builtin", f"builtin '{name}' is not allowed: {hint}"
+        elif isinstance(node.ctx, ast.Load) and name in self._device_only and not self._device:
+            problem = (
+                "host-jit",
+                (
+                    f"device function '{name}' may only be called from a kernel; "
+                    "from host code it would run on the CPU"
+                ),
+            )
+        elif isinstance(node.ctx, ast.Load):
+            problem = self._qualified_problem(node)
+        if problem:
+            self._flag(node, *problem)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self._bases.add(id(node.value))
+        problem = (
+            self._attribute_name_problem(node)
+            or self._store_problem(node)
+            or self._qualified_problem(node)
+            or self._host_method_problem(node)
+            or self._format_problem(node)
+        )
+        if problem:
+            self._flag(node, *problem)
+        self.generic_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        # `case C(attr=p)` reads the attribute by name, like `subject.attr`.
+        for name in node.kwd_attrs:
+            if category := _category(name):
+                rule = _ATTRIBUTE_RULES.get(category, "attribute")
+                self._flag(
+                    node, rule, f"pattern attribute '{name}' is not allowed: {_REASONS[category]}"
+                )
+        self.generic_visit(node)
+
+    def _attribute_name_problem(self, node: ast.Attribute) -> Problem | None:
+        if self._in_extra(node) and not _is_dunder(node.attr):
+            return None
+        category = _category(node.attr)
+        if category is None:
+            return None
+        rule = _ATTRIBUTE_RULES.get(category, "attribute")
+        return rule, f"'{_shown(node)}' is not allowed: {_REASONS[category]}"
+
+    def _store_problem(self, node: ast.Attribute) -> Problem | None:
+        if isinstance(node.ctx, ast.Load) or node.attr in _SETTABLE or self._in_extra(node):
+            return None
+        if isinstance(node.value, ast.Name) and node.value.id == self._self_name:
+            return None
+        return "attribute", (
+            f"assigning or deleting '{_shown(node)}' is not allowed: only "
+            "'self.<name>' in __init__ may be set, since changing library or "
+            "harness objects could fool the evaluation"
+        )
+
+    def _qualified_problem(self, node: ast.Name | ast.Attribute) -> Problem | None:
+        dotted = self._qual(node)
+        if dotted is None or self._in_extra(node):
+            return None
+        problem = self._chain_problem(node, dotted)
+        if problem and isinstance(node, ast.Attribute):
+            inner = self._qual(node.value)
+            if inner and self._chain_problem(node.value, inner):
+                return None  # reported once, on the shorter chain
+        return problem
+
+    def _chain_problem(self, node: ast.AST, dotted: str) -> Problem | None:
+        parts = dotted.split(".")
+        what = _shown(node)
+        if what != dotted and not isinstance(node, ast.Attribute):
+            what = f"{what} ({dotted})"
+        if (
+            not self._device
+            and parts[0] == "numpy"
+            and len(parts) > 1
+            and (len(parts) > 2 or parts[1] not in _NUMPY_HOST)
+        ):
+            return "host-numpy", (
+                f"{what} runs on the host: do the work in a GPU kernel (host "
+                "code may use NumPy only to allocate arrays and to name "
+                "dtypes and constants; use math for scalar arithmetic)"
+            )
+        if not self._device and parts[-1] == "get_array_module":
+            return "host-numpy", f"{what} can hand back NumPy for host work; use cupy directly"
+        if (
+            parts[0] == "numba"
+            and len(parts) > 1
+            and parts[1] in _CPU_JIT
+            and (id(node) not in self._cuda_targeted)
+        ):
+            return "host-jit", (
+                f"{what} compiles for the CPU; write a @cuda.jit kernel "
+                "(vectorize/guvectorize need target='cuda')"
+            )
+        if dotted in self._modules and id(node) not in self._bases and _loads(node):
+            return "import", (
+                f"module {what} may only be used as {_shown(node)}.<name>; "
+                "passing or storing the module object is not allowed"
+            )
+        return None
+
+    def _host_method_problem(self, node: ast.Attribute) -> Problem | None:
+        if self._device or node.attr not in _HOST_TRANSFER:
+            return None
+        return "host-transfer", (
+            f"'{_shown(node)}' copies device data to the host for "
+            "host-side work; keep the work on the GPU (copy_to_host() or "
+            "cupy.asnumpy for the returned result is fine)"
+        )
+
+    def _format_problem(self, node: ast.Attribute) -> Problem | None:
+        if (
+            node.attr not in ("format", "format_map")
+            or id(node) in self._format_checked
+            or id(node) in self._bases
+            or self._qual(node)
+        ):  # not str.format: np.lib.format
+            return None
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return _format_string_problem(node.value.value)
+        return "format", (
+            f"'{_shown(node)}' formats with a string the checker cannot see, and "
+            "format fields can read attributes; use an f-string"
+        )
+
+    # -- calls and constants --------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:
+        dotted = self._qual(node.func)
+        if dotted in _CUDA_TARGET_DECORATORS and _targets_cuda(node):
+            self._cuda_targeted.add(id(node.func))
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("format", "format_map")
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "str"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            self._format_checked.add(id(func))  # str.format("literal", ...)
+            if problem := _format_string_problem(node.args[0].value):
+                self._flag(func, *problem)
+        for where, problem in self._call_problems(node, dotted):
+            self._flag(where, *problem)
+        self.generic_visit(node)
+
+    def _call_problems(self, node: ast.Call, dotted: str | None) -> Iterator[Located]:
+        for kw in node.keywords:
+            if kw.arg in _PATH_KEYWORDS:
+                yield (
+                    kw,
+                    (
+                        "file-access",
+                        f"keyword '{kw.arg}=' makes the compiler or loader "
+                        "read files; build kernels from source strings only",
+                    ),
+                )
+        library = dotted is not None and not self._in_extra(node.func)
+        unpacked: list[ast.AST] = [kw for kw in node.keywords if kw.arg is None]
+        unpacked += [a for a in node.args if isinstance(a, ast.Starred)]
+        if library and unpacked:
+            yield (
+                unpacked[0],
+                (
+                    "file-access",
+                    f"argument unpacking in a call to "
+                    f"{_shown(node.func)} hides its arguments from the checker; "
+                    "pass them explicitly",
+                ),
+            )
+        limit = _MAX_POSITIONAL.get(dotted or "")
+        if limit is not None and len(node.args) > limit:
+            yield (
+                node.args[limit],
+                (
+                    "file-access",
+                    f"{_shown(node.func)} takes at most {limit} "
+                    "positional argument(s) here; pass options by keyword",
+                ),
+            )
+        if (
+            not self._device
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and not node.args
+        ):
+            yield (
+                node,
+                (
+                    "host-transfer",
+                    f"'{_shown(node)}' copies a CuPy array to the host "
+                    "for host-side work; keep the work on the GPU (cupy.asnumpy of the "
+                    "returned result is fine)",
+                ),
+            )
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(value, str) and (text := _include_problem(value) or _option_problem(value)):
+            self._flag(node, "file-access", text)
