@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
@@ -76,14 +75,12 @@ class WorkerPool:
         address = options.scheduler_address or self._start_host()
         self.client = Client(address, set_as_default=False, timeout="60s")
         names = self._wait_for_workers(self._host_workers if self._host else None)
-        self._idle: dict[WorkerKind, queue.Queue[str]] = {
-            "sim": queue.Queue(),
-            "gpu": queue.Queue(),
-        }
+        self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": []}
+        self._available = threading.Condition()
         self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0}
         for name in names:
             kind: WorkerKind = "gpu" if name.startswith("gpu-") else "sim"
-            self._idle[kind].put(name)
+            self._idle[kind].append(name)
             self.counts[kind] += 1
         self._pids: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -93,10 +90,19 @@ class WorkerPool:
         return self.counts["gpu"]
 
     def run(
-        self, kind: WorkerKind, fn: Callable[..., Any], *args: Any, timeout_s: float, **kwargs: Any
+        self,
+        kind: WorkerKind,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout_s: float,
+        prefer: str | None = None,
+        **kwargs: Any,
     ) -> tuple[Any, str]:
-        """Run `fn(*args, **kwargs)` on an idle worker of `kind`; return (result, worker name)."""
-        with self._worker(kind) as name:
+        """Run `fn(*args, **kwargs)` on an idle worker of `kind` (`prefer` one if it is idle).
+
+        Returns (result, worker name).
+        """
+        with self._worker(kind, prefer) as name:
             address = self._address(name)
             pid = self._pid(address)
             future = self.client.submit(
@@ -186,14 +192,20 @@ class WorkerPool:
         raise BackendUnavailable("the worker processes did not start in time")
 
     @contextlib.contextmanager
-    def _worker(self, kind: WorkerKind) -> Iterator[str]:
+    def _worker(self, kind: WorkerKind, prefer: str | None) -> Iterator[str]:
         if not self.counts[kind]:
             raise BackendUnavailable(f"no {kind} workers in this cluster")
-        name = self._idle[kind].get()
+        with self._available:
+            self._available.wait_for(lambda: bool(self._idle[kind]))
+            idle = self._idle[kind]
+            name = prefer if prefer in idle else idle[0]
+            idle.remove(name)
         try:
             yield name
         finally:
-            self._idle[kind].put(name)
+            with self._available:
+                self._idle[kind].append(name)
+                self._available.notify_all()
 
     def _address(self, name: str) -> str:
         for address, info in self._workers().items():

@@ -149,7 +149,9 @@ class Harness:
             f"matches the reference on {len(cases)} cases "
             f"({len(report.runs)} runs on poisoned outputs)"
         )
-        return self._timed(spec, route, base, report.device, checked, len(cases))
+        # Timing runs in the process that verified: state a candidate keeps across calls
+        # carries on, and the compiled program is already there.
+        return self._timed(spec, route, base, report.device, checked, len(cases), worker)
 
     def compare(self, a: Candidate, b: Candidate) -> Comparison:
         """Time A and B interleaved (A B B A ...) in one worker; both should be correct first."""
@@ -247,10 +249,16 @@ class Harness:
         device: DeviceInfo,
         checked: str,
         n_cases: int,
+        worker: str,
     ) -> Verdict:
         simulated = device.simulated
         outcome = self._run(
-            route, base, "timing", time_job, self._time_job((spec,), simulated=simulated)
+            route,
+            base,
+            "timing",
+            time_job,
+            self._time_job((spec,), simulated=simulated),
+            prefer=worker,
         )
         if isinstance(outcome, Verdict):
             return outcome

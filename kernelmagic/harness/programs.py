@@ -10,6 +10,7 @@ bound to inputs by name and its outputs are allocated here. Problems are raised 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import linecache
 import sys
 import time
@@ -192,43 +193,50 @@ class CudaCProgram:
         host_inputs: Mapping[str, Any],
         specs: tuple[OutputSpec, ...],
     ) -> CudaCall:
-        args: list[Any] = []
-        outputs: list[Any] = []
+        plan = self.plan(host_inputs, specs)
+        outputs = tuple(rt.empty(shape, np.dtype(dtype)) for shape, dtype in specs)
+        args = [
+            dev_inputs[value] if kind == "input" else outputs[value] if kind == "output" else value
+            for kind, value in plan.args
+        ]
+        return CudaCall(self, rt, args, outputs, plan.grid, plan.block, plan.shared)
+
+    def plan(self, host_inputs: Mapping[str, Any], specs: tuple[OutputSpec, ...]) -> LaunchPlan:
+        """How the kernel's parameters bind to inputs and outputs, and its launch shape.
+
+        Needs no device, so a CPU-only machine still checks it for every case.
+        """
+        args: list[tuple[str, Any]] = []
+        n_out = 0
         for param in self.signature.params:
-            if param.name in dev_inputs:
-                args.append(
-                    self._bind_input(param, dev_inputs[param.name], host_inputs[param.name])
-                )
+            if param.name in host_inputs:
+                args.append(self._bind_input(param, host_inputs[param.name]))
             elif param.pointer and not param.const:
-                if len(outputs) >= len(specs):
+                if n_out >= len(specs):
                     raise CandidateFailure(
                         Status.COMPILE_ERROR,
                         f"parameter '{param.name}' is not an input, and the reference has only "
                         f"{len(specs)} output(s) for the non-const pointers",
                     )
-                shape, dtype = specs[len(outputs)]
-                _check_pointee(
-                    param, np.dtype(dtype), f"output {len(outputs)}", Status.WRONG_RESULT
-                )
-                arr = rt.empty(shape, np.dtype(dtype))
-                outputs.append(arr)
-                args.append(arr)
+                dtype = np.dtype(specs[n_out][1])
+                _check_pointee(param, dtype, f"output {n_out}", Status.WRONG_RESULT)
+                args.append(("output", n_out))
+                n_out += 1
             else:
                 raise CandidateFailure(
                     Status.COMPILE_ERROR,
                     f"parameter '{param.name}' ({param.c_type}) is not an input (inputs: "
-                    f"{', '.join(dev_inputs)}); outputs must be non-const pointers",
+                    f"{', '.join(host_inputs)}); outputs must be non-const pointers",
                 )
-        if len(outputs) != len(specs):
+        if n_out != len(specs):
             raise CandidateFailure(
                 Status.WRONG_RESULT,
-                f"the kernel has {len(outputs)} output pointer(s); "
+                f"the kernel has {n_out} output pointer(s); "
                 f"the reference returns {len(specs)} array(s)",
             )
-        grid, block, shared = self._launch(host_inputs, specs)
-        return CudaCall(self, rt, args, tuple(outputs), grid, block, shared)
+        return LaunchPlan(tuple(args), *self._launch(host_inputs, specs))
 
-    def _bind_input(self, param: cuda_source.Param, device: Any, host: Any) -> Any:
+    def _bind_input(self, param: cuda_source.Param, host: Any) -> tuple[str, Any]:
         if isinstance(host, np.ndarray):
             if not param.pointer:
                 raise CandidateFailure(
@@ -236,7 +244,7 @@ class CudaCProgram:
                     f"parameter '{param.name}' is a scalar but input '{param.name}' is an array",
                 )
             _check_pointee(param, host.dtype, f"input '{param.name}'", Status.COMPILE_ERROR)
-            return device
+            return ("input", param.name)
         if param.pointer:
             raise CandidateFailure(
                 Status.COMPILE_ERROR,
@@ -248,7 +256,7 @@ class CudaCProgram:
                 Status.COMPILE_ERROR,
                 f"cannot pass a scalar as parameter '{param.name}' of type {param.c_type}",
             )
-        return scalar_type(host)
+        return ("scalar", scalar_type(host))
 
     def _launch(
         self, host_inputs: Mapping[str, Any], specs: tuple[OutputSpec, ...]
@@ -265,6 +273,16 @@ class CudaCProgram:
         except launch.LaunchError as exc:
             raise CandidateFailure(Status.COMPILE_ERROR, f"launch configuration: {exc}") from None
         return grid, block, shared
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchPlan:
+    """Each argument as ("input", name), ("output", index) or ("scalar", value)."""
+
+    args: tuple[tuple[str, Any], ...]
+    grid: tuple[int, ...]
+    block: tuple[int, ...]
+    shared: int
 
 
 class CudaCall:

@@ -87,7 +87,7 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     except BaseException as exc:
         return VerifyReport(device, None, (), classify(exc, None, "loading"), can_run=run)
     if rt is None:
-        return VerifyReport(device, program.compile, (), None, can_run=False)
+        return VerifyReport(device, program.compile, (), _dry_run(program, job), can_run=False)
     runs: list[RunRecord] = []
     failure = None
     context = "uploading inputs"
@@ -102,6 +102,18 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     except BaseException as exc:
         failure = classify(exc, program, context)
     return VerifyReport(device, program.compile, tuple(runs), failure, can_run=True)
+
+
+def _dry_run(program: Program, job: VerifyJob) -> Failure | None:
+    """Without a device: check that a CUDA C kernel binds and launches for every case."""
+    if not isinstance(program, CudaCProgram):
+        return None
+    for case in job.cases:
+        try:
+            program.plan(case.inputs, case.output_specs)
+        except CandidateFailure as exc:
+            return _with_context(exc.failure, f"case {case.index + 1} of {len(job.cases)}")
+    return None
 
 
 def upload(rt: Runtime, inputs: Mapping[str, Any]) -> dict[str, Any]:

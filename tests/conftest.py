@@ -1,0 +1,56 @@
+"""Shared fixtures: one pool of simulator workers for the whole run; GPU detection for marks."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import kernelmagic as km
+from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+
+
+@functools.cache
+def gpu_available() -> bool:
+    """An NVIDIA driver with at least one device, and CuPy to drive it."""
+    try:
+        import cupy  # noqa: F401
+        from cuda.bindings import driver
+
+        (err,) = driver.cuInit(0)
+        if err != driver.CUresult.CUDA_SUCCESS:
+            return False
+        err, count = driver.cuDeviceGetCount()
+        return err == driver.CUresult.CUDA_SUCCESS and count > 0
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with a CUDA driver and CuPy; none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def pool():
+    """Two simulator workers (and any GPUs), shared by every test that evaluates candidates."""
+    workers = WorkerPool(ClusterOptions(sim_workers=2))
+    yield workers
+    workers.close()
+
+
+@pytest.fixture
+def evaluate(pool):
+    """evaluate(source, problem, backend="auto", **options) -> Verdict, on the shared pool."""
+
+    def run(source: str, problem: km.Problem, backend: str = "auto", **options) -> km.Verdict:
+        harness = km.Harness(
+            problem, backend=backend, options=km.HarnessOptions(**options), pool=pool
+        )
+        return harness.evaluate(km.Candidate.from_source(source))
+
+    return run
