@@ -21,6 +21,7 @@ from .errors import CandidateError
 Kind = Literal["python", "cuda_c"]
 Flavor = Literal["numba", "cupy", "cuda_c"]
 
+_CUDA_C_MARKERS = re.compile(r"__global__|__device__|^\s*#\s*include|extern\s+\"C\"", re.M)
 _CUPY_IMPORT = re.compile(r"^\s*(import\s+cupy|from\s+cupy\w*\s+import|import\s+cupyx)", re.M)
 
 
@@ -97,16 +98,14 @@ class Candidate:
 
 
 def detect_kind(source: str) -> Kind:
-    """Python if it parses as Python and defines a function; CUDA C if it has `__global__`."""
+    """Python if it parses as Python and defines a function; CUDA C if it looks like C."""
     try:
-        tree = ast.parse(source)
+        tree: ast.Module | None = ast.parse(source)
     except SyntaxError:
         tree = None
     if tree is not None and any(isinstance(n, ast.FunctionDef) for n in tree.body):
         return "python"
-    if "__global__" in source:
+    if _CUDA_C_MARKERS.search(source) or (tree is None and "{" in source and ";" in source):
         return "cuda_c"
-    if tree is not None:
-        return "python"
-    # Neither: let the Python path report the syntax error with its line number.
+    # Otherwise let the Python path report what is wrong, with its line number.
     return "python"

@@ -111,7 +111,7 @@ class WorkerPool:
                 workers=[address],
                 allow_other_workers=False,
                 pure=False,
-                key=f"{fn.__name__}-{uuid.uuid4().hex}",
+                key=f"{getattr(fn, '__name__', 'job')}-{uuid.uuid4().hex}",
                 **kwargs,
             )
             try:

@@ -1,0 +1,138 @@
+"""The caller never dies: a hang ends as a timeout, a crash as `crashed`; the next one works.
+
+Crashes are planted through modules a problem explicitly allows (os, ctypes): a problem
+may extend the import list, and a candidate must not be able to take the harness down
+even then.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+import subprocess
+
+import pytest
+from problems import saxpy_inputs, saxpy_reference
+
+import kernelmagic as km
+from kernelmagic import Status
+from kernelmagic.harness.cluster import ClusterOptions, WorkerPool, worker_environment
+
+SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
+
+CORRECT = """
+from numba import cuda
+
+@cuda.jit
+def kernel(a, x, y, out):
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = a * x[i] + y[i]
+
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""
+
+
+def test_an_endless_host_loop_times_out_and_the_next_candidate_still_runs(evaluate):
+    hang = CORRECT.replace(
+        "    out = cuda.device_array_like(x)\n", "    while True:\n        pass\n", 1
+    )
+    verdict = evaluate(hang, SAXPY, timeout_s=3.0)
+    assert verdict.status is Status.TIMEOUT
+    assert "within 3 s" in verdict.message
+    assert evaluate(CORRECT, SAXPY).status is Status.CORRECT
+
+
+def test_an_endless_loop_inside_a_kernel_times_out(evaluate):
+    hang = CORRECT.replace(
+        "    if i < x.size:\n", "    while i >= 0:\n        i += 0\n    if i < x.size:\n"
+    )
+    verdict = evaluate(hang, SAXPY, timeout_s=3.0)
+    assert verdict.status is Status.TIMEOUT
+    assert evaluate(CORRECT, SAXPY).status is Status.CORRECT
+
+
+@pytest.mark.parametrize(
+    ("module", "crash"),
+    [("os", "os._exit(3)"), ("ctypes", "ctypes.string_at(0)")],
+    ids=["os._exit", "segfault"],
+)
+def test_a_crashing_worker_is_replaced(evaluate, module, crash):
+    problem = km.Problem(saxpy_reference, saxpy_inputs, allowed_imports=(module,))
+    source = f"import {module}\n" + CORRECT.replace(
+        "    out = cuda.device_array_like(x)\n", f"    {crash}\n", 1
+    )
+    verdict = evaluate(source, problem)
+    assert verdict.status is Status.CRASHED
+    assert "died" in verdict.message
+    assert evaluate(CORRECT, SAXPY).status is Status.CORRECT
+
+
+def test_an_exception_in_the_candidate_is_a_runtime_error_with_its_line(evaluate):
+    source = CORRECT.replace("    return out\n", "    return out[10**9]\n")
+    verdict = evaluate(source, SAXPY)
+    assert verdict.status is Status.RUNTIME_ERROR
+    assert "line 13, in saxpy" in verdict.message
+    assert "IndexError" in verdict.message
+
+
+def test_an_out_of_bounds_write_in_a_kernel_is_a_runtime_error(evaluate):
+    source = CORRECT.replace("    if i < x.size:\n        out[i]", "    if True:\n        out[i]")
+    verdict = evaluate(source, SAXPY)
+    assert verdict.status is Status.RUNTIME_ERROR
+    assert "index" in verdict.message.lower()
+
+
+def test_a_syntax_error_is_a_compile_error_with_its_line(evaluate):
+    verdict = evaluate(CORRECT.replace("def saxpy(a, x, y):", "def saxpy(a, x, y)"), SAXPY)
+    assert verdict.status is Status.COMPILE_ERROR
+    assert "line 10" in verdict.message
+
+
+def test_a_candidate_without_an_entry_function_says_what_to_write(evaluate):
+    verdict = evaluate(CORRECT.split("def saxpy")[0], SAXPY)
+    assert verdict.status is Status.COMPILE_ERROR
+    assert "def name(a, x, y)" in verdict.message
+
+
+def test_a_problem_may_name_the_entry_explicitly(evaluate, pool):
+    two = CORRECT + "\ndef other(a, x, y):\n    return saxpy(a, x, y)\n"
+    harness = km.Harness(SAXPY, pool=pool)
+    assert harness.evaluate(km.Candidate.from_source(two)).status is Status.COMPILE_ERROR
+    named = km.Candidate.from_source(two, entry="other")
+    assert harness.evaluate(named).status is Status.CORRECT
+
+
+def test_workers_get_no_secrets_in_their_environment(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-leak")
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-do-not-leak")
+    monkeypatch.setenv("CUDA_HOME_PASSWORD", "pw-do-not-leak")
+    assert "OPENAI_API_KEY" not in worker_environment(os.environ)
+    pool = WorkerPool(ClusterOptions(sim_workers=1))
+    try:
+        # Functions pickled by reference and run there: the worker's own environment.
+        key, _ = pool.run("sim", functools.partial(os.getenv, "OPENAI_API_KEY"), timeout_s=30)
+        sim, _ = pool.run("sim", functools.partial(os.getenv, "NUMBA_ENABLE_CUDASIM"), timeout_s=30)
+        env, _ = pool.run("sim", functools.partial(subprocess.check_output, ["env"]), timeout_s=30)
+        raw, _ = pool.run("sim", pathlib.Path("/proc/self/environ").read_bytes, timeout_s=30)
+        assert pool._host is not None
+        host_raw = pathlib.Path(f"/proc/{pool._host.pid}/environ").read_bytes()
+    finally:
+        pool.close()
+    assert key is None
+    assert sim == "1"
+    for blob in (env, raw, host_raw):
+        assert b"do-not-leak" not in blob
+        assert b"OPENAI_API_KEY" not in blob
+
+
+def test_a_closed_pipe_shuts_the_cluster_host_down():
+    pool = WorkerPool(ClusterOptions(sim_workers=1))
+    host = pool._host
+    assert host is not None and host.poll() is None
+    pool.close()
+    assert host.poll() is not None
