@@ -11,6 +11,7 @@ from .errors import (
     CandidateError,
     KernelmagicError,
     LoadError,
+    OptionError,
     ProblemError,
 )
 from .harness.cluster import ClusterOptions
@@ -33,6 +34,7 @@ __all__ = [
     "HarnessOptions",
     "KernelmagicError",
     "LoadError",
+    "OptionError",
     "Problem",
     "ProblemError",
     "Resources",

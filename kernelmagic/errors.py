@@ -9,6 +9,7 @@ backend. The CLI turns them into one line and exit status 2; the notebook magic 
     ├── ProblemError         the reference or the input generator is unusable
     ├── CandidateError       a candidate file or source cannot be read at all
     ├── LoadError            FILE.py:NAME cannot be loaded
+    ├── OptionError          an option has a value that cannot work (e.g. an unknown arch)
     └── BackendUnavailable   the backend asked for cannot run here (says what to use)
 """
 
@@ -29,6 +30,10 @@ class CandidateError(KernelmagicError):
 
 class LoadError(KernelmagicError):
     """A `FILE.py:NAME` specification cannot be loaded."""
+
+
+class OptionError(KernelmagicError):
+    """An option's value cannot work, such as an architecture that does not exist."""
 
 
 class BackendUnavailable(KernelmagicError):

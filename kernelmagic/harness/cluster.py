@@ -78,9 +78,12 @@ class WorkerPool:
         self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": []}
         self._available = threading.Condition()
         self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0}
+        self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": []}
+        self.generation = 0  # counts worker replacements: data scattered before may be gone
         for name in names:
             kind: WorkerKind = "gpu" if name.startswith("gpu-") else "sim"
             self._idle[kind].append(name)
+            self._names[kind].append(name)
             self.counts[kind] += 1
         self._pids: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -131,6 +134,11 @@ class WorkerPool:
                 raise WorkerDied(str(exc)) from None
             finally:
                 future.release()
+
+    def scatter(self, data: Any, kind: WorkerKind) -> Any:
+        """Put `data` on every worker of `kind` once; pass the returned future to jobs."""
+        workers = [self._address(name) for name in self._names[kind]]
+        return self.client.scatter(data, workers=workers, broadcast=True, hash=False)
 
     def replace(self, name: str) -> None:
         """Kill and restart a worker whose CUDA context is unusable."""
@@ -234,6 +242,7 @@ class WorkerPool:
         while time.monotonic() < deadline:
             for address, info in self._workers().items():
                 if str(info.get("name")) == name and address != old_address:
+                    self.generation += 1
                     return
             time.sleep(0.05)
         raise BackendUnavailable(f"worker {name} did not come back after it was replaced")

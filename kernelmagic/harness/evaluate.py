@@ -16,14 +16,31 @@ import numpy as np
 
 from ..backends import Plan, plan
 from ..candidate import Candidate
-from ..devices import DeviceInfo
+from ..devices import DeviceInfo, normalize_arch
+from ..errors import KernelmagicError, OptionError
 from ..launch import LaunchError, evaluate_number
 from ..prepare import StaticFailure, prepare
 from ..problem import Case, Problem, make_case, problem_warnings
 from ..verdict import CompileInfo, Roofline, Status, Timing, Verdict
 from . import judge
-from .cluster import ClusterOptions, JobTimeout, WorkerDied, WorkerPool, shared_pool
-from .jobs import Failure, RunSpec, TimeJob, TimeReport, TimingOptions, VerifyJob, WorkerCase
+from .cluster import (
+    ClusterOptions,
+    JobTimeout,
+    WorkerDied,
+    WorkerKind,
+    WorkerPool,
+    shared_pool,
+)
+from .jobs import (
+    Failure,
+    RunSpec,
+    TimeJob,
+    TimeReport,
+    TimingOptions,
+    TimingSets,
+    VerifyJob,
+    WorkerCase,
+)
 from .measure import time_job
 from .worker import verify
 
@@ -63,12 +80,20 @@ class Harness:
         options: HarnessOptions = HarnessOptions(),
         pool: WorkerPool | None = None,
     ) -> None:
+        if options.arch is not None:
+            try:
+                options = dataclasses.replace(options, arch=normalize_arch(options.arch))
+            except ValueError as exc:
+                raise OptionError(str(exc)) from None
+        if options.timeout_s <= 0:
+            raise OptionError(f"the timeout must be positive, not {options.timeout_s:g} s")
         self.problem = problem
         self.backend = backend
         self.options = options
         self._pool = pool
         self._cases: list[Case] | None = None
         self._timing_cases: dict[str, list[Case]] = {}
+        self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
         self.warnings: tuple[str, ...] = ()
 
     # -- the problem's side ------------------------------------------------------------
@@ -178,7 +203,7 @@ class Harness:
                 "no GPU: simulated timings cannot be compared",
             )
         report, _ = self.pool.run(
-            "gpu", time_job, self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
+            "gpu", time_job, *self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
         )
         if report.failure:
             which = "AB"[report.failed_program or 0]
@@ -216,6 +241,15 @@ class Harness:
                 "out of memory); a new worker replaced it",
                 backend=route.backend,
             )
+        except KernelmagicError:
+            raise
+        except Exception as exc:  # a bug in kernelmagic's worker code, not the candidate's
+            return base.make(
+                Status.RUNTIME_ERROR,
+                f"kernelmagic failed in the worker during {stage} ({type(exc).__name__}: {exc}); "
+                "please report this",
+                backend=route.backend,
+            )
 
     def _failed(self, failure: Failure, worker: str, base: _VerdictBase) -> Verdict:
         if failure.replace_worker:
@@ -225,21 +259,31 @@ class Harness:
     def _timing_timeout(self) -> float:
         return self.options.timeout_s + 3 * self.options.timing.budget_ms / 1e3
 
-    def _time_job(self, specs: tuple[RunSpec, ...], *, simulated: bool = False) -> TimeJob:
-        cases = self.timing_cases(simulated=simulated)
-        sets = tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases))
+    def _time_job(
+        self, specs: tuple[RunSpec, ...], *, simulated: bool = False
+    ) -> tuple[TimeJob, Any]:
+        """The job, and the timing sets as data already held by the workers."""
+        sets = self._scattered_sets(simulated)
         if simulated:
             # The simulator is slow and its clock means little: one checked call per set,
             # enough to catch results cached from an earlier call.
+            n = self.problem.timing_sets
             options = TimingOptions(
-                warmup_ms=0.0,
-                min_reps=len(sets),
-                max_reps=len(sets),
-                budget_ms=math.inf,
-                check_every=1,
+                warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
             )
-            return TimeJob(specs, sets, options)
-        return TimeJob(specs, sets, self.options.timing)
+            return TimeJob(specs, options), sets
+        return TimeJob(specs, self.options.timing), sets
+
+    def _scattered_sets(self, simulated: bool) -> Any:
+        # Timing sets can be hundreds of MB: send them once, not with every candidate, and
+        # again only after a worker was replaced (its copy died with it).
+        kind: WorkerKind = "sim" if simulated else "gpu"
+        held = self._scattered.get(kind)
+        if held is None or held[0] != self.pool.generation:
+            cases = self.timing_cases(simulated=simulated)
+            sets = TimingSets(tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)))
+            self._scattered[kind] = (self.pool.generation, self.pool.scatter(sets, kind))
+        return self._scattered[kind][1]
 
     def _timed(
         self,
@@ -257,7 +301,7 @@ class Harness:
             base,
             "timing",
             time_job,
-            self._time_job((spec,), simulated=simulated),
+            *self._time_job((spec,), simulated=simulated),
             prefer=worker,
         )
         if isinstance(outcome, Verdict):

@@ -31,9 +31,9 @@ class TimingOptions:
     never fewer than `min_reps` samples.
     """
 
-    warmup_ms: float = 25.0
+    warmup_ms: float = 50.0
     budget_ms: float = 1000.0
-    min_reps: int = 10
+    min_reps: int = 30
     max_reps: int = 2000
     target_rel_error: float = 0.005
     check_every: int = 16  # verify the output of roughly one timed run in this many
@@ -95,8 +95,14 @@ class VerifyReport:
 @dataclasses.dataclass(frozen=True)
 class TimeJob:
     specs: tuple[RunSpec, ...]  # one to time, two to compare (interleaved A B B A ...)
-    sets: tuple[WorkerCase, ...]
     options: TimingOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class TimingSets:
+    """The timing inputs, sent to the workers once per problem (they can be large)."""
+
+    sets: tuple[WorkerCase, ...]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -165,9 +165,15 @@ class CudaCProgram:
             )
         self.signature = sigs[-1]
         self.grid, self.block, self.shared = cand.grid, cand.block or "256", cand.shared
-        out = nvrtc.compile_cuda(
-            cand.source, name_expression=self.kernel_name, arch=arch, options=cand.compile_options
-        )
+        try:
+            out = nvrtc.compile_cuda(
+                cand.source,
+                name_expression=self.kernel_name,
+                arch=arch,
+                options=cand.compile_options,
+            )
+        except ValueError as exc:  # a target this NVRTC cannot build for
+            raise CandidateFailure(Status.COMPILE_ERROR, str(exc)) from None
         self.compile = CompileInfo(
             ok=out.ok, log=out.log, seconds=out.seconds, arch=out.arch, resources=out.resources
         )

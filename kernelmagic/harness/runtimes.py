@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..devices import SIMULATOR, DeviceInfo, from_properties
+from ..tolerance import Tolerance, compare
 from . import guard
 
 
@@ -41,6 +42,66 @@ class Runtime(Protocol):
     def synchronize(self) -> None: ...
     def flush_l2(self) -> None: ...
     def timer(self) -> Timer: ...
+    def keep(self, value: Any) -> Any:
+        """A private copy of a result, kept where it lives, to compare later runs with."""
+        ...
+
+    def mismatches(self, got: Any, kept: Any, rtol: float, atol: float) -> int:
+        """How many elements of `got` are not close to `kept` (NaN never is)."""
+        ...
+
+    def changed(self, a: Any, b: Any) -> int:
+        """How many bytes differ between two arrays of the same shape and dtype."""
+        ...
+
+
+class _HostChecks:
+    """Comparisons on the host: for the simulator, whose arrays live there anyway."""
+
+    def keep(self, value: Any) -> Any:
+        return self.download(value)  # type: ignore[attr-defined]
+
+    def mismatches(self, got: Any, kept: Any, rtol: float, atol: float) -> int:
+        result = compare(self.download(got), kept, Tolerance(rtol, atol))  # type: ignore[attr-defined]
+        return result.count if result else 0
+
+    def changed(self, a: Any, b: Any) -> int:
+        x, y = self.download(a), self.download(b)  # type: ignore[attr-defined]
+        return int(np.count_nonzero(x.view(np.uint8) != y.view(np.uint8)))
+
+
+class _DeviceChecks(_HostChecks):
+    """Comparisons on the GPU with CuPy, so re-checking a timed run costs microseconds,
+    not a copy of every output to the host; without CuPy, on the host."""
+
+    def _xp(self) -> Any:
+        try:
+            import cupy
+        except ImportError:
+            return None
+        return cupy
+
+    def keep(self, value: Any) -> Any:
+        cp = self._xp()
+        return super().keep(value) if cp is None else cp.array(cp.asarray(value), copy=True)
+
+    def mismatches(self, got: Any, kept: Any, rtol: float, atol: float) -> int:
+        cp = self._xp()
+        if cp is None:
+            return super().mismatches(got, kept, rtol, atol)
+        g, e = cp.asarray(got), cp.asarray(kept)
+        if e.dtype.kind not in "fc":
+            return int(cp.count_nonzero(g != e))
+        close = cp.isfinite(e) & (cp.abs(g - e) <= atol + rtol * cp.abs(e))
+        same_inf = cp.isinf(e) & (g == e)
+        return int(cp.count_nonzero(~(close | same_inf) | cp.isnan(g) | cp.isnan(e)))
+
+    def changed(self, a: Any, b: Any) -> int:
+        cp = self._xp()
+        if cp is None:
+            return super().changed(a, b)
+        x, y = cp.asarray(a).ravel(), cp.asarray(b).ravel()
+        return int(cp.count_nonzero(x.view(cp.uint8) != y.view(cp.uint8)))
 
 
 class _HostTimer:
@@ -56,7 +117,7 @@ class _HostTimer:
         return (time.perf_counter() - self._t0) * 1e3
 
 
-class SimRuntime:
+class SimRuntime(_HostChecks):
     """numba-cuda's simulator: correctness only; its 'timings' are host clock readings."""
 
     name = "numba-sim"
@@ -101,7 +162,7 @@ class SimRuntime:
         return _HostTimer(self.synchronize)
 
 
-class NumbaRuntime:
+class NumbaRuntime(_DeviceChecks):
     """numba-cuda on a real GPU."""
 
     name = "numba"
@@ -174,7 +235,7 @@ class NumbaRuntime:
         return _EventTimer(self._cuda.event, self._cuda.event_elapsed_time, self.synchronize)
 
 
-class CupyRuntime:
+class CupyRuntime(_DeviceChecks):
     """CuPy on a real GPU: runs CuPy candidates and CUDA C compiled by NVRTC."""
 
     name = "cuda"

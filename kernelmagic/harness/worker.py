@@ -78,9 +78,10 @@ def load(spec: RunSpec, rt: Runtime | None) -> Program:
 def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     """Compile the candidate and, when `run`, run every case `job.repeats` times."""
     spec = job.spec
-    rt = runtime(spec.backend) if run else None
-    device = rt.device_info() if rt else profile(spec.arch or "sm_90")
+    device = profile(spec.arch or "sm_90")
     try:
+        rt = runtime(spec.backend) if run else None
+        device = rt.device_info() if rt else device
         program = load(spec, rt)
     except CandidateFailure as exc:
         return VerifyReport(device, exc.compile_info, (), exc.failure, can_run=run)

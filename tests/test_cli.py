@@ -1,0 +1,181 @@
+"""The `kernelmagic check` contract: exit codes, one JSON object, clear usage errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "saxpy"
+PROBLEM = [
+    "--reference",
+    f"{EXAMPLE}/problem.py:reference",
+    "--inputs",
+    f"{EXAMPLE}/problem.py:inputs",
+]
+
+
+def kernelmagic(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kernelmagic", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_problem(tmp_path_factory) -> Path:
+    """The example problem at simulator-friendly sizes."""
+    path = tmp_path_factory.mktemp("problem") / "small.py"
+    path.write_text(
+        "import numpy as np\n"
+        "def reference(a, x, y):\n    return a * x + y\n"
+        "def inputs(seed):\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    n = int(rng.integers(100, 300)) | 1\n"
+        "    return {'a': np.float32(1.5), 'x': rng.standard_normal(n, dtype=np.float32),\n"
+        "            'y': rng.standard_normal(n, dtype=np.float32), 'n': n}\n"
+        "def broken(seed):\n    raise RuntimeError('generator is broken')\n"
+        "def nan_reference(a, x, y):\n    return x * np.nan\n"
+    )
+    return path
+
+
+def test_a_correct_candidate_exits_0_with_one_json_object(small_problem):
+    result = kernelmagic(
+        "check",
+        str(EXAMPLE / "saxpy_numba.py"),
+        "--reference",
+        f"{small_problem}:reference",
+        "--inputs",
+        f"{small_problem}:inputs",
+        "--backend",
+        "numba-sim",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["status"] == "correct"
+    assert verdict["latency_ms"] > 0
+    assert verdict["simulated"] is True
+    assert set(verdict) >= {"status", "message", "latency_ms"}
+
+
+def test_a_wrong_candidate_exits_1_and_says_where(small_problem, tmp_path):
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text((EXAMPLE / "saxpy_numba.py").read_text().replace("a * x[i]", "2 * x[i]"))
+    result = kernelmagic(
+        "check",
+        str(wrong),
+        "--reference",
+        f"{small_problem}:reference",
+        "--inputs",
+        f"{small_problem}:inputs",
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith("wrong_result: case 1 of 3")
+    assert "first mismatch" in result.stdout
+
+
+def test_cuda_c_without_a_gpu_exits_1_as_unverified_with_resources():
+    result = kernelmagic("check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--json")
+    assert result.returncode == 1
+    verdict = json.loads(result.stdout)
+    if verdict["status"] == "correct":
+        pytest.skip("this machine has a GPU: the CUDA C example runs and is correct here")
+    assert verdict["status"] == "unverified"
+    assert verdict["latency_ms"] is None
+    assert verdict["compile"]["resources"][0]["registers"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["check", "missing.py", *PROBLEM], "candidate file not found: missing.py"),
+        (
+            [
+                "check",
+                str(EXAMPLE / "saxpy.cu"),
+                "--reference",
+                "nofile.py:reference",
+                "--inputs",
+                f"{EXAMPLE}/problem.py:inputs",
+            ],
+            "no such file: nofile.py",
+        ),
+        (
+            [
+                "check",
+                str(EXAMPLE / "saxpy.cu"),
+                "--reference",
+                f"{EXAMPLE}/problem.py:nothing",
+                "--inputs",
+                f"{EXAMPLE}/problem.py:inputs",
+            ],
+            "has no 'nothing'",
+        ),
+        (
+            [
+                "check",
+                str(EXAMPLE / "saxpy.cu"),
+                "--reference",
+                f"{EXAMPLE}/problem.py",
+                "--inputs",
+                f"{EXAMPLE}/problem.py:inputs",
+            ],
+            "FILE.py:NAME",
+        ),
+        (["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--backend", "numba-sim"], "backend cuda"),
+        (
+            ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--arch", "banana"],
+            "not a CUDA architecture",
+        ),
+    ],
+    ids=[
+        "missing candidate",
+        "missing reference file",
+        "missing name",
+        "no name",
+        "backend mismatch",
+        "bad arch",
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(args, expect):
+    result = kernelmagic(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert expect in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_broken_problem_is_a_usage_error(small_problem):
+    for ref, gen, expect in [
+        ("reference", "broken", "generator is broken"),
+        ("nan_reference", "inputs", "NaN"),
+    ]:
+        result = kernelmagic(
+            "check",
+            str(EXAMPLE / "saxpy_numba.py"),
+            "--reference",
+            f"{small_problem}:{ref}",
+            "--inputs",
+            f"{small_problem}:{gen}",
+            "--json",
+        )
+        assert result.returncode == 2
+        assert json.loads(result.stdout)["status"] == "usage_error"
+        assert expect in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_unknown_options_are_usage_errors():
+    result = kernelmagic(
+        "check", "x.py", "--reference", "a.py:b", "--inputs", "a.py:c", "--frobnicate", "--json"
+    )
+    assert result.returncode == 2
+    assert json.loads(result.stdout.splitlines()[0])["status"] == "usage_error"

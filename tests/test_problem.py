@@ -1,0 +1,137 @@
+"""Problems and tolerances: what counts as the right answer, and bad problems said clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kernelmagic as km
+from kernelmagic.problem import make_case, problem_warnings
+from kernelmagic.tolerance import Tolerance, compare
+
+
+def test_float32_tolerance_is_tight_and_relative_to_the_output():
+    expected = np.linspace(-10, 10, 1000, dtype=np.float32)
+    assert compare(expected * (1 + 1e-6), expected) is None
+    bad = compare(expected * (1 + 1e-3), expected)
+    assert bad is not None and bad.count > 900
+
+
+def test_zeros_cannot_pass_for_tiny_outputs():
+    # softmax over 400k columns: every value is ~2.5e-6; an absolute 1e-4 would pass zeros
+    expected = np.full(4096, 2.5e-6, np.float32) * np.linspace(0.5, 1.5, 4096, dtype=np.float32)
+    mismatch = compare(np.zeros_like(expected), expected)
+    assert mismatch is not None and mismatch.count == expected.size
+
+
+def test_half_precision_is_looser_and_integers_are_exact():
+    expected = np.linspace(1, 2, 100).astype(np.float16)
+    assert compare((expected.astype(np.float32) * 1.004).astype(np.float16), expected) is None
+    ints = np.arange(100, dtype=np.int32)
+    off = ints.copy()
+    off[57] += 1
+    mismatch = compare(off, ints)
+    assert mismatch is not None and mismatch.index == (57,) and mismatch.count == 1
+
+
+def test_nan_never_matches_and_infinities_match_only_themselves():
+    expected = np.array([1.0, np.inf, -np.inf], np.float32)
+    assert compare(expected.copy(), expected) is None
+    nan = compare(np.array([np.nan, np.inf, -np.inf], np.float32), expected)
+    assert nan is not None and "got nan" in nan.describe()
+    flipped = compare(np.array([1.0, -np.inf, -np.inf], np.float32), expected)
+    assert flipped is not None and flipped.index == (1,)
+    assert compare(np.array([np.nan]), np.array([np.nan])) is not None
+
+
+def test_mismatch_names_a_multidimensional_index():
+    expected = np.zeros((4, 5), np.float32)
+    got = expected.copy()
+    got[2, 3] = 1.0
+    mismatch = compare(got, expected, Tolerance(0, 0))
+    assert mismatch is not None
+    assert "index [2, 3]" in mismatch.describe()
+
+
+def test_user_tolerances_override_the_defaults():
+    problem = km.Problem(lambda x: x, lambda s: {"x": np.ones(3)}, atol=0.5, rtol=0.0)
+    tol = problem.tolerance(np.ones(3, np.float32))
+    assert (tol.atol, tol.rtol) == (0.5, 0.0)
+
+
+def gen(seed):
+    rng = np.random.default_rng(seed)
+    n = 10 + seed
+    return {"x": rng.standard_normal(n).astype(np.float32), "k": 3}
+
+
+@pytest.mark.parametrize(
+    ("reference", "inputs", "expect"),
+    [
+        (lambda x: x, lambda s: [1, 2], "must return a dict"),
+        (lambda x: x, lambda s: {"x": "text"}, "is a str"),
+        (lambda x: x, lambda s: {"x": np.array(["a"])}, "numeric arrays"),
+        (lambda x: x, lambda s: {}, "no inputs"),
+        (lambda x: x, lambda s: 1 / 0, "ZeroDivisionError"),
+        (lambda x: x[1000], gen, "IndexError"),
+        (lambda x: "done", gen, "must return a NumPy array"),
+        (lambda x: x * np.nan, gen, "NaN"),
+        (lambda y: y, gen, "takes 'y'"),
+        (lambda *args: args, gen, "by name"),
+    ],
+    ids=[
+        "not a dict",
+        "string input",
+        "string array",
+        "empty",
+        "generator raises",
+        "reference raises",
+        "reference returns text",
+        "reference NaN",
+        "missing input",
+        "positional reference",
+    ],
+)
+def test_bad_problems_are_reported_clearly(reference, inputs, expect):
+    with pytest.raises(km.ProblemError, match=expect):
+        make_case(km.Problem(reference, inputs), 0)
+
+
+def test_the_reference_gets_only_the_inputs_it_names_and_cannot_change_them():
+    def in_place(x):
+        x += 1
+        return x
+
+    case = make_case(km.Problem(in_place, gen), 0)
+    np.testing.assert_array_equal(case.expected[0], gen(0)["x"] + 1)
+    np.testing.assert_array_equal(case.inputs["x"], gen(0)["x"])
+    assert not case.inputs["x"].flags.writeable
+    assert case.inputs["k"] == 3
+
+
+def test_constant_outputs_are_refused_and_weak_cases_are_warned_about():
+    problem = km.Problem(lambda x: np.zeros_like(x), gen)
+    cases = [make_case(problem, s) for s in range(3)]
+    with pytest.raises(km.ProblemError, match="everywhere in every case"):
+        problem_warnings(problem, cases)
+    fixed = km.Problem(lambda x: x, lambda s: {"x": np.arange(64, dtype=np.float32) + s})
+    warnings = problem_warnings(fixed, [make_case(fixed, s) for s in range(3)])
+    assert any("same input shapes" in w for w in warnings)
+    assert any("multiple of 32" in w for w in warnings)
+
+
+def test_problem_options_are_validated():
+    with pytest.raises(km.ProblemError):
+        km.Problem("not a function", gen)  # type: ignore[arg-type]
+    with pytest.raises(km.ProblemError):
+        km.Problem(lambda x: x, gen, cases=0)
+    with pytest.raises(km.OptionError, match="not a CUDA architecture"):
+        km.Harness(km.Problem(lambda x: x, gen), options=km.HarnessOptions(arch="sm_banana"))
+
+
+def test_device_profiles_and_arch_names():
+    assert km.profile("h100").arch == "sm_90"
+    assert km.profile("sm_80").arch == "sm_80"
+    assert km.profile("90").arch == "sm_90"
+    with pytest.raises(ValueError):
+        km.profile("gtx")
