@@ -99,6 +99,13 @@ def test_cuda_c_reports_resources_on_the_gpu(evaluate):
     assert verdict.compile.arch.startswith("sm_")
 
 
+def test_numba_kernels_report_their_resources_on_the_gpu(evaluate):
+    verdict = evaluate(NUMBA, SAXPY, **FAST)
+    assert verdict.compile is not None, verdict
+    (res,) = verdict.compile.resources
+    assert res.kernel == "kernel" and res.registers > 0
+
+
 def test_an_illegal_address_crashes_only_the_worker(evaluate):
     bad = CUDA_C.replace("out[i] = a", "out[i + (1LL << 38)] = a")  # 1 TiB past the end
     verdict = evaluate(bad, SAXPY, **FAST)

@@ -181,41 +181,33 @@ class Harness:
     def compare(self, a: Candidate, b: Candidate) -> Comparison:
         """Time A and B interleaved (A B B A ...) in one worker; both should be correct first."""
         specs = []
-        for cand in (a, b):
-            resolved = prepare(
-                cand,
-                input_names=self.cases[0].inputs,
-                reference_params=_params(self.problem.reference),
-                allowed_imports=self.problem.allowed_imports,
-            )
+        for label, cand in (("A", a), ("B", b)):
+            try:
+                resolved = prepare(
+                    cand,
+                    input_names=self.cases[0].inputs,
+                    reference_params=_params(self.problem.reference),
+                    allowed_imports=self.problem.allowed_imports,
+                )
+            except StaticFailure as exc:
+                return _no_comparison(f"candidate {label} cannot run ({exc.status}): {exc}")
             route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
             specs.append(
                 RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
             )
         if route.worker != "gpu" or not route.run:
-            return Comparison(
-                math.nan,
-                math.nan,
-                math.nan,
-                1.0,
-                False,
-                0,
-                "no GPU: simulated timings cannot be compared",
+            return _no_comparison("no GPU: simulated timings cannot be compared")
+        try:
+            report, worker = self.pool.run(
+                "gpu", time_job, *self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
             )
-        report, _ = self.pool.run(
-            "gpu", time_job, *self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
-        )
+        except (JobTimeout, WorkerDied) as exc:
+            return _no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
         if report.failure:
+            if report.failure.replace_worker:
+                self.pool.replace(worker)
             which = "AB"[report.failed_program or 0]
-            return Comparison(
-                math.nan,
-                math.nan,
-                math.nan,
-                1.0,
-                False,
-                0,
-                f"candidate {which} failed while timed: {report.failure.message}",
-            )
+            return _no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
         return _comparison(report)
 
     # -- internals -----------------------------------------------------------------------
@@ -462,6 +454,10 @@ def _comparison(report: TimeReport) -> Comparison:
         n,
         f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs",
     )
+
+
+def _no_comparison(message: str) -> Comparison:
+    return Comparison(math.nan, math.nan, math.nan, 1.0, False, 0, message)
 
 
 def _sign_test(wins: int, n: int) -> float:

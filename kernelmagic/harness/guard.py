@@ -171,7 +171,7 @@ def install_simulator_hooks() -> None:
     def no_host_math(self: Any, other: Any) -> Any:
         raise TypeError("device arrays support no host-side arithmetic or comparison: use a kernel")
 
-    fake.__getattr__ = strict_getattr
+    fake.__getattr__ = strict_getattr  # type: ignore[method-assign]
     for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
         setattr(fake, op, no_host_math)
 
@@ -203,7 +203,7 @@ def install_simulator_hooks() -> None:
                     rec.host_written(arg)
         return result
 
-    sim_kernel.FakeCUDAKernel.__call__ = launch
+    sim_kernel.FakeCUDAKernel.__call__ = launch  # type: ignore[method-assign]
     _installed.add("sim")
 
 

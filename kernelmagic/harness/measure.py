@@ -39,7 +39,7 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
     checked = 0
     current = 0
     try:
-        programs = []
+        programs: list[Program] = []
         for spec in job.specs:
             current = len(programs)  # named in the failure if loading it fails
             programs.append(load(spec, rt))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import inspect
 import linecache
 import sys
 import time
@@ -23,7 +24,7 @@ import numpy as np
 
 from .. import cuda_source, launch, nvrtc
 from ..safety import DEFAULT_ALLOWED_IMPORTS, SAFE_BUILTINS
-from ..verdict import CompileInfo, Status
+from ..verdict import CompileInfo, Resources, Status
 from .jobs import Failure, OutputSpec, RunSpec
 from .runtimes import Runtime
 
@@ -73,10 +74,34 @@ class PythonProgram:
         self.compile = CompileInfo(ok=True, seconds=time.perf_counter() - t0)
         if cand.entry is None or not callable(module.__dict__.get(cand.entry)):
             raise CandidateFailure(Status.COMPILE_ERROR, f"entry function {cand.entry!r} not found")
+        self.module = module
         self.entry = module.__dict__[cand.entry]
         self.params = [
-            p for p in self.entry.__code__.co_varnames[: self.entry.__code__.co_argcount]
+            p.name
+            for p in inspect.signature(self.entry).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
+
+    def resources(self) -> tuple[Resources, ...]:
+        """Registers, shared and local memory of each numba kernel compiled so far (GPU only)."""
+        found = []
+        for name, obj in vars(self.module).items():
+            for kernel in getattr(obj, "overloads", {}).values():
+                if hasattr(kernel, "get_regs_per_thread"):
+                    found.append(
+                        Resources(
+                            kernel=name,
+                            registers=kernel.get_regs_per_thread(),
+                            stack_frame_bytes=kernel.get_local_mem_per_thread(),
+                            shared_bytes=kernel.get_shared_mem_per_block(),
+                        )
+                    )
+        return tuple(found)
+
+    def forget(self) -> None:
+        """Drop what loading registered process-wide, when the worker evicts this program."""
+        sys.modules.pop(self.module.__name__, None)
+        linecache.cache.pop(self.filename, None)
 
     def bind(
         self,

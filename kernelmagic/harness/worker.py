@@ -8,6 +8,7 @@ compile errors, exceptions, CUDA errors, host-side work, writes into inputs.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -71,7 +72,9 @@ def load(spec: RunSpec, rt: Runtime | None) -> Program:
         program = PythonProgram(spec)
     _programs[key] = program
     while len(_programs) > _PROGRAM_CACHE:
-        _programs.popitem(last=False)
+        _, evicted = _programs.popitem(last=False)
+        if isinstance(evicted, PythonProgram):
+            evicted.forget()
     return program
 
 
@@ -102,7 +105,11 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
         failure = _with_context(exc.failure, context)
     except BaseException as exc:
         failure = classify(exc, program, context)
-    return VerifyReport(device, program.compile, tuple(runs), failure, can_run=True)
+    compiled = program.compile
+    if isinstance(program, PythonProgram) and not rt.simulated:
+        # numba compiles on first launch: its kernels' resources exist only now.
+        compiled = dataclasses.replace(compiled, resources=program.resources())
+    return VerifyReport(device, compiled, tuple(runs), failure, can_run=True)
 
 
 def _dry_run(program: Program, job: VerifyJob) -> Failure | None:
