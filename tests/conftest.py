@@ -44,6 +44,13 @@ def pool():
 
 
 @pytest.fixture
+def ran(pool) -> km.Status:
+    """What a correct CUDA C or CuPy candidate ends as here: run and correct on a GPU,
+    compiled but `unverified` without one."""
+    return km.Status.CORRECT if pool.gpus else km.Status.UNVERIFIED
+
+
+@pytest.fixture
 def evaluate(pool):
     """evaluate(source, problem, backend="auto", **options) -> Verdict, on the shared pool."""
 

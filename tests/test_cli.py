@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import gpu_available
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "saxpy"
@@ -83,15 +84,16 @@ def test_a_wrong_candidate_exits_1_and_says_where(small_problem, tmp_path):
     assert "first mismatch" in result.stdout
 
 
-def test_cuda_c_without_a_gpu_exits_1_as_unverified_with_resources():
+def test_cuda_c_exits_0_only_when_it_ran_correct():
     result = kernelmagic("check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--json")
-    assert result.returncode == 1
     verdict = json.loads(result.stdout)
-    if verdict["status"] == "correct":
-        pytest.skip("this machine has a GPU: the CUDA C example runs and is correct here")
-    assert verdict["status"] == "unverified"
-    assert verdict["latency_ms"] is None
     assert verdict["compile"]["resources"][0]["registers"] > 0
+    if gpu_available():
+        assert (result.returncode, verdict["status"]) == (0, "correct"), verdict["message"]
+        assert verdict["latency_ms"] > 0
+    else:
+        assert (result.returncode, verdict["status"]) == (1, "unverified")
+        assert verdict["latency_ms"] is None
 
 
 @pytest.mark.parametrize(

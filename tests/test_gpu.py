@@ -114,6 +114,13 @@ def test_an_illegal_address_crashes_only_the_worker(evaluate):
     assert evaluate(CUDA_C, SAXPY, **FAST).status is Status.CORRECT
 
 
+def test_a_missing_bounds_check_is_caught_by_the_red_zone(evaluate):
+    unchecked = CUDA_C.replace("if (i < n) out[i]", "out[i]")
+    verdict = evaluate(unchecked, SAXPY, **FAST)
+    assert verdict.status is Status.RUNTIME_ERROR, verdict.message
+    assert "past the end of output 0" in verdict.message
+
+
 def test_a_hung_kernel_times_out_and_its_worker_is_replaced(evaluate):
     hang = CUDA_C.replace("if (i < n) out[i]", "while (n > 0) { out[0] = 0; } out[i]")
     verdict = evaluate(hang, SAXPY, timeout_s=5.0, **FAST)
@@ -144,7 +151,7 @@ def saxpy(a, x, y, n):
     )
     verdict = evaluate(cached, SAXPY, **FAST)
     assert verdict.status is Status.WRONG_RESULT, verdict.message
-    assert "stale or cached" in verdict.message
+    assert "stale or cached" in verdict.message, verdict.message
 
 
 def test_a_kernel_that_goes_lazy_after_many_calls_is_caught(evaluate):

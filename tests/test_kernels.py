@@ -112,20 +112,28 @@ def test_an_off_by_one_histogram_is_wrong_exactly(evaluate):
     assert "expected" in verdict.message
 
 
-def test_cuda_c_compiles_without_a_gpu_but_is_never_called_correct(evaluate):
+def test_cuda_c_is_unverified_without_a_gpu_and_only_correct_when_run(evaluate, ran):
     verdict = evaluate(SAXPY_CU, SAXPY)
-    assert verdict.status is Status.UNVERIFIED
-    assert "sm_90" in verdict.message
+    assert verdict.status is ran, verdict.message
+    if ran is Status.UNVERIFIED:
+        assert "sm_90" in verdict.message and verdict.latency_ms is None
+    else:
+        assert verdict.timing is not None and not verdict.timing.simulated
     assert verdict.compile is not None and verdict.compile.ok
     (res,) = verdict.compile.resources
     assert res.registers and res.registers > 0
     assert res.spill_stores_bytes == 0
 
 
-def test_cuda_c_targets_a_named_architecture(evaluate):
+def test_cuda_c_targets_a_named_architecture_only_without_a_gpu(evaluate, ran):
     verdict = evaluate(SAXPY_CU, SAXPY, arch="sm_80")
-    assert verdict.status is Status.UNVERIFIED
-    assert verdict.compile is not None and verdict.compile.arch == "sm_80"
+    assert verdict.status is ran, verdict.message
+    assert verdict.compile is not None
+    if ran is Status.UNVERIFIED:
+        assert verdict.compile.arch == "sm_80"
+    else:
+        assert verdict.compile.arch != "sm_80"
+        assert any("was not used" in w for w in verdict.warnings)
 
 
 @pytest.mark.parametrize(
@@ -177,23 +185,23 @@ def test_cuda_c_problems_get_clear_verdicts_without_a_gpu(evaluate, source, stat
     assert expect in verdict.message
 
 
-def test_cuda_c_launch_settings_come_from_the_candidate_when_the_source_has_none(evaluate, pool):
+def test_cuda_c_launch_settings_come_from_the_candidate_when_the_source_has_none(pool, ran):
     plain = SAXPY_CU.split("\n", 2)[2]
     harness = km.Harness(SAXPY, pool=pool)
     cand = km.Candidate.from_source(
         plain, kind="cuda_c", grid="cdiv(n, 128)", block="128", compile_options=("-use_fast_math",)
     )
     verdict = harness.evaluate(cand)
-    assert verdict.status is Status.UNVERIFIED, verdict.message
+    assert verdict.status is ran, verdict.message
 
 
-def test_a_template_kernel_needs_an_instance(evaluate):
+def test_a_template_kernel_needs_an_instance(evaluate, ran):
     template = SAXPY_CU.replace(
         'extern "C" __global__ void saxpy', "template <int B> __global__ void saxpy"
     )
     assert evaluate(template, SAXPY).status is Status.COMPILE_ERROR
     named = template.replace("block=256", "block=256; kernel=saxpy<256>")
-    assert evaluate(named, SAXPY).status is Status.UNVERIFIED
+    assert evaluate(named, SAXPY).status is ran
 
 
 def test_cupy_candidates_are_checked_statically_without_a_gpu(evaluate, pool):

@@ -156,6 +156,12 @@ class Harness:
         device = (
             report.device.describe() if route.run else f"no GPU (compiled for {report.device.arch})"
         )
+        if route.run and self.options.arch and self.options.arch != report.device.arch:
+            base = dataclasses.replace(base, warnings=(
+                *base.warnings,
+                f"arch {self.options.arch} was not used: on a GPU, kernels are built for the GPU "
+                f"({report.device.arch})",
+            ))
         base = dataclasses.replace(
             base, backend=route.backend, device=device, compile=report.compile
         )
@@ -299,17 +305,29 @@ class Harness:
         if isinstance(outcome, Verdict):
             return outcome
         report, worker = outcome
-        if report.failure:
-            return self._failed(report.failure, worker, base)
         timing_cases = self.timing_cases(simulated=simulated)
-        for k, (case, outputs) in enumerate(
-            zip(timing_cases, report.first_outputs[0], strict=False)
-        ):
-            wrong = judge.first_wrong(
-                self.problem, case, outputs, f"timing set {k + 1}, {case.describe()}"
-            )
-            if wrong:
-                return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
+        # A first output that differs from the reference says more than a later run that
+        # differs from the first, so it is judged before the worker's own failure.
+        wrong = next(
+            (
+                found
+                for k, (case, outputs) in enumerate(
+                    zip(timing_cases, report.first_outputs[0], strict=False)
+                )
+                if (
+                    found := judge.first_wrong(
+                        self.problem, case, outputs, f"timing set {k + 1}, {case.describe()}"
+                    )
+                )
+            ),
+            None,
+        )
+        if report.failure and wrong is None:
+            return self._failed(report.failure, worker, base)
+        if report.failure and report.failure.replace_worker:
+            self.pool.replace(worker)
+        if wrong:
+            return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
         message = (
             f"{checked} and {len(timing_cases)} timing sets; "
             f"{report.checked_runs} timed runs re-checked"

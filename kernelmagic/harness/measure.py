@@ -76,6 +76,8 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
         failure, failed = exc.failure, current
     except BaseException as exc:
         failure, failed = classify(exc, None, "timing"), current
+    finally:
+        rt.release()
     return TimeReport(
         samples_ms=tuple(tuple(s) for s in samples),
         host_ms=tuple(tuple(h) for h in host),
@@ -130,7 +132,9 @@ class _Bench:
         outputs = call.outputs()
         host = tuple(to_host(self.rt, v, i) for i, v in enumerate(outputs))
         self._check_inputs(dev, k)
-        return host, tuple(self.rt.keep(v) for v in outputs)
+        kept = tuple(self.rt.keep(v) for v in outputs)
+        self.rt.release()
+        return host, kept
 
     def warm_up(self, program: Program, warmup_ms: float) -> None:
         if warmup_ms <= 0:
@@ -160,6 +164,7 @@ class _Bench:
         if kept is not None:
             self._check(call.outputs(), kept, case, k)
             self._check_inputs(dev, k)
+        self.rt.release()  # this call's outputs need no red-zone bookkeeping after it
         return ms, host_ms, time.perf_counter() - t0
 
     def _check(
@@ -180,7 +185,8 @@ class _Bench:
             raise CandidateFailure(
                 Status.WRONG_RESULT,
                 f"a timed run on timing set {k + 1} returned {detail} compared with that set's "
-                "first run: the kernel returns stale or cached results",
+                "first run: its output changes from call to call (stale or cached results, "
+                "elements it never writes, or a race)",
             )
 
     def _check_inputs(self, dev: dict[str, Any], k: int) -> None:

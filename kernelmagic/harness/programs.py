@@ -86,14 +86,15 @@ class PythonProgram:
         """Registers, shared and local memory of each numba kernel compiled so far (GPU only)."""
         found = []
         for name, obj in vars(self.module).items():
-            for kernel in getattr(obj, "overloads", {}).values():
-                if hasattr(kernel, "get_regs_per_thread"):
+            overloads = getattr(obj, "overloads", None)
+            for kernel in overloads.values() if isinstance(overloads, dict) else ():
+                if hasattr(kernel, "regs_per_thread"):  # a compiled kernel, one per signature
                     found.append(
                         Resources(
                             kernel=name,
-                            registers=kernel.get_regs_per_thread(),
-                            stack_frame_bytes=kernel.get_local_mem_per_thread(),
-                            shared_bytes=kernel.get_shared_mem_per_block(),
+                            registers=kernel.regs_per_thread,
+                            stack_frame_bytes=kernel.local_mem_per_thread,
+                            shared_bytes=kernel.shared_mem_per_block,
                         )
                     )
         return tuple(found)

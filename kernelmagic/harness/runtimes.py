@@ -54,6 +54,14 @@ class Runtime(Protocol):
         """How many bytes differ between two arrays of the same shape and dtype."""
         ...
 
+    def overrun(self, arr: Any) -> bool:
+        """Whether a kernel wrote past the end of a buffer this runtime allocated."""
+        ...
+
+    def release(self) -> None:
+        """Forget the buffers allocated for the job that just ended."""
+        ...
+
 
 class _HostChecks:
     """Comparisons on the host: for the simulator, whose arrays live there anyway."""
@@ -69,10 +77,54 @@ class _HostChecks:
         x, y = self.download(a), self.download(b)  # type: ignore[attr-defined]
         return int(np.count_nonzero(x.view(np.uint8) != y.view(np.uint8)))
 
+    def overrun(self, arr: Any) -> bool:
+        """The simulator checks every index itself (an IndexError)."""
+        return False
+
+    def release(self) -> None:
+        """Nothing is tracked on the host."""
+
 
 class _DeviceChecks(_HostChecks):
     """Comparisons on the GPU with CuPy, so re-checking a timed run costs microseconds,
-    not a copy of every output to the host; without CuPy, on the host."""
+    not a copy of every output to the host; without CuPy, on the host.
+
+    Buffers the harness allocates (inputs, CUDA C outputs) end in a red zone of canary
+    bytes: a kernel with a missing bounds check writes there, which a GPU would not report.
+    """
+
+    _tails: dict[int, tuple[Any, Any, int]]
+
+    def _raw(self, nbytes: int) -> Any:
+        """A device byte buffer."""
+        raise NotImplementedError
+
+    def _guarded(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        buf = self._raw(nbytes + REDZONE_BYTES)
+        self.fill_bytes(buf[nbytes:], CANARY)  # type: ignore[attr-defined]
+        arr = buf[:nbytes].view(dtype).reshape(shape)
+        if not hasattr(self, "_tails"):
+            self._tails = {}
+        self._tails[id(arr)] = (arr, buf, nbytes)
+        return arr
+
+    def overrun(self, arr: Any) -> bool:
+        entry = getattr(self, "_tails", {}).get(id(arr))
+        if entry is None or entry[0] is not arr:
+            return False
+        _, buf, nbytes = entry
+        return self.changed(buf[nbytes:], self._canaries()) > 0
+
+    def _canaries(self) -> Any:
+        if not hasattr(self, "_canary_tail"):
+            self._canary_tail = self._raw(REDZONE_BYTES)
+            self.fill_bytes(self._canary_tail, CANARY)  # type: ignore[attr-defined]
+        return self._canary_tail
+
+    def release(self) -> None:
+        self._tails = {}
 
     def _xp(self) -> Any:
         try:
@@ -102,6 +154,10 @@ class _DeviceChecks(_HostChecks):
             return super().changed(a, b)
         x, y = cp.asarray(a).ravel(), cp.asarray(b).ravel()
         return int(cp.count_nonzero(x.view(cp.uint8) != y.view(cp.uint8)))
+
+
+REDZONE_BYTES = 64 * 1024
+CANARY = 0xA5
 
 
 class _HostTimer:
@@ -201,13 +257,18 @@ class NumbaRuntime(_DeviceChecks):
         )
 
     def upload(self, host: np.ndarray) -> Any:
-        return self._cuda.to_device(host)
+        arr = self._guarded(host.shape, host.dtype)
+        arr.copy_to_device(host)
+        return arr
 
     def download(self, value: Any) -> np.ndarray:
         return _download(value, _gpu_copy_to_host)
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        return self._cuda.device_array(shape, dtype)
+        return self._guarded(shape, dtype)
+
+    def _raw(self, nbytes: int) -> Any:
+        return self._cuda.device_array(nbytes, np.uint8)
 
     def fill_bytes(self, arr: Any, byte: int) -> None:
         if arr.nbytes:
@@ -257,13 +318,18 @@ class CupyRuntime(_DeviceChecks):
         return from_properties(props)
 
     def upload(self, host: np.ndarray) -> Any:
-        return self._cp.asarray(host)
+        arr = self._guarded(host.shape, host.dtype)
+        arr.set(host)
+        return arr
 
     def download(self, value: Any) -> np.ndarray:
         return _download(value, _gpu_copy_to_host)
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        return self._cp.empty(shape, dtype)
+        return self._guarded(shape, dtype)
+
+    def _raw(self, nbytes: int) -> Any:
+        return self._cp.empty(nbytes, np.uint8)
 
     def fill_bytes(self, arr: Any, byte: int) -> None:
         if arr.nbytes:

@@ -60,7 +60,8 @@ def runtime(backend: str) -> Runtime:
 
 def load(spec: RunSpec, rt: Runtime | None) -> Program:
     """Compile/load a candidate, reusing this worker's copy when it has one."""
-    arch = spec.arch or (rt.device_info().arch if rt and not rt.simulated else "sm_90")
+    # On a GPU the target is the GPU; a named architecture is for compiling without one.
+    arch = rt.device_info().arch if rt and not rt.simulated else (spec.arch or "sm_90")
     key = (spec.candidate.sha256, spec.backend, arch if rt is not None else arch + ":compile")
     if key in _programs:
         _programs.move_to_end(key)
@@ -105,6 +106,8 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
         failure = _with_context(exc.failure, context)
     except BaseException as exc:
         failure = classify(exc, program, context)
+    finally:
+        rt.release()
     compiled = program.compile
     if isinstance(program, PythonProgram) and not rt.simulated:
         # numba compiles on first launch: its kernels' resources exist only now.
@@ -145,9 +148,22 @@ def run_once(
         problem = guard.verdict_on_host_work(rec, outputs, launches_counted=rt.counts_launches)
         if problem:
             raise CandidateFailure(Status.REJECTED, problem)
+    check_overruns(rt, dev, outputs)
     host = tuple(to_host(rt, value, i) for i, value in enumerate(outputs))
     check_inputs(rt, dev, case.inputs)
     return RunRecord(case.index, rep, host, seconds)
+
+
+def check_overruns(rt: Runtime, dev: Mapping[str, Any], outputs: tuple[Any, ...]) -> None:
+    """A write past the end of a buffer the harness allocated is a missing bounds check."""
+    named = [(f"input '{name}'", value) for name, value in dev.items()]
+    named += [(f"output {i}", value) for i, value in enumerate(outputs)]
+    for what, value in named:
+        if rt.overrun(value):
+            raise CandidateFailure(
+                Status.RUNTIME_ERROR,
+                f"the kernel wrote past the end of {what} (a missing bounds check?)",
+            )
 
 
 def to_host(rt: Runtime, value: Any, index: int) -> np.ndarray:
