@@ -151,7 +151,8 @@ def saxpy(a, x, y, n):
     )
     verdict = evaluate(cached, SAXPY, **FAST)
     assert verdict.status is Status.WRONG_RESULT, verdict.message
-    assert "stale or cached" in verdict.message, verdict.message
+    # Caught either by a timing set's first output or by a later timed run.
+    assert "timing set" in verdict.message, verdict.message
 
 
 def test_a_kernel_that_goes_lazy_after_many_calls_is_caught(evaluate):

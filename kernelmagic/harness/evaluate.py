@@ -157,11 +157,14 @@ class Harness:
             report.device.describe() if route.run else f"no GPU (compiled for {report.device.arch})"
         )
         if route.run and self.options.arch and self.options.arch != report.device.arch:
-            base = dataclasses.replace(base, warnings=(
-                *base.warnings,
-                f"arch {self.options.arch} was not used: on a GPU, kernels are built for the GPU "
-                f"({report.device.arch})",
-            ))
+            base = dataclasses.replace(
+                base,
+                warnings=(
+                    *base.warnings,
+                    f"arch {self.options.arch} was not used: on a GPU, kernels are built for "
+                    f"the GPU ({report.device.arch})",
+                ),
+            )
         base = dataclasses.replace(
             base, backend=route.backend, device=device, compile=report.compile
         )

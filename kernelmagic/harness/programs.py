@@ -217,6 +217,12 @@ class CudaCProgram:
             module.load(out.cubin)
             self._module = module  # the function is only valid while its module lives
             self.function = module.get_function(out.lowered_name)
+            if not self.compile.resources:
+                # ptxas's report was missing from NVRTC's log once on an H100 (NVRTC 13.0);
+                # the loaded function's own attributes say the same, minus spills.
+                self.compile = dataclasses.replace(
+                    self.compile, resources=(_function_resources(self.function, self.kernel_name),)
+                )
 
     def bind(
         self,
@@ -348,6 +354,15 @@ class CudaCall:
 
     def outputs(self) -> tuple[Any, ...]:
         return self._outputs
+
+
+def _function_resources(function: Any, name: str) -> Resources:
+    return Resources(
+        kernel=name,
+        registers=getattr(function, "num_regs", None),
+        stack_frame_bytes=getattr(function, "local_size_bytes", None),
+        shared_bytes=getattr(function, "shared_size_bytes", None),
+    )
 
 
 def _guarded_import(extra: tuple[str, ...]) -> Any:
