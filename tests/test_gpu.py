@@ -99,6 +99,21 @@ def test_cuda_c_reports_resources_on_the_gpu(evaluate):
     assert verdict.compile.arch.startswith("sm_")
 
 
+def test_more_than_48_kib_of_dynamic_shared_memory_is_opted_into(evaluate):
+    staged = """
+// kernelmagic: grid=cdiv(n, 256); block=256; shared=64 * 1024
+extern "C" __global__ void saxpy(float a, const float* x, const float* y, float* out, int n) {
+    extern __shared__ float stage[];
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    stage[threadIdx.x + 16000] = (i < n) ? x[i] : 0.0f;
+    __syncthreads();
+    if (i < n) out[i] = a * stage[threadIdx.x + 16000] + y[i];
+}
+"""
+    verdict = evaluate(staged, SAXPY, **FAST)
+    assert verdict.status is Status.CORRECT, verdict.message
+
+
 def test_numba_kernels_report_their_resources_on_the_gpu(evaluate):
     verdict = evaluate(NUMBA, SAXPY, **FAST)
     assert verdict.compile is not None, verdict

@@ -343,7 +343,11 @@ class CudaCall:
         self._grid, self._block, self._shared = grid, block, shared
         if shared > 48 * 1024:
             # Above 48 KiB a kernel must opt in to dynamic shared memory.
-            self._fn.max_dynamic_shared_size_bytes = shared
+            from cupy_backends.cuda.api import driver
+
+            driver.funcSetAttribute(
+                self._fn.ptr, driver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared
+            )
 
     def poison(self, byte: int) -> None:
         for arr in self._outputs:
@@ -357,11 +361,16 @@ class CudaCall:
 
 
 def _function_resources(function: Any, name: str) -> Resources:
+    from cupy_backends.cuda.api import driver
+
+    def attribute(which: int) -> int:
+        return int(driver.funcGetAttribute(which, function.ptr))
+
     return Resources(
         kernel=name,
-        registers=getattr(function, "num_regs", None),
-        stack_frame_bytes=getattr(function, "local_size_bytes", None),
-        shared_bytes=getattr(function, "shared_size_bytes", None),
+        registers=attribute(driver.CU_FUNC_ATTRIBUTE_NUM_REGS),
+        stack_frame_bytes=attribute(driver.CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES),
+        shared_bytes=attribute(driver.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES),
     )
 
 
