@@ -32,12 +32,37 @@ cover what is left.
 from __future__ import annotations
 
 import ast
-import builtins
 import dataclasses
-import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+
+from . import cuda_source
+from .safety_rules import (
+    ATTRIBUTE_RULES,
+    BUILTIN_HINTS,
+    BUILTIN_NAMES,
+    CPU_JIT,
+    CUDA_TARGET_DECORATORS,
+    DEFAULT_ALLOWED_IMPORTS,
+    DEFINABLE_DUNDERS,
+    DEVICE_DECORATORS,
+    FILE_ACCESS,
+    FILE_ACCESS_PATTERN,
+    HOST_TRANSFER,
+    INTERNAL,
+    INTROSPECTION,
+    INTROSPECTION_PREFIX,
+    KNOWN_SUBMODULES,
+    MAX_POSITIONAL,
+    NUMPY_HOST,
+    PATH_KEYWORDS,
+    PATH_OPTION_PREFIXES,
+    PATH_OPTIONS,
+    REASONS,
+    SAFE_BUILTINS,
+    SETTABLE,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,142 +73,6 @@ class Violation:
     rule: str
     message: str
 
-
-def _names(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-DEFAULT_ALLOWED_IMPORTS: frozenset[str] = frozenset({"numba", "cupy", "cupyx", "numpy", "math"})
-
-SAFE_BUILTINS: dict[str, object] = {
-    name: getattr(builtins, name)
-    for name in sorted(
-        _names(
-            "range len min max abs int float bool complex tuple list dict slice enumerate zip "
-            "isinstance round divmod pow print str repr Exception ValueError TypeError "
-            "RuntimeError IndexError KeyError ZeroDivisionError ArithmeticError AssertionError "
-            "NotImplementedError OverflowError StopIteration"
-        )
-        # A class statement calls it; candidates cannot name it (double-underscore rule).
-        | {"__build_class__"}
-    )
-}
-_BUILTIN_NAMES = frozenset(dir(builtins))
-_BUILTIN_HINTS = {
-    **dict.fromkeys(
-        _names("eval exec compile breakpoint help input open exit quit"),
-        "candidates may not run dynamic code, do I/O or stop the process",
-    ),
-    **dict.fromkeys(
-        _names("sum map filter sorted iter next reversed any all"),
-        "it computes on the host; do the work in a GPU kernel",
-    ),
-    **dict.fromkeys(
-        _names(
-            "getattr setattr delattr hasattr globals locals vars dir type object super "
-            "classmethod staticmethod property memoryview id hash"
-        ),
-        "reflection can reach interpreter and harness internals",
-    ),
-}
-
-# Host code may use NumPy only for these: allocation, dtypes, constants, dtype logic.
-_NUMPY_HOST = _names(
-    "float16 float32 float64 int8 int16 int32 int64 uint8 uint16 uint32 uint64 bool_ complex64 "
-    "complex128 intp uintp int_ uint intc uintc byte ubyte short ushort longlong ulonglong bool "
-    "half single double dtype empty zeros ones full "
-    "empty_like zeros_like ones_like full_like inf nan pi e finfo iinfo newaxis ndarray "
-    "issubdtype result_type promote_types can_cast number integer signedinteger "
-    "unsignedinteger floating complexfloating"
-)
-# numba's CPU compilers: a host fallback that runs fast enough to pass for a kernel.
-_CPU_JIT = _names(
-    "jit njit generated_jit cfunc stencil prange pndindex jit_module objmode carray farray "
-    "vectorize guvectorize"
-)
-_DEVICE_DECORATORS = frozenset(
-    {
-        "numba.cuda.jit",
-        "numba.cuda.reduce",
-        "numba.cuda.vectorize",
-        "numba.cuda.guvectorize",
-        "cupyx.jit.rawkernel",
-    }
-)
-_CUDA_TARGET_DECORATORS = frozenset({"numba.vectorize", "numba.guvectorize"})
-# Public submodules that `from pkg import sub` may bind: modules, so never plain values.
-_KNOWN_SUBMODULES = _names(
-    "numba.cuda numba.types numba.cuda.cg numba.cuda.libdevice numba.cuda.random cupy.cuda "
-    "cupy.random cupy.linalg cupy.fft cupyx.jit cupyx.scipy numpy.random numpy.linalg "
-    "numpy.fft"
-)
-
-# Frames, code and classes; py_func hands back the Python function behind a kernel, which
-# would run its body on the host.
-_INTROSPECTION = _names(
-    "mro f_globals f_locals f_back f_builtins f_code f_trace py_func pyfunc targetctx "
-    "typingctx targetdescr"
-)
-_INTROSPECTION_PREFIX = re.compile(r"(?:gi|cr|ag|tb|co|func|im)_")
-_FILE_ACCESS = _names(
-    "genfromtxt memmap fromregex DataSource environ getenv putenv system popen fork forkpty "
-    "kill killpg remove unlink rmdir listdir scandir mkdir makedirs rename chdir chmod ctypes "
-    "ctypeslib cudadrv driver runtime nvrtc compiler close select_device reset detect "
-    "enable_caching profile_start profile_stop profile set_allocator set_pinned_memory_allocator "
-    "using_allocator set_memory_manager memory get_default_memory_pool "
-    "get_default_pinned_memory_pool current_context from_cuda_array_interface"
-)
-_FILE_ACCESS_PATTERN = re.compile(r"^(?:load|save|dump|open|spawn|exec[lv])|file|hook")
-# Modules that numpy 2, numba-cuda and CuPy 14 expose as attributes (their internals and
-# the stdlib modules they import), plus other stdlib modules that reach the OS or the
-# interpreter: `cuda.os.system` or `numba.config` must not be one attribute away.
-_INTERNAL = _names(
-    "core lib testing f2py distutils misc simulator cloudpickle config cpython llvmlite np "
-    "numpy numba parfors stencils typed experimental extending platform api api_util cext "
-    "cgutils codegen cuda_paths datamodel debuginfo decorators descriptor device_init "
-    "devicearray devices deviceufunc dispatcher initialize itanium_mangler kernels launchconfig "
-    "locks lowering mathimpl memory_management models nvvm nvvmutils serialize stubs target "
-    "typeconv ufuncs utils vectorizers common function graph pinned_memory nvtx time os sys "
-    "subprocess shutil builtins importlib importlib_metadata inspect pickle copyreg marshal io "
-    "gc tempfile threading multiprocessing weakref pytypes operator logging traceback "
-    "linecache atexit asyncio contextlib warnings zipfile pathlib path posixpath yaml ll llvm "
-    "binding pathfinder codecs fileinput sysconfig tokenize timeit dataclasses posix signal "
-    "socket mmap resource runpy pkgutil site glob"
-)
-_REASONS = {
-    "private": "names starting with '_' reach interpreter and library internals; "
-    "use public attributes only",
-    "introspection": "it exposes frames, code, class hierarchies or the Python function "
-    "behind a kernel, which reach beyond the candidate",
-    "file-access": "it reaches files, processes, the environment or the CUDA driver; "
-    "candidates may only compute on the GPU",
-    "internal": "it is a library internal or another module, outside the kernel API; use "
-    "numba.cuda, cupy, cupyx.jit, numpy dtypes and math",
-}
-_ATTRIBUTE_RULES = {"private": "dunder", "file-access": "file-access"}
-
-_HOST_TRANSFER = frozenset({"tolist", "to_host", "tobytes"})
-# CuPy kernel settings a candidate may need (dynamic shared memory above 48 KiB).
-_SETTABLE = frozenset({"max_dynamic_shared_size_bytes", "preferred_shared_memory_carveout"})
-# Other dunder hooks (pickling, attribute access, array interfaces, comparisons) would run
-# candidate code inside the harness when it inspects a returned object.
-_DEFINABLE_DUNDERS = _names(
-    "__init__ __call__ __getitem__ __setitem__ __len__ __iter__ __repr__ __str__ __enter__ __exit__"
-)
-_PATH_KEYWORDS = frozenset({"link", "path", "cache_dir"})
-# `cuda.jit`'s fifth and `cuda.declare_device`'s third parameter is the link list.
-_MAX_POSITIONAL = {"numba.cuda.jit": 1, "numba.cuda.declare_device": 2}
-# NVRTC / NVCC options that read or write files by path, or run what they build.
-_PATH_OPTIONS = _names(
-    "--include-path --pre-include --output-file --output-directory -odir -keep --keep "
-    "-keep-dir --keep-dir -ccbin --compiler-bindir -optf --options-file --library "
-    "--library-path -MF --dependency-output -Xlinker --linker-options -Xcompiler "
-    "--compiler-options -time --time --fdevice-time-trace -pch --create-pch --use-pch "
-    "--pch-dir -o -run --run --run-args -save-temps --save-temps"
-)
-_PATH_OPTION_PREFIXES = ("-I", "-L", "-isystem", "-include")
-_DIRECTIVE = re.compile(r"^[ \t\f\v]*#[ \t\f\v]*(include_next|include|import|embed)\b(.*)$", re.M)
-_SYSTEM_HEADER = re.compile(r"\s*<([^<>\s]+)>")
 
 Problem = tuple[str, str]  # (rule, message)
 Located = tuple[ast.AST, Problem]
@@ -215,14 +104,14 @@ def _is_dunder(name: str) -> bool:
 
 
 def _category(name: str) -> str | None:
-    """Why an attribute or import part is out of bounds (a `_REASONS` key), or None."""
+    """Why an attribute or import part is out of bounds (a `REASONS` key), or None."""
     if name.startswith("_"):
         return "private"
-    if name in _INTROSPECTION or _INTROSPECTION_PREFIX.match(name):
+    if name in INTROSPECTION or INTROSPECTION_PREFIX.match(name):
         return "introspection"
-    if name in _FILE_ACCESS or _FILE_ACCESS_PATTERN.search(name):
+    if name in FILE_ACCESS or FILE_ACCESS_PATTERN.search(name):
         return "file-access"
-    return "internal" if name in _INTERNAL else None
+    return "internal" if name in INTERNAL else None
 
 
 def _shown(node: ast.AST) -> str:
@@ -253,24 +142,16 @@ def _format_string_problem(fmt: str) -> Problem | None:
 
 
 def _include_problem(text: str) -> str | None:
-    # Read the string as the C preprocessor would: spliced lines, no comments, digraphs.
-    text = re.sub(r"/\*.*?\*/", " ", text.replace("\\\r\n", "").replace("\\\n", ""), flags=re.S)
-    for directive, rest in _DIRECTIVE.findall(text.replace("??=", "#").replace("%:", "#")):
-        header = _SYSTEM_HEADER.match(rest)
-        path = header.group(1) if header else ""
-        if not path or path.startswith(("/", "~")) or ".." in path or "\\" in path or ":" in path:
-            return (
-                f"'#{directive}{rest[:40]}' can read an arbitrary file; only system headers "
-                "such as #include <cuda_fp16.h> are allowed"
-            )
-    return None
+    # Kernel source inside a Python string gets the same rule as a CUDA C candidate.
+    problems = cuda_source.check_includes(text)
+    return problems[0] if problems else None
 
 
 def _option_problem(text: str) -> str | None:
     if not text.lstrip().startswith("-"):
         return None
     for token in text.split():
-        if token.split("=", 1)[0] in _PATH_OPTIONS or token.startswith(_PATH_OPTION_PREFIXES):
+        if token.split("=", 1)[0] in PATH_OPTIONS or token.startswith(PATH_OPTION_PREFIXES):
             return f"compiler option '{token}' reads or writes files or runs programs; remove it"
     return None
 
@@ -338,7 +219,7 @@ class _Checker(ast.NodeVisitor):
         self._extras = extras
         self._allowed_text = ", ".join(["numba", "cupy", "cupyx", "numpy", "math", *sorted(extras)])
         self._aliases: dict[str, str] = {}  # local name -> dotted name it stands for
-        self._modules = set(_KNOWN_SUBMODULES)  # dotted names that are module objects
+        self._modules = set(KNOWN_SUBMODULES)  # dotted names that are module objects
         self._collect_aliases(tree)
         self._scan_device_functions(tree)
         self._scopes = [_bindings(tree)]
@@ -408,9 +289,9 @@ class _Checker(ast.NodeVisitor):
     def _is_device_decorator(self, node: ast.AST) -> bool:
         call = node if isinstance(node, ast.Call) else None
         dotted = self._qual(call.func if call else node)
-        if dotted in _CUDA_TARGET_DECORATORS:
+        if dotted in CUDA_TARGET_DECORATORS:
             return call is not None and _targets_cuda(call)
-        return dotted in _DEVICE_DECORATORS
+        return dotted in DEVICE_DECORATORS
 
     def _in_extra(self, node: ast.AST) -> bool:
         """Whether `node` is a chain on a module the problem explicitly allows."""
@@ -476,7 +357,7 @@ class _Checker(ast.NodeVisitor):
             self._flag(
                 node,
                 "import",
-                f"import of '{path}' is not allowed: '{bad[0]}' - {_REASONS[bad[1]]}",
+                f"import of '{path}' is not allowed: '{bad[0]}' - {REASONS[bad[1]]}",
             )
 
     # -- scopes ---------------------------------------------------------------------
@@ -553,16 +434,14 @@ class _Checker(ast.NodeVisitor):
 
     def _check_def_name(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         if not _is_dunder(node.name) or (
-            self._in_class
-            and not isinstance(node, ast.ClassDef)
-            and node.name in _DEFINABLE_DUNDERS
+            self._in_class and not isinstance(node, ast.ClassDef) and node.name in DEFINABLE_DUNDERS
         ):
             return
         self._flag(
             node,
             "dunder",
             f"defining '{node.name}' is not allowed; classes may define "
-            f"only {', '.join(sorted(_DEFINABLE_DUNDERS))} (other hooks would run inside "
+            f"only {', '.join(sorted(DEFINABLE_DUNDERS))} (other hooks would run inside "
             "the harness when it inspects results)",
         )
 
@@ -582,11 +461,11 @@ class _Checker(ast.NodeVisitor):
             )
         elif (
             isinstance(node.ctx, ast.Load)
-            and name in _BUILTIN_NAMES
+            and name in BUILTIN_NAMES
             and name not in SAFE_BUILTINS
             and not self._bound(name)
         ):
-            hint = _BUILTIN_HINTS.get(name, "it is not among the builtins candidates get")
+            hint = BUILTIN_HINTS.get(name, "it is not among the builtins candidates get")
             problem = "builtin", f"builtin '{name}' is not allowed: {hint}"
         elif isinstance(node.ctx, ast.Load) and name in self._device_only and not self._device:
             problem = (
@@ -618,9 +497,9 @@ class _Checker(ast.NodeVisitor):
         # `case C(attr=p)` reads the attribute by name, like `subject.attr`.
         for name in node.kwd_attrs:
             if category := _category(name):
-                rule = _ATTRIBUTE_RULES.get(category, "attribute")
+                rule = ATTRIBUTE_RULES.get(category, "attribute")
                 self._flag(
-                    node, rule, f"pattern attribute '{name}' is not allowed: {_REASONS[category]}"
+                    node, rule, f"pattern attribute '{name}' is not allowed: {REASONS[category]}"
                 )
         self.generic_visit(node)
 
@@ -630,11 +509,11 @@ class _Checker(ast.NodeVisitor):
         category = _category(node.attr)
         if category is None:
             return None
-        rule = _ATTRIBUTE_RULES.get(category, "attribute")
-        return rule, f"'{_shown(node)}' is not allowed: {_REASONS[category]}"
+        rule = ATTRIBUTE_RULES.get(category, "attribute")
+        return rule, f"'{_shown(node)}' is not allowed: {REASONS[category]}"
 
     def _store_problem(self, node: ast.Attribute) -> Problem | None:
-        if isinstance(node.ctx, ast.Load) or node.attr in _SETTABLE or self._in_extra(node):
+        if isinstance(node.ctx, ast.Load) or node.attr in SETTABLE or self._in_extra(node):
             return None
         if isinstance(node.value, ast.Name) and node.value.id == self._self_name:
             return None
@@ -664,7 +543,7 @@ class _Checker(ast.NodeVisitor):
             not self._device
             and parts[0] == "numpy"
             and len(parts) > 1
-            and (len(parts) > 2 or parts[1] not in _NUMPY_HOST)
+            and (len(parts) > 2 or parts[1] not in NUMPY_HOST)
         ):
             return "host-numpy", (
                 f"{what} runs on the host: do the work in a GPU kernel (host "
@@ -676,7 +555,7 @@ class _Checker(ast.NodeVisitor):
         if (
             parts[0] == "numba"
             and len(parts) > 1
-            and parts[1] in _CPU_JIT
+            and parts[1] in CPU_JIT
             and (id(node) not in self._cuda_targeted)
         ):
             return "host-jit", (
@@ -691,7 +570,7 @@ class _Checker(ast.NodeVisitor):
         return None
 
     def _host_method_problem(self, node: ast.Attribute) -> Problem | None:
-        if self._device or node.attr not in _HOST_TRANSFER:
+        if self._device or node.attr not in HOST_TRANSFER:
             return None
         return "host-transfer", (
             f"'{_shown(node)}' copies device data to the host for "
@@ -717,7 +596,7 @@ class _Checker(ast.NodeVisitor):
     # -- calls and constants --------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
         dotted = self._qual(node.func)
-        if dotted in _CUDA_TARGET_DECORATORS and _targets_cuda(node):
+        if dotted in CUDA_TARGET_DECORATORS and _targets_cuda(node):
             self._cuda_targeted.add(id(node.func))
         func = node.func
         if (
@@ -738,7 +617,7 @@ class _Checker(ast.NodeVisitor):
 
     def _call_problems(self, node: ast.Call, dotted: str | None) -> Iterator[Located]:
         for kw in node.keywords:
-            if kw.arg in _PATH_KEYWORDS:
+            if kw.arg in PATH_KEYWORDS:
                 yield (
                     kw,
                     (
@@ -760,7 +639,7 @@ class _Checker(ast.NodeVisitor):
                     "pass them explicitly",
                 ),
             )
-        limit = _MAX_POSITIONAL.get(dotted or "")
+        limit = MAX_POSITIONAL.get(dotted or "")
         if limit is not None and len(node.args) > limit:
             yield (
                 node.args[limit],

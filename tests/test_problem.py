@@ -135,3 +135,23 @@ def test_device_profiles_and_arch_names():
     assert km.profile("90").arch == "sm_90"
     with pytest.raises(ValueError):
         km.profile("gtx")
+
+
+def test_a_comparison_far_beyond_the_threshold_is_flagged():
+    from kernelmagic.harness.evaluate import _comparison
+    from kernelmagic.harness.jobs import TimeReport
+
+    def report(a_ms: float, b_ms: float) -> TimeReport:
+        return TimeReport(
+            samples_ms=((a_ms,) * 40, (b_ms,) * 40),
+            host_ms=((), ()),
+            first_outputs=((), ()),
+            failure=None,
+        )
+
+    huge = _comparison(report(1.0, 0.05), too_good=10.0)
+    assert huge.significant and huge.suspicious and "human look" in huge.message
+    fair = _comparison(report(1.0, 0.5), too_good=10.0)
+    assert fair.significant and not fair.suspicious
+    same = _comparison(report(1.0, 1.0), too_good=10.0)
+    assert not same.significant and same.p_value == 1.0

@@ -53,12 +53,16 @@ class HarnessOptions:
     arch: str | None = None
     timing: TimingOptions = dataclasses.field(default_factory=TimingOptions)
     cluster: ClusterOptions = dataclasses.field(default_factory=ClusterOptions)
-    too_good_speedup: float = 10.0
+    too_good_speedup: float = 10.0  # beyond this, a comparison is flagged for a human look
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """B against A from interleaved runs in one worker: `speedup` > 1 means B is faster."""
+    """B against A from interleaved runs in one worker: `speedup` > 1 means B is faster.
+
+    `suspicious` marks a speedup either way beyond `HarnessOptions.too_good_speedup`:
+    published "100x" kernels were evaluator exploits, so such a result deserves a look.
+    """
 
     a_ms: float
     b_ms: float
@@ -67,6 +71,7 @@ class Comparison:
     significant: bool
     pairs: int
     message: str
+    suspicious: bool = False
 
 
 class Harness:
@@ -217,7 +222,7 @@ class Harness:
                 self.pool.replace(worker)
             which = "AB"[report.failed_program or 0]
             return _no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
-        return _comparison(report)
+        return _comparison(report, self.options.too_good_speedup)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -453,12 +458,13 @@ def _work(spec: Any, inputs: dict[str, Any]) -> float | None:
     return float(spec)
 
 
-def _comparison(report: TimeReport) -> Comparison:
+def _comparison(report: TimeReport, too_good: float) -> Comparison:
     a, b = np.asarray(report.samples_ms[0]), np.asarray(report.samples_ms[1])
     n = min(len(a), len(b))
     ratios = a[:n] / b[:n]
-    wins = int(np.count_nonzero(ratios > 1.0))
-    p = _sign_test(wins, n)
+    # Ties (the event clock ticks in ~0.5 us steps) say nothing either way: a sign test drops them.
+    wins, losses = int(np.count_nonzero(ratios > 1.0)), int(np.count_nonzero(ratios < 1.0))
+    p = _sign_test(wins, wins + losses)
     speedup = float(np.median(a) / np.median(b))
     significant = p < 0.01 and abs(speedup - 1.0) > 0.01
     verdict = (
@@ -466,14 +472,12 @@ def _comparison(report: TimeReport) -> Comparison:
         if significant
         else "no significant difference"
     )
+    message = f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs"
+    suspicious = max(speedup, 1 / speedup) > too_good
+    if suspicious:
+        message += f"; more than {too_good:g}x apart: too good to be true? worth a human look"
     return Comparison(
-        float(np.median(a)),
-        float(np.median(b)),
-        speedup,
-        p,
-        significant,
-        n,
-        f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs",
+        float(np.median(a)), float(np.median(b)), speedup, p, significant, n, message, suspicious
     )
 
 

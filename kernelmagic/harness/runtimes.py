@@ -66,15 +66,18 @@ class Runtime(Protocol):
 class _HostChecks:
     """Comparisons on the host: for the simulator, whose arrays live there anyway."""
 
+    def download(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
     def keep(self, value: Any) -> Any:
-        return self.download(value)  # type: ignore[attr-defined]
+        return self.download(value)
 
     def mismatches(self, got: Any, kept: Any, rtol: float, atol: float) -> int:
-        result = compare(self.download(got), kept, Tolerance(rtol, atol))  # type: ignore[attr-defined]
+        result = compare(self.download(got), kept, Tolerance(rtol, atol))
         return result.count if result else 0
 
     def changed(self, a: Any, b: Any) -> int:
-        x, y = self.download(a), self.download(b)  # type: ignore[attr-defined]
+        x, y = self.download(a), self.download(b)
         return int(np.count_nonzero(x.view(np.uint8) != y.view(np.uint8)))
 
     def overrun(self, arr: Any) -> bool:
@@ -85,8 +88,10 @@ class _HostChecks:
         """Nothing is tracked on the host."""
 
 
-class _DeviceChecks(_HostChecks):
-    """Comparisons on the GPU with CuPy, so re-checking a timed run costs microseconds,
+class _GpuRuntime(_HostChecks):
+    """What the numba and CuPy runtimes share: allocation, poison, L2 flush and checks.
+
+    Comparisons run on the GPU with CuPy, so re-checking a timed run costs microseconds,
     not a copy of every output to the host; without CuPy, on the host.
 
     Buffers the harness allocates (inputs, CUDA C outputs) end in a red zone of canary
@@ -99,11 +104,17 @@ class _DeviceChecks(_HostChecks):
         """A device byte buffer."""
         raise NotImplementedError
 
+    def fill_bytes(self, arr: Any, byte: int) -> None:
+        raise NotImplementedError
+
+    def device_info(self) -> DeviceInfo:
+        raise NotImplementedError
+
     def _guarded(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape)) * dtype.itemsize
         buf = self._raw(nbytes + REDZONE_BYTES)
-        self.fill_bytes(buf[nbytes:], CANARY)  # type: ignore[attr-defined]
+        self.fill_bytes(buf[nbytes:], CANARY)
         arr = buf[:nbytes].view(dtype).reshape(shape)
         if not hasattr(self, "_tails"):
             self._tails = {}
@@ -120,11 +131,29 @@ class _DeviceChecks(_HostChecks):
     def _canaries(self) -> Any:
         if not hasattr(self, "_canary_tail"):
             self._canary_tail = self._raw(REDZONE_BYTES)
-            self.fill_bytes(self._canary_tail, CANARY)  # type: ignore[attr-defined]
+            self.fill_bytes(self._canary_tail, CANARY)
         return self._canary_tail
 
     def release(self) -> None:
         self._tails = {}
+
+    def download(self, value: Any) -> np.ndarray:
+        return _download(value, _gpu_copy_to_host)
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return self._guarded(shape, dtype)
+
+    def scrub(self, nbytes: int, byte: int) -> None:
+        # Freed blocks go back to the allocator: the candidate's next allocation finds poison.
+        if nbytes:
+            scratch = self._raw(nbytes)
+            self.fill_bytes(scratch, byte)
+            del scratch
+
+    def flush_l2(self) -> None:
+        if getattr(self, "_flush", None) is None:
+            self._flush = self._raw(_flush_bytes(self.device_info()))
+        self.fill_bytes(self._flush, 0)
 
     def _xp(self) -> Any:
         try:
@@ -218,7 +247,7 @@ class SimRuntime(_HostChecks):
         return _HostTimer(self.synchronize)
 
 
-class NumbaRuntime(_DeviceChecks):
+class NumbaRuntime(_GpuRuntime):
     """numba-cuda on a real GPU."""
 
     name = "numba"
@@ -232,7 +261,6 @@ class NumbaRuntime(_DeviceChecks):
 
         self._cuda = cuda
         self._driver = driver
-        self._flush: Any = None
         guard.install_numba_hooks()
 
     def device_info(self) -> DeviceInfo:
@@ -261,15 +289,6 @@ class NumbaRuntime(_DeviceChecks):
         arr.copy_to_device(host)
         return arr
 
-    def download(self, value: Any) -> np.ndarray:
-        return _download(value, _gpu_copy_to_host)
-
-    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        return self._guarded(shape, dtype)
-
-    def _raw(self, nbytes: int) -> Any:
-        return self._cuda.device_array(nbytes, np.uint8)
-
     def fill_bytes(self, arr: Any, byte: int) -> None:
         if arr.nbytes:
             self._driver.device_memset(arr, byte, arr.nbytes)
@@ -277,26 +296,21 @@ class NumbaRuntime(_DeviceChecks):
     def copy(self, dst: Any, src: Any) -> None:
         dst.copy_to_device(src)
 
+    def _raw(self, nbytes: int) -> Any:
+        return self._cuda.device_array(nbytes, np.uint8)
+
     def scrub(self, nbytes: int, byte: int) -> None:
-        if nbytes:
-            scratch = self._cuda.device_array(nbytes, np.uint8)
-            self.fill_bytes(scratch, byte)
-            del scratch
-            self._cuda.current_context().deallocations.clear()
+        super().scrub(nbytes, byte)
+        self._cuda.current_context().deallocations.clear()  # numba frees lazily otherwise
 
     def synchronize(self) -> None:
         self._cuda.synchronize()
-
-    def flush_l2(self) -> None:
-        if self._flush is None:
-            self._flush = self._cuda.device_array(_flush_bytes(self.device_info()), np.uint8)
-        self.fill_bytes(self._flush, 0)
 
     def timer(self) -> Timer:
         return _EventTimer(self._cuda.event, self._cuda.event_elapsed_time, self.synchronize)
 
 
-class CupyRuntime(_DeviceChecks):
+class CupyRuntime(_GpuRuntime):
     """CuPy on a real GPU: runs CuPy candidates and CUDA C compiled by NVRTC."""
 
     name = "cuda"
@@ -308,7 +322,6 @@ class CupyRuntime(_DeviceChecks):
         import cupy
 
         self._cp = cupy
-        self._flush: Any = None
         guard.install_cupy_hooks()
 
     def device_info(self) -> DeviceInfo:
@@ -322,15 +335,6 @@ class CupyRuntime(_DeviceChecks):
         arr.set(host)
         return arr
 
-    def download(self, value: Any) -> np.ndarray:
-        return _download(value, _gpu_copy_to_host)
-
-    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        return self._guarded(shape, dtype)
-
-    def _raw(self, nbytes: int) -> Any:
-        return self._cp.empty(nbytes, np.uint8)
-
     def fill_bytes(self, arr: Any, byte: int) -> None:
         if arr.nbytes:
             self._cp.cuda.runtime.memsetAsync(
@@ -340,21 +344,12 @@ class CupyRuntime(_DeviceChecks):
     def copy(self, dst: Any, src: Any) -> None:
         dst.data.copy_from_device_async(src.data, src.nbytes)
 
-    def scrub(self, nbytes: int, byte: int) -> None:
-        # Freed blocks return to CuPy's pool: the candidate's next allocation reuses poison.
-        if nbytes:
-            scratch = self._cp.empty(nbytes, np.uint8)
-            self.fill_bytes(scratch, byte)
-            del scratch
+    def _raw(self, nbytes: int) -> Any:
+        return self._cp.empty(nbytes, np.uint8)
 
     def synchronize(self) -> None:
         # The whole device, not one stream: work hidden on a side stream is waited for too.
         self._cp.cuda.Device().synchronize()
-
-    def flush_l2(self) -> None:
-        if self._flush is None:
-            self._flush = self._cp.empty(_flush_bytes(self.device_info()), np.uint8)
-        self.fill_bytes(self._flush, 0)
 
     def timer(self) -> Timer:
         cp = self._cp
