@@ -136,3 +136,26 @@ def test_a_closed_pipe_shuts_the_cluster_host_down():
     assert host is not None and host.poll() is None
     pool.close()
     assert host.poll() is not None
+
+
+def test_an_existing_dask_cluster_can_run_the_candidates():
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env={"NUMBA_ENABLE_CUDASIM": "1"},
+    ) as cluster:
+        options = km.HarnessOptions(
+            cluster=ClusterOptions(scheduler_address=cluster.scheduler_address)
+        )
+        pool = WorkerPool(options.cluster)
+        try:
+            harness = km.Harness(SAXPY, backend="numba-sim", options=options, pool=pool)
+            verdict = harness.evaluate(km.Candidate.from_source(CORRECT))
+        finally:
+            pool.close()
+    assert verdict.status is Status.CORRECT, verdict.message
+    assert pool._host is None  # nothing was started beside the existing cluster
