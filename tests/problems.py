@@ -60,3 +60,20 @@ def histogram_inputs(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(150, 600)) | 1
     return {"values": rng.integers(0, 16, n).astype(np.int32), "bins": 16}
+
+
+# A correct numba candidate for the saxpy problems, shared by several test files.
+NUMBA_SAXPY = """
+from numba import cuda
+
+@cuda.jit
+def kernel(a, x, y, out):
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = a * x[i] + y[i]
+
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""

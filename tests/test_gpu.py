@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from problems import saxpy_inputs, saxpy_reference
+from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
 from kernelmagic import Status
@@ -29,20 +29,7 @@ def big_saxpy(seed):
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs, timing_inputs=big_saxpy, bytes_moved="3 * n * 4")
 FAST = {"timing": km.TimingOptions(budget_ms=300)}
 
-NUMBA = """
-from numba import cuda
-
-@cuda.jit
-def kernel(a, x, y, out):
-    i = cuda.grid(1)
-    if i < x.size:
-        out[i] = a * x[i] + y[i]
-
-def saxpy(a, x, y):
-    out = cuda.device_array_like(x)
-    kernel[(x.size + 255) // 256, 256](a, x, y, out)
-    return out
-"""
+NUMBA = NUMBA_SAXPY
 
 CUDA_C = """
 // kernelmagic: grid=cdiv(n, 256); block=256

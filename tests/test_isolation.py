@@ -13,7 +13,7 @@ import pathlib
 import subprocess
 
 import pytest
-from problems import saxpy_inputs, saxpy_reference
+from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
 from kernelmagic import Status
@@ -21,20 +21,7 @@ from kernelmagic.harness.cluster import ClusterOptions, WorkerPool, worker_envir
 
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
 
-CORRECT = """
-from numba import cuda
-
-@cuda.jit
-def kernel(a, x, y, out):
-    i = cuda.grid(1)
-    if i < x.size:
-        out[i] = a * x[i] + y[i]
-
-def saxpy(a, x, y):
-    out = cuda.device_array_like(x)
-    kernel[(x.size + 127) // 128, 128](a, x, y, out)
-    return out
-"""
+CORRECT = NUMBA_SAXPY
 
 
 def test_an_endless_host_loop_times_out_and_the_next_candidate_still_runs(evaluate):

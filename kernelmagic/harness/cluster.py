@@ -151,9 +151,10 @@ class WorkerPool:
             self.client.close(timeout=5)
         if self._host is not None:
             with contextlib.suppress(Exception):
-                assert self._host.stdin is not None
-                self._host.stdin.close()
+                assert self._host.stdin is not None and self._host.stdout is not None
+                self._host.stdin.close()  # the host shuts its cluster down at EOF
                 self._host.wait(timeout=15)
+                self._host.stdout.close()
             if self._host.poll() is None:
                 self._host.kill()
             self._host = None
