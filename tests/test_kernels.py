@@ -125,6 +125,15 @@ def test_cuda_c_is_unverified_without_a_gpu_and_only_correct_when_run(evaluate, 
     assert res.spill_stores_bytes == 0
 
 
+def test_an_identical_candidate_reuses_its_compiled_program(pool):
+    harness = km.Harness(SAXPY, pool=pool, options=km.HarnessOptions(arch="sm_89"))
+    cand = km.Candidate.from_source(SAXPY_CU.replace("out[i] =", "out[i] = 0.0f +"))
+    first, second = harness.evaluate(cand), harness.evaluate(cand)
+    assert first.compile is not None and second.compile is not None
+    assert (first.compile.cached, second.compile.cached) == (False, True)
+    assert first.status is second.status
+
+
 def test_cuda_c_targets_a_named_architecture_only_without_a_gpu(evaluate, ran):
     verdict = evaluate(SAXPY_CU, SAXPY, arch="sm_80")
     assert verdict.status is ran, verdict.message

@@ -99,6 +99,7 @@ class Harness:
         self._cases: list[Case] | None = None
         self._timing_cases: dict[str, list[Case]] = {}
         self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
+        self._built_on: dict[str, str] = {}  # candidate hash -> worker name
         self.warnings: tuple[str, ...] = ()
 
     # -- the problem's side ------------------------------------------------------------
@@ -154,10 +155,20 @@ class Harness:
             )
         spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
         job = VerifyJob(spec, tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)))
-        outcome = self._run(route, base, "verification", verify, job, run=route.run)
+        # The worker that built this exact candidate before still has it compiled.
+        outcome = self._run(
+            route,
+            base,
+            "verification",
+            verify,
+            job,
+            run=route.run,
+            prefer=self._built_on.get(candidate.sha256),
+        )
         if isinstance(outcome, Verdict):
             return outcome
         report, worker = outcome
+        self._built_on[candidate.sha256] = worker
         device = (
             report.device.describe() if route.run else f"no GPU (compiled for {report.device.arch})"
         )

@@ -65,7 +65,9 @@ def load(spec: RunSpec, rt: Runtime | None) -> Program:
     key = (spec.candidate.sha256, spec.backend, arch if rt is not None else arch + ":compile")
     if key in _programs:
         _programs.move_to_end(key)
-        return _programs[key]
+        cached = _programs[key]
+        cached.compile = dataclasses.replace(cached.compile, cached=True)
+        return cached
     program: Program
     if spec.candidate.kind == "cuda_c":
         program = CudaCProgram(spec, arch, load=rt is not None)
