@@ -15,7 +15,8 @@ from .errors import (
     ProblemError,
 )
 from .harness.cluster import ClusterOptions
-from .harness.evaluate import Comparison, Harness, HarnessOptions
+from .harness.comparison import Comparison
+from .harness.evaluate import Harness, HarnessOptions
 from .harness.jobs import TimingOptions
 from .problem import Problem
 from .verdict import CompileInfo, Resources, Roofline, Status, Timing, Verdict

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from .candidate import Candidate
-from .harness.evaluate import Comparison, Harness, HarnessOptions
+from .harness.comparison import Comparison
+from .harness.evaluate import Harness, HarnessOptions
 from .problem import Problem
 from .verdict import Verdict
 

@@ -16,8 +16,6 @@ from . import cuda_source, safety
 from .candidate import Candidate
 from .verdict import Status
 
-_DEVICE_DECORATORS = {"jit", "rawkernel", "reduce", "vectorize", "guvectorize", "declare_device"}
-
 
 class StaticFailure(Exception):
     """The candidate cannot run: a status (compile_error or rejected) and a message."""
@@ -65,14 +63,15 @@ def find_entry(
 ) -> str:
     """The host function that takes the inputs by name and launches the kernels."""
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
-    hosts = [f for f in functions if not _is_device_code(f)]
+    device = safety.device_functions(tree)
+    hosts = [f for f in functions if f.name not in device]
     if explicit:
         match = [f for f in functions if f.name == explicit]
         if not match:
             raise StaticFailure(
                 Status.COMPILE_ERROR, f"no function named {explicit!r} in the candidate"
             )
-        if _is_device_code(match[0]):
+        if explicit in device:
             raise StaticFailure(
                 Status.COMPILE_ERROR,
                 f"{explicit!r} is a kernel; the entry is the host function that launches it",
@@ -96,15 +95,6 @@ def find_entry(
     raise StaticFailure(
         Status.COMPILE_ERROR, f"several functions could be the entry ({names}): name one explicitly"
     )
-
-
-def _is_device_code(fn: ast.FunctionDef) -> bool:
-    for dec in fn.decorator_list:
-        target = dec.func if isinstance(dec, ast.Call) else dec
-        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
-        if name in _DEVICE_DECORATORS:
-            return True
-    return False
 
 
 def _params(fn: ast.FunctionDef) -> list[str]:

@@ -99,6 +99,16 @@ def check_python(source: str, *, allowed_imports: Iterable[str] = ()) -> list[Vi
     return [v for *_, v in sorted(checker.found, key=lambda found: found[:3])]
 
 
+def device_functions(tree: ast.Module) -> frozenset[str]:
+    """Top-level functions that run on the GPU, decided as the safety rules decide it."""
+    checker = _Checker(tree, frozenset())
+    return frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and checker.is_device_function(node)
+    )
+
+
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
@@ -368,13 +378,14 @@ class _Checker(ast.NodeVisitor):
                 self.visit(child)
         # Only the innermost decorator sees the plain function; any other could keep it and
         # call the body on the host later.
-        decorators = node.decorator_list
-        device = self._device or (
-            self._is_device_decorator(decorators[-1])
-            if decorators
-            else node.name in self._device_funcs
-        )
+        device = self._device or self.is_device_function(node)
         self._visit_scope(node, node.body, device, self._settable_self(node))
+
+    def is_device_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether a function's body runs on the GPU (a kernel or device function)."""
+        if node.decorator_list:
+            return self._is_device_decorator(node.decorator_list[-1])
+        return node.name in self._device_funcs
 
     visit_AsyncFunctionDef = visit_FunctionDef
 

@@ -9,7 +9,9 @@ matches anything, not even NaN.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +74,7 @@ def compare(got: np.ndarray, expected: np.ndarray, tol: Tolerance | None = None)
     """None when `got` matches `expected` everywhere; shape and dtype are checked by the caller."""
     if tol is None:
         tol = Tolerance.default_for(expected.dtype, expected)
-    bad = _bad_mask(got, expected, tol)
+    bad = mismatch_mask(got, expected, tol)
     count = int(np.count_nonzero(bad))
     if count == 0:
         return None
@@ -98,9 +100,10 @@ def compare(got: np.ndarray, expected: np.ndarray, tol: Tolerance | None = None)
     )
 
 
-def _bad_mask(got: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarray:
+def mismatch_mask(got: Any, expected: Any, tol: Tolerance, xp: Any = np) -> Any:
+    """True where `got` is not close to `expected`; `xp` is NumPy, or CuPy for device arrays."""
     if expected.dtype.kind not in "fc":
-        return np.asarray(got != expected)
+        return xp.asarray(got != expected)
     # Half types are widened so rounding in the check itself is moot; float32 stays float32
     # (its rounding is far below any tolerance we use) to keep large outputs cheap to check.
     wide = (
@@ -108,12 +111,13 @@ def _bad_mask(got: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarr
     )
     g = got.astype(wide)
     e = expected.astype(wide)
-    with np.errstate(invalid="ignore", over="ignore"):
+    quiet = np.errstate(invalid="ignore", over="ignore") if xp is np else contextlib.nullcontext()
+    with quiet:
         # An infinite expected value would make rtol * |e| infinite: only equality counts there.
-        close = np.isfinite(e) & (np.abs(g - e) <= tol.atol + tol.rtol * np.abs(e))
+        close = xp.isfinite(e) & (xp.abs(g - e) <= tol.atol + tol.rtol * xp.abs(e))
         # Matching infinities of the same sign are equal; NaN is never close to anything.
-        same_inf = np.isinf(e) & (g == e)
-    return ~(close | same_inf) | np.isnan(g) | np.isnan(e)
+        same_inf = xp.isinf(e) & (g == e)
+    return ~(close | same_inf) | xp.isnan(g) | xp.isnan(e)
 
 
 def _fmt(value: object) -> str:

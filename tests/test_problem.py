@@ -138,7 +138,7 @@ def test_device_profiles_and_arch_names():
 
 
 def test_a_comparison_far_beyond_the_threshold_is_flagged():
-    from kernelmagic.harness.evaluate import _comparison
+    from kernelmagic.harness.comparison import from_samples as _comparison
     from kernelmagic.harness.jobs import TimeReport
 
     def report(a_ms: float, b_ms: float) -> TimeReport:

@@ -8,11 +8,10 @@ verification runs in a worker, comparison here, then timing in a worker on the G
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 from typing import Any
-
-import numpy as np
 
 from ..backends import Plan, plan
 from ..candidate import Candidate
@@ -31,11 +30,11 @@ from .cluster import (
     WorkerPool,
     shared_pool,
 )
+from .comparison import Comparison, from_samples, no_comparison
 from .jobs import (
     Failure,
     RunSpec,
     TimeJob,
-    TimeReport,
     TimingOptions,
     TimingSets,
     VerifyJob,
@@ -54,24 +53,6 @@ class HarnessOptions:
     timing: TimingOptions = dataclasses.field(default_factory=TimingOptions)
     cluster: ClusterOptions = dataclasses.field(default_factory=ClusterOptions)
     too_good_speedup: float = 10.0  # beyond this, a comparison is flagged for a human look
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """B against A from interleaved runs in one worker: `speedup` > 1 means B is faster.
-
-    `suspicious` marks a speedup either way beyond `HarnessOptions.too_good_speedup`:
-    published "100x" kernels were evaluator exploits, so such a result deserves a look.
-    """
-
-    a_ms: float
-    b_ms: float
-    speedup: float
-    p_value: float
-    significant: bool
-    pairs: int
-    message: str
-    suspicious: bool = False
 
 
 class Harness:
@@ -123,6 +104,11 @@ class Harness:
             ]
         return self._timing_cases[key]
 
+    @functools.cached_property
+    def _verify_cases(self) -> tuple[WorkerCase, ...]:
+        """The cases as sent to workers (with tolerances), built once per problem."""
+        return tuple(_worker_case(i, c, self.problem) for i, c in enumerate(self.cases))
+
     @property
     def pool(self) -> WorkerPool:
         if self._pool is None:
@@ -154,7 +140,7 @@ class Harness:
                 device="no GPU",
             )
         spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
-        job = VerifyJob(spec, tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)))
+        job = VerifyJob(spec, self._verify_cases)
         # The worker that built this exact candidate before still has it compiled.
         outcome = self._run(
             route,
@@ -215,25 +201,25 @@ class Harness:
                     allowed_imports=self.problem.allowed_imports,
                 )
             except StaticFailure as exc:
-                return _no_comparison(f"candidate {label} cannot run ({exc.status}): {exc}")
+                return no_comparison(f"candidate {label} cannot run ({exc.status}): {exc}")
             route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
             specs.append(
                 RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
             )
         if route.worker != "gpu" or not route.run:
-            return _no_comparison("no GPU: simulated timings cannot be compared")
+            return no_comparison("no GPU: simulated timings cannot be compared")
         try:
             report, worker = self.pool.run(
                 "gpu", time_job, *self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
             )
         except (JobTimeout, WorkerDied) as exc:
-            return _no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
+            return no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
         if report.failure:
             if report.failure.replace_worker:
                 self.pool.replace(worker)
             which = "AB"[report.failed_program or 0]
-            return _no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
-        return _comparison(report, self.options.too_good_speedup)
+            return no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
+        return from_samples(report, self.options.too_good_speedup)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -467,39 +453,3 @@ def _work(spec: Any, inputs: dict[str, Any]) -> float | None:
         except LaunchError:
             return None
     return float(spec)
-
-
-def _comparison(report: TimeReport, too_good: float) -> Comparison:
-    a, b = np.asarray(report.samples_ms[0]), np.asarray(report.samples_ms[1])
-    n = min(len(a), len(b))
-    ratios = a[:n] / b[:n]
-    # Ties (the event clock ticks in ~0.5 us steps) say nothing either way: a sign test drops them.
-    wins, losses = int(np.count_nonzero(ratios > 1.0)), int(np.count_nonzero(ratios < 1.0))
-    p = _sign_test(wins, wins + losses)
-    speedup = float(np.median(a) / np.median(b))
-    significant = p < 0.01 and abs(speedup - 1.0) > 0.01
-    verdict = (
-        ("B is faster" if speedup > 1 else "A is faster")
-        if significant
-        else "no significant difference"
-    )
-    message = f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs"
-    suspicious = max(speedup, 1 / speedup) > too_good
-    if suspicious:
-        message += f"; more than {too_good:g}x apart: too good to be true? worth a human look"
-    return Comparison(
-        float(np.median(a)), float(np.median(b)), speedup, p, significant, n, message, suspicious
-    )
-
-
-def _no_comparison(message: str) -> Comparison:
-    return Comparison(math.nan, math.nan, math.nan, 1.0, False, 0, message)
-
-
-def _sign_test(wins: int, n: int) -> float:
-    """Two-sided binomial sign test: how likely this many wins is when neither is faster."""
-    if n == 0:
-        return 1.0
-    k = min(wins, n - wins)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
-    return min(1.0, 2 * tail)

@@ -89,7 +89,6 @@ class VerifyReport:
     runs: tuple[RunRecord, ...]
     failure: Failure | None
     can_run: bool
-    worker: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..devices import SIMULATOR, DeviceInfo, from_properties
-from ..tolerance import Tolerance, compare
+from ..tolerance import Tolerance, compare, mismatch_mask
 from . import guard
 
 
@@ -170,12 +170,8 @@ class _GpuRuntime(_HostChecks):
         cp = self._xp()
         if cp is None:
             return super().mismatches(got, kept, rtol, atol)
-        g, e = cp.asarray(got), cp.asarray(kept)
-        if e.dtype.kind not in "fc":
-            return int(cp.count_nonzero(g != e))
-        close = cp.isfinite(e) & (cp.abs(g - e) <= atol + rtol * cp.abs(e))
-        same_inf = cp.isinf(e) & (g == e)
-        return int(cp.count_nonzero(~(close | same_inf) | cp.isnan(g) | cp.isnan(e)))
+        bad = mismatch_mask(cp.asarray(got), cp.asarray(kept), Tolerance(rtol, atol), xp=cp)
+        return int(cp.count_nonzero(bad))
 
     def changed(self, a: Any, b: Any) -> int:
         cp = self._xp()

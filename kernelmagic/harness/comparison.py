@@ -1,0 +1,70 @@
+"""Deciding whether B is faster than A, from interleaved timings in one worker.
+
+Pairs of runs (A B, then B A, ...) on the same data cancel drift; a sign test over the
+pairs says whether the difference is more than noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .jobs import TimeReport
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """B against A from interleaved runs in one worker: `speedup` > 1 means B is faster.
+
+    `suspicious` marks a speedup either way beyond `HarnessOptions.too_good_speedup`:
+    published "100x" kernels were evaluator exploits, so such a result deserves a look.
+    """
+
+    a_ms: float
+    b_ms: float
+    speedup: float
+    p_value: float
+    significant: bool
+    pairs: int
+    message: str
+    suspicious: bool = False
+
+
+def from_samples(report: TimeReport, too_good: float) -> Comparison:
+    """B against A from the paired samples of an interleaved timing job."""
+    a, b = np.asarray(report.samples_ms[0]), np.asarray(report.samples_ms[1])
+    n = min(len(a), len(b))
+    ratios = a[:n] / b[:n]
+    # Ties (the event clock ticks in ~0.5 us steps) say nothing either way: a sign test drops them.
+    wins, losses = int(np.count_nonzero(ratios > 1.0)), int(np.count_nonzero(ratios < 1.0))
+    p = _sign_test(wins, wins + losses)
+    speedup = float(np.median(a) / np.median(b))
+    significant = p < 0.01 and abs(speedup - 1.0) > 0.01
+    verdict = (
+        ("B is faster" if speedup > 1 else "A is faster")
+        if significant
+        else "no significant difference"
+    )
+    message = f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs"
+    suspicious = max(speedup, 1 / speedup) > too_good
+    if suspicious:
+        message += f"; more than {too_good:g}x apart: too good to be true? worth a human look"
+    return Comparison(
+        float(np.median(a)), float(np.median(b)), speedup, p, significant, n, message, suspicious
+    )
+
+
+def no_comparison(message: str) -> Comparison:
+    """A comparison that could not be made, and why."""
+    return Comparison(math.nan, math.nan, math.nan, 1.0, False, 0, message)
+
+
+def _sign_test(wins: int, n: int) -> float:
+    """Two-sided binomial sign test: how likely this many wins is when neither is faster."""
+    if n == 0:
+        return 1.0
+    k = min(wins, n - wins)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+    return min(1.0, 2 * tail)
