@@ -146,3 +146,28 @@ def test_an_existing_dask_cluster_can_run_the_candidates():
             pool.close()
     assert verdict.status is Status.CORRECT, verdict.message
     assert pool._host is None  # nothing was started beside the existing cluster
+
+
+def test_a_worker_killed_again_as_dasks_lost_worker_timer_runs_out_still_comes_back():
+    """Dask's SpecCluster closes a Nanny for good if its worker is absent when the 15 s timer
+    for an earlier death runs out; a second kill lands in that window here."""
+    import time
+
+    from kernelmagic.harness.cluster import JobTimeout
+
+    hang = functools.partial(time.sleep, 3600)  # pickled by reference: runs in the worker
+    pool = WorkerPool(ClusterOptions(sim_workers=1))
+    try:
+        first_death = time.monotonic() + 1.0  # the moment its timeout kills it
+        with pytest.raises(JobTimeout):
+            pool.run("sim", hang, timeout_s=1)
+        time.sleep(max(0.0, first_death + 14.4 - time.monotonic()))
+        with pytest.raises(JobTimeout):
+            pool.run("sim", hang, timeout_s=0.2)  # dies again at about 15 s
+        time.sleep(3)
+        result, _ = pool.run(
+            "sim", functools.partial(os.getenv, "NUMBA_ENABLE_CUDASIM"), timeout_s=60
+        )
+    finally:
+        pool.close()
+    assert result == "1"

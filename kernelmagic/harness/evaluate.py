@@ -228,31 +228,40 @@ class Harness:
     ) -> tuple[Any, str] | Verdict:
         assert route.worker is not None
         timeout = self.options.timeout_s if stage == "verification" else self._timing_timeout()
-        try:
-            return self.pool.run(route.worker, fn, *args, timeout_s=timeout, **kwargs)
-        except JobTimeout:
-            return base.make(
-                Status.TIMEOUT,
-                f"{stage} did not finish within {timeout:g} s (an endless loop or a hung "
-                "kernel?); its worker was killed and replaced",
-                backend=route.backend,
-            )
-        except WorkerDied:
-            return base.make(
-                Status.CRASHED,
-                f"the worker process died during {stage} (a segfault, os._exit or running "
-                "out of memory); a new worker replaced it",
-                backend=route.backend,
-            )
-        except KernelmagicError:
-            raise
-        except Exception as exc:  # a bug in kernelmagic's worker code, not the candidate's
-            return base.make(
-                Status.RUNTIME_ERROR,
-                f"kernelmagic failed in the worker during {stage} ({type(exc).__name__}: {exc}); "
-                "please report this",
-                backend=route.backend,
-            )
+        # numba-cuda's simulator now and then stalls while starting a block's threads (seen
+        # on a loaded 2-core machine, with no kernelmagic code involved): on the simulator a
+        # timeout gets one more try on a fresh worker; a real endless loop times out again.
+        retries = 1 if route.worker == "sim" else 0
+        while True:
+            try:
+                return self.pool.run(route.worker, fn, *args, timeout_s=timeout, **kwargs)
+            except JobTimeout:
+                if retries:
+                    retries -= 1
+                    continue
+                tries = " (twice)" if route.worker == "sim" else ""
+                return base.make(
+                    Status.TIMEOUT,
+                    f"{stage} did not finish within {timeout:g} s{tries} (an endless loop or a "
+                    "hung kernel?); its worker was killed and replaced",
+                    backend=route.backend,
+                )
+            except WorkerDied:
+                return base.make(
+                    Status.CRASHED,
+                    f"the worker process died during {stage} (a segfault, os._exit or running "
+                    "out of memory); a new worker replaced it",
+                    backend=route.backend,
+                )
+            except KernelmagicError:
+                raise
+            except Exception as exc:  # a bug in kernelmagic's worker code, not the candidate's
+                return base.make(
+                    Status.RUNTIME_ERROR,
+                    f"kernelmagic failed in the worker during {stage} "
+                    f"({type(exc).__name__}: {exc}); please report this",
+                    backend=route.backend,
+                )
 
     def _failed(self, failure: Failure, worker: str, base: _VerdictBase) -> Verdict:
         if failure.replace_worker:
