@@ -10,7 +10,9 @@ backend. The CLI turns them into one line and exit status 2; the notebook magic 
     ├── CandidateError       a candidate file or source cannot be read at all
     ├── LoadError            FILE.py:NAME cannot be loaded
     ├── OptionError          an option has a value that cannot work (e.g. an unknown arch)
-    └── BackendUnavailable   the backend asked for cannot run here (says what to use)
+    ├── BackendUnavailable   the backend asked for cannot run here (says what to use)
+    ├── ProposerError        the proposer's service refused (bad key, unknown model...)
+    └── StoreError           the session store cannot be opened, or has no such session
 """
 
 from __future__ import annotations
@@ -38,3 +40,11 @@ class OptionError(KernelmagicError):
 
 class BackendUnavailable(KernelmagicError):
     """The requested backend cannot run on this machine or for this candidate."""
+
+
+class ProposerError(KernelmagicError):
+    """A proposer cannot go on: a rejected API key, an unknown model, an unreachable server."""
+
+
+class StoreError(KernelmagicError):
+    """The session database cannot be used, or a session named in it does not exist."""

@@ -166,6 +166,38 @@ class Verdict:
         }
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """The verdict `to_dict` wrote (as kept in the session store)."""
+        timing = Timing(**data["timing"]) if data.get("timing") else None
+        info = data.get("compile")
+        compile_info = (
+            CompileInfo(
+                **{**info, "resources": tuple(Resources(**r) for r in info.get("resources", ()))}
+            )
+            if info
+            else None
+        )
+        roof = data.get("roofline")
+        roofline = (
+            Roofline(**{k: v for k, v in roof.items() if not k.endswith("_fraction")})
+            if roof
+            else None
+        )
+        return cls(
+            status=Status(data["status"]),
+            message=data["message"],
+            backend=data["backend"],
+            device=data["device"],
+            source_sha256=data["source_sha256"],
+            timing=timing,
+            compile=compile_info,
+            roofline=roofline,
+            cases_checked=data.get("cases_checked", 0),
+            flags=tuple(data.get("flags", ())),
+            warnings=tuple(data.get("warnings", ())),
+        )
+
     def __str__(self) -> str:
         lines = [f"{self.status.value}: {self.message}"]
         if self.timing:

@@ -70,10 +70,10 @@ def main(argv: list[str]) -> int:
             # A task whose worker died is a crashed candidate: never retry it elsewhere.
             "distributed.scheduler.allowed-failures": 0,
             "distributed.worker.daemon": False,
-        # The Nannies restart every worker that dies. Left at its default (15 s), SpecCluster
-        # would close a Nanny for good if its worker was being restarted again at the moment
-        # the timer for an earlier death ran out (two timeouts in a row did that).
-        "distributed.deploy.lost-worker-timeout": "3650 days",
+            # The Nannies restart every worker that dies. Left at its default (15 s), SpecCluster
+            # would close a Nanny for good if its worker was being restarted again at the moment
+            # the timer for an earlier death ran out (two timeouts in a row did that).
+            "distributed.deploy.lost-worker-timeout": "3650 days",
             "logging.distributed": "error",
         }
     )

@@ -30,9 +30,10 @@ class Comparison:
     pairs: int
     message: str
     suspicious: bool = False
+    simulated: bool = False  # simulator time: ranks candidates on the CPU, not on a GPU
 
 
-def from_samples(report: TimeReport, too_good: float) -> Comparison:
+def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False) -> Comparison:
     """B against A from the paired samples of an interleaved timing job."""
     a, b = np.asarray(report.samples_ms[0]), np.asarray(report.samples_ms[1])
     n = min(len(a), len(b))
@@ -48,11 +49,21 @@ def from_samples(report: TimeReport, too_good: float) -> Comparison:
         else "no significant difference"
     )
     message = f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs"
-    suspicious = max(speedup, 1 / speedup) > too_good
+    if simulated:
+        message += " (CPU simulator time, not GPU speed)"
+    suspicious = max(speedup, 1 / speedup) > too_good and not simulated
     if suspicious:
         message += f"; more than {too_good:g}x apart: too good to be true? worth a human look"
     return Comparison(
-        float(np.median(a)), float(np.median(b)), speedup, p, significant, n, message, suspicious
+        float(np.median(a)),
+        float(np.median(b)),
+        speedup,
+        p,
+        significant,
+        n,
+        message,
+        suspicious,
+        simulated,
     )
 
 

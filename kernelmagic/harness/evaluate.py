@@ -41,7 +41,9 @@ from .jobs import (
     WorkerCase,
 )
 from .measure import time_job
-from .worker import verify
+from .worker import describe_device, verify
+
+SIM_COMPARE_PAIRS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Harness:
         self._timing_cases: dict[str, list[Case]] = {}
         self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
         self._built_on: dict[str, str] = {}  # candidate hash -> worker name
+        self._devices: dict[WorkerKind, DeviceInfo] = {}
         self.warnings: tuple[str, ...] = ()
 
     # -- the problem's side ------------------------------------------------------------
@@ -190,7 +193,11 @@ class Harness:
         return self._timed(spec, route, base, report.device, checked, len(cases), worker)
 
     def compare(self, a: Candidate, b: Candidate) -> Comparison:
-        """Time A and B interleaved (A B B A ...) in one worker; both should be correct first."""
+        """Time A and B interleaved (A B B A ...) in one worker; both should be correct first.
+
+        On the CPU simulator the pairs are simulator time: they rank candidates for the
+        simulator, not for a GPU, and the comparison says so.
+        """
         specs = []
         for label, cand in (("A", a), ("B", b)):
             try:
@@ -206,12 +213,13 @@ class Harness:
             specs.append(
                 RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
             )
-        if route.worker != "gpu" or not route.run:
-            return no_comparison("no GPU: simulated timings cannot be compared")
+        if route.worker is None or not route.run:
+            return no_comparison("no GPU to run these candidates: they cannot be timed here")
+        simulated = route.worker == "sim"
+        job, sets = self._time_job(tuple(specs), simulated=simulated, pairs=True)
+        timeout = 4 * self.options.timeout_s if simulated else self._timing_timeout()
         try:
-            report, worker = self.pool.run(
-                "gpu", time_job, *self._time_job(tuple(specs)), timeout_s=self._timing_timeout()
-            )
+            report, worker = self.pool.run(route.worker, time_job, job, sets, timeout_s=timeout)
         except (JobTimeout, WorkerDied) as exc:
             return no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
         if report.failure:
@@ -219,7 +227,18 @@ class Harness:
                 self.pool.replace(worker)
             which = "AB"[report.failed_program or 0]
             return no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
-        return from_samples(report, self.options.too_good_speedup)
+        return from_samples(report, self.options.too_good_speedup, simulated=simulated)
+
+    def device_info(self, candidate: Candidate) -> DeviceInfo | None:
+        """The device `candidate` would run on here (the simulator's too); None if none can."""
+        route = plan(self.backend, candidate.flavor, gpus=self.pool.gpus)
+        if route.worker is None or not route.run:
+            return None
+        if route.worker not in self._devices:
+            self._devices[route.worker], _ = self.pool.run(
+                route.worker, describe_device, route.backend, timeout_s=self.options.timeout_s
+            )
+        return self._devices[route.worker]
 
     # -- internals -----------------------------------------------------------------------
 
@@ -272,14 +291,19 @@ class Harness:
         return self.options.timeout_s + 3 * self.options.timing.budget_ms / 1e3
 
     def _time_job(
-        self, specs: tuple[RunSpec, ...], *, simulated: bool = False
+        self, specs: tuple[RunSpec, ...], *, simulated: bool = False, pairs: bool = False
     ) -> tuple[TimeJob, Any]:
         """The job, and the timing sets as data already held by the workers."""
         sets = self._scattered_sets(simulated)
         if simulated:
             # The simulator is slow and its clock means little: one checked call per set,
-            # enough to catch results cached from an earlier call.
-            n = self.problem.timing_sets
+            # enough to catch results cached from an earlier call. A comparison needs enough
+            # pairs for the sign test to be able to say p < 0.01 (8 pairs at least).
+            n = (
+                max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
+                if pairs
+                else (self.problem.timing_sets)
+            )
             options = TimingOptions(
                 warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
             )

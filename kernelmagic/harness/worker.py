@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import profile
+from ..devices import DeviceInfo, profile
 from ..verdict import Status
 from . import guard
 from .jobs import POISON_BYTES, Failure, RunRecord, RunSpec, VerifyJob, VerifyReport, WorkerCase
@@ -56,6 +56,11 @@ def runtime(backend: str) -> Runtime:
     if backend not in _runtimes:
         _runtimes[backend] = make_runtime(backend)
     return _runtimes[backend]
+
+
+def describe_device(backend: str) -> DeviceInfo:
+    """The device this worker runs `backend` on (a small job: no candidate involved)."""
+    return runtime(backend).device_info()
 
 
 def load(spec: RunSpec, rt: Runtime | None) -> Program:

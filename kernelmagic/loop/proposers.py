@@ -1,0 +1,65 @@
+"""Proposers by name, imported only when chosen (Optuna and openai load slowly)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ..errors import OptionError
+from .proposal import Proposer
+
+if TYPE_CHECKING:
+    from ..store import SessionStore, StoredSession
+    from .llm import LLMOptions
+
+PROPOSERS = ("auto", "llm", "search", "replay")
+
+
+def choose(name: str, llm: LLMOptions | None, environ: Mapping[str, str] = os.environ) -> str:
+    """`auto` means `llm` where an endpoint is configured, else the offline `search`."""
+    if name not in PROPOSERS:
+        raise OptionError(f"unknown proposer {name!r}: choose one of {', '.join(PROPOSERS)}")
+    if name != "auto":
+        return name
+    configured = (llm is not None and (llm.api_key or llm.base_url)) or any(
+        environ.get(k) for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+    )
+    return "llm" if configured else "search"
+
+
+def make(
+    name: str,
+    *,
+    llm: LLMOptions | None = None,
+    replay: str | None = None,
+    store: SessionStore | None = None,
+    seed: int = 0,
+) -> Proposer:
+    """The proposer called `name` (after `choose`), configured."""
+    if name == "llm":
+        from .llm import LLMOptions, LLMProposer
+
+        return LLMProposer(llm or LLMOptions())
+    if name == "search":
+        from .search import SearchProposer
+
+        return SearchProposer(seed=seed)
+    if name == "replay":
+        from .replay import ReplayProposer
+
+        if not replay:
+            raise OptionError("the replay proposer needs --replay SESSION_ID_OR_FILE")
+        return ReplayProposer(recorded(replay, store))
+    raise OptionError(f"unknown proposer {name!r}: choose one of {', '.join(PROPOSERS)}")
+
+
+def recorded(ref: str, store: SessionStore | None) -> StoredSession:
+    """A recorded session from a session file (path ending in .json) or the store."""
+    from .. import session_file
+    from ..store import SessionStore
+
+    if ref.endswith(".json") or os.path.sep in ref or os.path.exists(ref):
+        return session_file.read(ref)
+    db = store or SessionStore()
+    return db.load(db.resolve(ref))

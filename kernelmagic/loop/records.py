@@ -1,0 +1,126 @@
+"""What a session is made of, as the loop reports it and the store keeps it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ..candidate import Candidate
+from ..verdict import Status, Verdict
+from .proposal import Attempt, Origin
+
+SessionState = Literal["running", "finished", "stopped", "failed"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateRecord:
+    """One candidate of a session: where it came from and, once judged, its verdict."""
+
+    id: str
+    session: str
+    seq: int  # order of proposal within the session
+    round: int  # 0 is the user's kernel
+    origin: Origin
+    candidate: Candidate
+    rationale: str = ""
+    parent: str | None = None
+    params: Mapping[str, Any] | None = None
+    verdict: Verdict | None = None
+    reused_from: str | None = None  # the candidate whose stored verdict was reused
+
+    @property
+    def status(self) -> Status | None:
+        return self.verdict.status if self.verdict else None
+
+    @property
+    def latency_ms(self) -> float | None:
+        return self.verdict.latency_ms if self.verdict else None
+
+    @property
+    def source(self) -> str:
+        return self.candidate.source
+
+    def attempt(self, baseline_ms: float | None) -> Attempt:
+        """This candidate as proposers see it (it must have a verdict)."""
+        assert self.verdict is not None
+        v = self.verdict
+        latency = v.latency_ms
+        return Attempt(
+            id=self.id,
+            round=self.round,
+            origin=self.origin,
+            candidate=self.candidate,
+            status=v.status,
+            message=v.message,
+            rationale=self.rationale,
+            latency_ms=latency,
+            simulated=bool(v.timing and v.timing.simulated),
+            speedup=baseline_ms / latency if baseline_ms and latency else None,
+            resources=v.compile.resources if v.compile else (),
+            compile_log=v.compile.log if v.compile and v.status is Status.COMPILE_ERROR else "",
+            params=self.params,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready line for the CLI and the widget's table."""
+        v = self.verdict
+        return {
+            "id": self.id,
+            "round": self.round,
+            "origin": self.origin,
+            "parent": self.parent,
+            "status": v.status.value if v else "pending",
+            "latency_ms": self.latency_ms,
+            "simulated": bool(v and v.timing and v.timing.simulated),
+            "message": v.message if v else "",
+            "rationale": self.rationale,
+            "params": dict(self.params) if self.params else None,
+            "reused_from": self.reused_from,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """Whether a round's fastest correct candidate replaced the incumbent, and why."""
+
+    session: str
+    round: int
+    candidate: str
+    incumbent: str | None
+    accepted: bool
+    by: Literal["loop", "approver", "user"]
+    reason: str
+    speedup: float | None = None  # challenger over incumbent, from the comparison
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundRecord:
+    """One round: FSR's mode, what was proposed, and the proposer's notes."""
+
+    round: int
+    mode: str
+    candidates: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    tokens: int = 0
+    finished: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    """A session's summary row (`kernelmagic sessions`)."""
+
+    id: str
+    title: str
+    created: float
+    updated: float
+    state: SessionState
+    stop_reason: str
+    proposer: str
+    backend: str
+    device: str
+    candidates: int
+    rounds: int
+    baseline_ms: float | None
+    best_ms: float | None
+    best_status: str | None

@@ -1,0 +1,156 @@
+"""`optimize()`: set up a session (new or resumed) and run its loop, here or in a thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..candidate import Candidate
+from ..errors import OptionError
+from ..harness.cluster import WorkerPool
+from ..harness.evaluate import Harness, HarnessOptions
+from ..problem import Problem
+from ..store import SessionStore, StoredSession
+from . import proposers
+from .brief import make_brief
+from .engine import Approver, Loop, OptimizeOptions, describe_target
+from .fingerprint import problem_key
+from .proposal import Proposer
+from .records import CandidateRecord
+from .replay import ReplayProposer
+from .session import Session
+
+if TYPE_CHECKING:
+    from .llm import LLMOptions
+
+
+def optimize(
+    candidate: Candidate | str | os.PathLike[str] | None,
+    problem: Problem,
+    *,
+    proposer: str | Proposer = "auto",
+    backend: str = "auto",
+    options: OptimizeOptions | None = None,
+    llm: LLMOptions | None = None,
+    replay: str | None = None,
+    session_db: str | os.PathLike[str] | SessionStore | None = None,
+    harness_options: HarnessOptions | None = None,
+    approve: Approver | None = None,
+    resume: str | None = None,
+    wait: bool = True,
+    pool: WorkerPool | None = None,
+    rerun: Mapping[str, Any] | None = None,
+) -> Session:
+    """Tune `candidate` against `problem`; returns the session (finished, unless `wait=False`).
+
+    `proposer` is ``auto`` (an LLM where an endpoint is configured, else ``search``),
+    ``llm``, ``search``, ``replay`` (with `replay` naming a stored session or a session
+    file) or a `Proposer`. `approve(challenge) -> bool` vets each round's new best.
+    `resume` takes up a stored session where it stopped (`candidate` may then be None).
+    With `wait=False` the loop runs in a background thread: follow `session.events()`.
+    """
+    from ..api import as_candidate
+
+    store = session_db if isinstance(session_db, SessionStore) else SessionStore(session_db)
+    harness = Harness(
+        problem, backend=backend, options=harness_options or HarnessOptions(), pool=pool
+    )
+    cases = harness.cases  # a broken reference or generator fails here, before any session
+    key = problem_key(problem, cases)
+    stored: StoredSession | None = None
+    if resume is not None:
+        stored = store.load(store.resolve(resume))
+        if stored.meta["problem_key"] != key:
+            raise OptionError(
+                f"session {stored.info.id} was tuning a different problem (its reference, "
+                "inputs or tolerances changed): start a new session instead"
+            )
+        base = next(c for c in stored.candidates if c.id == stored.meta["baseline_id"])
+        first = base.candidate
+        saved = dict(stored.meta["options"] or {})
+        replay = replay or saved.pop("replay", None)
+        if options is None:
+            fields = {f.name for f in dataclasses.fields(OptimizeOptions)}
+            options = OptimizeOptions(**{k: v for k, v in saved.items() if k in fields})
+    elif candidate is None:
+        raise OptionError("give a candidate kernel to tune (or resume= a stored session)")
+    else:
+        first = as_candidate(candidate)
+    options = options or OptimizeOptions()
+    if stored is not None and isinstance(proposer, str) and proposer == "auto":
+        proposer = stored.meta["proposer"]
+    name = proposer if isinstance(proposer, str) else proposer.name
+    if isinstance(proposer, str):
+        name = proposers.choose(proposer, llm)
+        proposer = proposers.make(name, llm=llm, replay=replay, store=store)
+    if isinstance(proposer, ReplayProposer):
+        options = dataclasses.replace(
+            options,
+            patience=None,
+            rounds=proposer.last_round if options.rounds is None else options.rounds,
+        )
+    device = harness.device_info(first)
+    arch = harness.options.arch or "sm_90"
+    label = device.describe() if device else f"no GPU (compiled for {arch})"
+    brief = make_brief(problem, cases, task=options.task)
+    session_id = stored.info.id if stored else uuid.uuid4().hex[:12]
+    if llm is not None:
+        store.add_secret(llm.api_key)
+    if stored is None:
+        store.create_session(
+            session_id,
+            title=problem.title,
+            problem_key=key,
+            problem_json=dataclasses.asdict(brief),
+            backend=backend,
+            device=label,
+            device_json=dataclasses.asdict(device) if device else None,
+            proposer=name,
+            model=getattr(llm, "model", None) if name == "llm" else None,
+            base_url=_public_url(getattr(llm, "base_url", None)) if name == "llm" else None,
+            options_json={**dataclasses.asdict(options), "replay": replay},
+            rerun_json=dict(rerun or {}),
+        )
+    else:
+        store.update_session(session_id, state="running", stop_reason="")
+    session = Session(session_id, store_path=str(store.path))
+    loop = Loop(
+        session,
+        store=store,
+        harness=harness,
+        proposer=proposer,
+        options=options,
+        problem_key=key,
+        brief_device=describe_target(harness, device, options.target),
+        device_label=label,
+        brief=brief,
+        approve=approve,
+    )
+    baseline = CandidateRecord(
+        id=f"{session_id}.0", session=session_id, seq=0, round=0, origin="user", candidate=first
+    )
+    if wait:
+        loop.run(baseline, stored)
+        return session.wait()
+    thread = threading.Thread(
+        target=loop.run, args=(baseline, stored), name=f"kernelmagic-{session_id}", daemon=True
+    )
+    thread.start()
+    return session
+
+
+def _public_url(url: str | None) -> str | None:
+    """A base URL without any user:password part (never stored)."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,94 @@
+"""Progress of a session on a terminal: a bar where there is a TTY, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from .loop.engine import DEFAULT_ROUNDS
+from .loop.events import Event
+from .loop.session import Session
+
+
+class Progress:
+    """Follows a session's events and reports them on `stream` (stderr by default)."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        total_rounds: int | None,
+        per_round: int,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.session = session
+        self.stream = stream or sys.stderr
+        self.total_rounds = total_rounds or DEFAULT_ROUNDS
+        self._bar: Any = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=1 + self.total_rounds * per_round,
+                file=self.stream,
+                unit="cand",
+                dynamic_ncols=True,
+            )
+
+    def follow(self) -> None:
+        """Report events until the session ends."""
+        for event in self.session.events():
+            self._show(event)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def summary(self) -> None:
+        """The outcome, on stdout."""
+        print(repr(self.session))
+        best = self.session.best
+        print(f"  stopped: {self.session.stop_reason}")
+        if best is not None:
+            print(f"  best kernel ({best.id}):")
+            print("    " + "\n    ".join(best.source.splitlines()))
+
+    def _show(self, event: Event) -> None:
+        text = self._describe(event)
+        if self._bar is not None:
+            if event.kind == "evaluated":
+                self._bar.update(1)
+            best = self.session.best
+            if best and best.latency_ms is not None:
+                speed = f" {best.speedup:.2f}x" if best.speedup else ""
+                self._bar.set_postfix_str(f"best {best.latency_ms:.4g} ms{speed}")
+            if event.kind in ("round", "note", "decision", "finished") and text:
+                self._bar.write(text, file=self.stream)
+            return
+        if text:
+            print(text, file=self.stream, flush=True)
+
+    def _describe(self, event: Event) -> str:
+        if event.kind == "round":
+            return f"round {event.round}/{self.total_rounds}: {event.message}"
+        if event.kind == "evaluated" and event.candidate is not None:
+            c = event.candidate
+            ms = f" {c.latency_ms:.4g} ms" if c.latency_ms is not None else ""
+            sim = (
+                " (simulated)"
+                if c.verdict and c.verdict.timing and c.verdict.timing.simulated
+                else ""
+            )
+            reused = " [stored verdict reused]" if c.reused_from else ""
+            first = c.verdict.message.splitlines()[0][:100] if c.verdict else ""
+            return f"  #{c.seq} {c.origin}: {c.status}{ms}{sim}{reused} - {first}"
+        if event.kind == "note":
+            return f"  note: {event.message}"
+        if event.kind == "decision" and event.decision is not None:
+            d = event.decision
+            verb = "new best" if d.accepted else "kept the incumbent"
+            return f"  {verb}: #{d.candidate.rsplit('.', 1)[-1]} ({d.reason})"
+        if event.kind == "finished":
+            return f"session {event.session}: {event.message}"
+        if event.kind == "started":
+            return f"session {event.session} {event.message} (store: {self.session.store_path})"
+        return ""

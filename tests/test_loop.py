@@ -1,0 +1,197 @@
+"""The refinement loop on the CPU simulator, driven by scripted proposers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
+
+import kernelmagic as km
+from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
+from kernelmagic.loop.start import optimize
+from kernelmagic.store import SessionStore
+
+# The same saxpy doing its arithmetic 60 times: clearly slower, even on the simulator.
+SLOW_SAXPY = NUMBA_SAXPY.replace(
+    "out[i] = a * x[i] + y[i]",
+    "acc = 0.0\n        for _ in range(60):\n            acc = a * x[i] + y[i]\n        out[i] = acc",
+)
+BROKEN = "def saxpy(a, x, y:\n    return a\n"
+WRONG = NUMBA_SAXPY.replace("a * x[i] + y[i]", "a * x[i] - y[i]")
+# Same work as NUMBA_SAXPY, different source: a tie, which must keep the incumbent.
+RENAMED = NUMBA_SAXPY.replace("out[i]", "res[i]").replace("x, y, out)", "x, y, res)")
+
+
+class Scripted:
+    """Proposes the given sources, one list per round, and records what it was asked."""
+
+    name = "scripted"
+
+    def __init__(self, *rounds: list[str], on_round=None) -> None:
+        self.rounds = rounds
+        self.requests: list[RoundRequest] = []
+        self.on_round = on_round
+
+    def propose(self, request: RoundRequest) -> ProposerReply:
+        self.requests.append(request)
+        if self.on_round:
+            self.on_round(request)
+        sources = self.rounds[request.round - 1] if request.round <= len(self.rounds) else []
+        return ProposerReply(
+            tuple(
+                Proposal(km.Candidate.from_source(s), "llm", f"idea {i}")
+                for i, s in enumerate(sources)
+            ),
+            exhausted=request.round >= len(self.rounds),
+        )
+
+
+@pytest.fixture
+def problem() -> km.Problem:
+    return km.Problem(saxpy_reference, saxpy_inputs)
+
+
+@pytest.fixture
+def run(pool, tmp_path, problem):
+    def go(baseline: str, proposer, **kw):
+        kw.setdefault("options", OptimizeOptions(rounds=len(proposer.rounds), patience=None))
+        return optimize(
+            baseline,
+            problem,
+            proposer=proposer,
+            backend="numba-sim",
+            session_db=tmp_path / "s.sqlite",
+            pool=pool,
+            **kw,
+        )
+
+    return go
+
+
+def test_a_faster_correct_kernel_replaces_the_baseline_and_failures_are_data(run):
+    proposer = Scripted([BROKEN, WRONG, NUMBA_SAXPY])
+    session = run(SLOW_SAXPY, proposer)
+    statuses = [c.status for c in session.candidates]
+    assert statuses == [
+        km.Status.CORRECT,
+        km.Status.COMPILE_ERROR,
+        km.Status.WRONG_RESULT,
+        km.Status.CORRECT,
+    ]
+    best = session.best
+    assert best is not None and best.source == NUMBA_SAXPY
+    assert best.simulated and best.speedup is not None and best.speedup > 1.5
+    (decision,) = session.decisions
+    assert decision.accepted and decision.incumbent == session.candidates[0].id
+    assert "simulator" in decision.reason
+    assert session.state == "finished"
+    assert proposer.requests[0].mode == "optimize"
+    assert session.to_dict()["best"]["status"] == "correct"
+
+
+def test_repair_mode_until_something_is_correct_then_optimize(run):
+    proposer = Scripted([WRONG], [NUMBA_SAXPY], [RENAMED])
+    session = run(BROKEN, proposer)
+    modes = [r.mode for r in proposer.requests]
+    assert modes == ["repair", "repair", "optimize"]
+    # The repair prompt sees the failures of the last round.
+    second = proposer.requests[1]
+    assert [a.status for a in second.last_round] == [km.Status.WRONG_RESULT]
+    assert "case" in second.last_round[0].message
+    assert second.best is None and second.baseline.status is km.Status.COMPILE_ERROR
+    assert session.best is not None and session.best.record.round == 2
+    assert session.best.speedup is None  # the baseline never ran: no speedup to claim
+
+
+def test_ties_keep_the_incumbent(run):
+    session = run(NUMBA_SAXPY, Scripted([RENAMED]))
+    assert session.best is not None and session.best.id == session.candidates[0].id
+    assert all(not d.accepted for d in session.decisions)
+
+
+def test_identical_candidates_are_not_evaluated_twice(run):
+    # A reformatted copy (comments, blank lines) normalizes to the same candidate.
+    copy = "# the same kernel\n" + NUMBA_SAXPY.replace("\n\n", "\n\n\n")
+    session = run(NUMBA_SAXPY, Scripted([copy], [NUMBA_SAXPY]))
+    first, *later = session.candidates
+    assert [c.reused_from for c in later] == [first.id, first.id]
+    assert all(c.verdict == first.verdict for c in later)
+
+
+def test_the_approver_decides_and_is_recorded(run, tmp_path):
+    seen = []
+
+    def approve(challenge) -> bool:
+        seen.append(challenge)
+        return False
+
+    session = run(SLOW_SAXPY, Scripted([NUMBA_SAXPY]), approve=approve)
+    (challenge,) = seen
+    assert challenge.challenger.source == NUMBA_SAXPY and challenge.speedup > 1
+    assert session.best.id == session.candidates[0].id  # rejected: the incumbent stays
+    (decision,) = SessionStore(tmp_path / "s.sqlite").load(session.id).decisions
+    assert not decision.accepted and decision.by == "approver"
+
+
+def test_stop_ends_the_session_after_the_evaluation_in_flight(run):
+    holder = {}
+    proposer = Scripted(
+        [NUMBA_SAXPY, RENAMED, WRONG], [NUMBA_SAXPY], on_round=lambda r: holder["s"].stop()
+    )
+    stopped = threading.Event()
+    session = run(
+        SLOW_SAXPY,
+        proposer,
+        wait=False,
+        options=OptimizeOptions(rounds=2, patience=None),
+    )
+    holder["s"] = session
+    for event in session.events():
+        if event.kind == "finished":
+            stopped.set()
+    session.wait()
+    assert stopped.is_set() and session.state == "stopped"
+    assert len(proposer.requests) == 1
+    # The loop stopped before evaluating round 1's proposals; they stay stored, pending.
+    assert all(c.verdict is None for c in session.candidates[1:])
+
+
+def test_budgets_end_the_session(run):
+    session = run(
+        NUMBA_SAXPY,
+        Scripted([RENAMED], [RENAMED], [RENAMED], [RENAMED]),
+        options=OptimizeOptions(rounds=4, patience=2),
+    )
+    assert session.stop_reason == "no new best in 2 rounds"
+    assert len(session.rounds) == 2
+
+
+def test_events_follow_the_session_and_the_user_can_choose(run):
+    session = run(SLOW_SAXPY, Scripted([NUMBA_SAXPY]), wait=False)
+    kinds = [e.kind for e in session.events()]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert {"round", "proposed", "evaluated", "decision"} <= set(kinds)
+    session.wait()
+    baseline = session.candidates[0]
+    session.choose(baseline.id)  # revert to the user's kernel
+    assert session.best.id == baseline.id
+    assert session.decisions[-1].by == "user"
+    with pytest.raises(km.OptionError, match="no candidate"):
+        session.choose(session.candidates[0].id.replace(".0", ".9"))
+
+
+def test_a_problem_that_cannot_run_fails_before_any_session(pool, tmp_path):
+    def bad_inputs(seed):
+        raise ValueError("no inputs today")
+
+    with pytest.raises(km.ProblemError, match="no inputs today"):
+        optimize(
+            NUMBA_SAXPY,
+            km.Problem(saxpy_reference, bad_inputs),
+            proposer=Scripted([]),
+            session_db=tmp_path / "s.sqlite",
+            pool=pool,
+        )
+    assert SessionStore(tmp_path / "s.sqlite").sessions() == []
