@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from .loop.engine import DEFAULT_ROUNDS
 from .loop.events import Event
 from .loop.session import Session
 
@@ -13,17 +12,11 @@ from .loop.session import Session
 class Progress:
     """Follows a session's events and reports them on `stream` (stderr by default)."""
 
-    def __init__(
-        self,
-        session: Session,
-        *,
-        total_rounds: int | None,
-        per_round: int,
-        stream: TextIO | None = None,
-    ) -> None:
+    def __init__(self, session: Session, *, stream: TextIO | None = None) -> None:
         self.session = session
         self.stream = stream or sys.stderr
-        self.total_rounds = total_rounds or DEFAULT_ROUNDS
+        self.total_rounds = session.planned_rounds
+        per_round = session.per_round
         self._bar: Any = None
         if self.stream.isatty():
             from tqdm import tqdm

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KernelmagicError, OptionError
+from ..loop import proposers
 from ..loop.engine import OptimizeOptions
 from ..loop.proposers import PROPOSERS
 from ..loop.start import optimize
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         wait=False,
         rerun=rerun,
     )
-    progress = Progress(session, total_rounds=args.rounds, per_round=args.candidates)
+    progress = Progress(session)
     try:
         progress.follow()
     except KeyboardInterrupt:
@@ -138,7 +139,10 @@ def _rerun_spec(args: argparse.Namespace, store: SessionStore) -> dict[str, Any]
 
 
 def _llm_options(args: argparse.Namespace) -> Any:
-    if args.proposer not in ("llm", "auto"):
+    wanted = args.proposer == "llm" or (
+        args.proposer == "auto" and (args.base_url or proposers.choose("auto", None) == "llm")
+    )
+    if not wanted or args.replay:
         return None
     from ..loop.llm import LLMOptions
 

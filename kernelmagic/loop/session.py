@@ -33,9 +33,13 @@ class Best:
 class Session:
     """A tuning session: its candidates, rounds and best kernel, updated as the loop runs."""
 
-    def __init__(self, session_id: str, *, store_path: str) -> None:
+    def __init__(
+        self, session_id: str, *, store_path: str, planned_rounds: int, per_round: int
+    ) -> None:
         self.id = session_id
         self.store_path = store_path
+        self.planned_rounds = planned_rounds  # at most; budgets and the proposer may end sooner
+        self.per_round = per_round
         self.state: SessionState = "running"
         self.stop_reason = ""
         self.error: KernelmagicError | None = None

@@ -17,7 +17,7 @@ from ..problem import Problem
 from ..store import SessionStore, StoredSession
 from . import proposers
 from .brief import make_brief
-from .engine import Approver, Loop, OptimizeOptions, describe_target
+from .engine import DEFAULT_ROUNDS, Approver, Loop, OptimizeOptions, describe_target
 from .fingerprint import problem_key
 from .proposal import Proposer
 from .records import CandidateRecord
@@ -117,7 +117,12 @@ def optimize(
         )
     else:
         store.update_session(session_id, state="running", stop_reason="")
-    session = Session(session_id, store_path=str(store.path))
+    session = Session(
+        session_id,
+        store_path=str(store.path),
+        planned_rounds=options.rounds if options.rounds is not None else DEFAULT_ROUNDS,
+        per_round=options.candidates,
+    )
     loop = Loop(
         session,
         store=store,
