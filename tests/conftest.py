@@ -61,3 +61,12 @@ def evaluate(pool):
         return harness.evaluate(km.Candidate.from_source(source))
 
     return run
+
+
+@pytest.fixture
+def openai_server():
+    """A scripted OpenAI-compatible server on 127.0.0.1 (tests/openai_server.py)."""
+    from openai_server import serve
+
+    with serve() as server:
+        yield server

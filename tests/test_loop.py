@@ -16,12 +16,15 @@ from kernelmagic.store import SessionStore
 # The same saxpy doing its arithmetic 60 times: clearly slower, even on the simulator.
 SLOW_SAXPY = NUMBA_SAXPY.replace(
     "out[i] = a * x[i] + y[i]",
-    "acc = 0.0\n        for _ in range(60):\n            acc = a * x[i] + y[i]\n        out[i] = acc",
+    "acc = 0.0\n        for _ in range(60):\n"
+    "            acc = a * x[i] + y[i]\n        out[i] = acc",
 )
 BROKEN = "def saxpy(a, x, y:\n    return a\n"
 WRONG = NUMBA_SAXPY.replace("a * x[i] + y[i]", "a * x[i] - y[i]")
 # Same work as NUMBA_SAXPY, different source: a tie, which must keep the incumbent.
-RENAMED = NUMBA_SAXPY.replace("out[i]", "res[i]").replace("x, y, out)", "x, y, res)")
+RENAMED = NUMBA_SAXPY.replace("out[i]", "res[i]").replace(
+    "def kernel(a, x, y, out)", "def kernel(a, x, y, res)"
+)
 
 
 class Scripted:
@@ -107,6 +110,7 @@ def test_repair_mode_until_something_is_correct_then_optimize(run):
 
 def test_ties_keep_the_incumbent(run):
     session = run(NUMBA_SAXPY, Scripted([RENAMED]))
+    assert session.candidates[1].status is km.Status.CORRECT
     assert session.best is not None and session.best.id == session.candidates[0].id
     assert all(not d.accepted for d in session.decisions)
 

@@ -43,7 +43,9 @@ from .jobs import (
 from .measure import time_job
 from .worker import describe_device, verify
 
-SIM_COMPARE_PAIRS = 10
+# Enough pairs for the sign test to reach p < 0.01 with two pairs reversed: the simulator's
+# host clock picks up every hiccup of a loaded machine.
+SIM_COMPARE_PAIRS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,8 +299,7 @@ class Harness:
         sets = self._scattered_sets(simulated)
         if simulated:
             # The simulator is slow and its clock means little: one checked call per set,
-            # enough to catch results cached from an earlier call. A comparison needs enough
-            # pairs for the sign test to be able to say p < 0.01 (8 pairs at least).
+            # enough to catch results cached from an earlier call.
             n = (
                 max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
                 if pairs

@@ -98,8 +98,8 @@ def optimize(
     label = device.describe() if device else f"no GPU (compiled for {arch})"
     brief = make_brief(problem, cases, task=options.task)
     session_id = stored.info.id if stored else uuid.uuid4().hex[:12]
-    if llm is not None:
-        store.add_secret(llm.api_key)
+    resolved_llm = getattr(proposer, "options", llm)  # the llm proposer's, with the env's key
+    store.add_secret(getattr(resolved_llm, "api_key", None))
     if stored is None:
         store.create_session(
             session_id,
@@ -110,8 +110,8 @@ def optimize(
             device=label,
             device_json=dataclasses.asdict(device) if device else None,
             proposer=name,
-            model=getattr(llm, "model", None) if name == "llm" else None,
-            base_url=_public_url(getattr(llm, "base_url", None)) if name == "llm" else None,
+            model=getattr(proposer, "model", None),
+            base_url=getattr(proposer, "url", None),
             options_json={**dataclasses.asdict(options), "replay": replay},
             rerun_json=dict(rerun or {}),
         )
@@ -146,16 +146,3 @@ def optimize(
     )
     thread.start()
     return session
-
-
-def _public_url(url: str | None) -> str | None:
-    """A base URL without any user:password part (never stored)."""
-    if not url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
