@@ -3,7 +3,7 @@
 The public surface is `__all__`; everything else is private modules of one idea each.
 """
 
-from .api import check, compare
+from .api import check, compare, optimize
 from .candidate import Candidate
 from .devices import DeviceInfo, profile
 from .errors import (
@@ -13,38 +13,58 @@ from .errors import (
     LoadError,
     OptionError,
     ProblemError,
+    ProposerError,
+    StoreError,
 )
 from .harness.cluster import ClusterOptions
 from .harness.comparison import Comparison
 from .harness.evaluate import Harness, HarnessOptions
 from .harness.jobs import TimingOptions
+from .loop.engine import Challenge, OptimizeOptions
+from .loop.events import Event
+from .loop.llm import LLMOptions
+from .loop.records import CandidateRecord, Decision
+from .loop.session import Best, Session
 from .problem import Problem
+from .store import SessionStore
 from .verdict import CompileInfo, Resources, Roofline, Status, Timing, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",
+    "Best",
     "Candidate",
     "CandidateError",
+    "CandidateRecord",
+    "Challenge",
     "ClusterOptions",
     "Comparison",
     "CompileInfo",
+    "Decision",
     "DeviceInfo",
+    "Event",
     "Harness",
     "HarnessOptions",
     "KernelmagicError",
+    "LLMOptions",
     "LoadError",
+    "OptimizeOptions",
     "OptionError",
     "Problem",
     "ProblemError",
+    "ProposerError",
     "Resources",
     "Roofline",
+    "Session",
+    "SessionStore",
     "Status",
+    "StoreError",
     "Timing",
     "TimingOptions",
     "Verdict",
     "check",
     "compare",
+    "optimize",
     "profile",
 ]

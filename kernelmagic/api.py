@@ -1,4 +1,4 @@
-"""The two calls most users need: `check` one candidate, `compare` two."""
+"""The calls most users need: `check` one candidate, `compare` two, `optimize` one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from .candidate import Candidate
 from .harness.comparison import Comparison
 from .harness.evaluate import Harness, HarnessOptions
+from .loop.start import optimize
 from .problem import Problem
 from .verdict import Verdict
 
@@ -39,6 +40,9 @@ def compare(
     """Time A and B interleaved in one GPU worker; `speedup` > 1 means B is faster."""
     harness = Harness(problem, backend=backend, options=options or HarnessOptions())
     return harness.compare(as_candidate(a), as_candidate(b))
+
+
+__all__ = ["as_candidate", "check", "compare", "optimize"]
 
 
 def as_candidate(value: Candidate | str | os.PathLike[str]) -> Candidate:

@@ -72,7 +72,7 @@ class Progress:
                 else ""
             )
             reused = " [stored verdict reused]" if c.reused_from else ""
-            first = c.verdict.message.splitlines()[0][:100] if c.verdict else ""
+            first = c.verdict.message.split(";")[0].splitlines()[0][:100] if c.verdict else ""
             return f"  #{c.seq} {c.origin}: {c.status}{ms}{sim}{reused} - {first}"
         if event.kind == "note":
             return f"  note: {event.message}"
