@@ -248,6 +248,169 @@ def test_markers_that_cannot_be_followed_are_reported_with_their_line(source, ex
     assert expect in str(info.value)
 
 
+# -- kernels written for one block size, markers in comments -------------------------------
+
+NUMBA_SUM = """\
+import numpy as np
+from numba import cuda, float32
+
+@cuda.jit
+def block_sums(x, out):
+    tile = cuda.shared.array(256, float32)
+    t = cuda.threadIdx.x
+    i = cuda.grid(1)
+    tile[t] = x[i] if i < x.size else 0.0
+    cuda.syncthreads()
+    step = cuda.blockDim.x // 2
+    while step > 0:
+        if t < step:
+            tile[t] += tile[t + step]
+        cuda.syncthreads()
+        step //= 2
+    if t == 0:
+        out[cuda.blockIdx.x] = tile[0]
+
+def total(x):
+    out = cuda.device_array((x.size + 255) // 256, np.float32)
+    block_sums[(x.size + 255) // 256, 256](x, out)
+    return out.copy_to_host().sum()
+"""
+
+CUDA_SUM = """\
+// kernelmagic: grid=cdiv(n, 256); block=256
+extern "C" __global__ void block_sums(const float* x, float* out, int n) {
+    __shared__ float tile[256];
+    int t = threadIdx.x, i = blockIdx.x * blockDim.x + t;
+    tile[t] = i < n ? x[i] : 0.0f;
+    __syncthreads();
+    for (int step = blockDim.x / 2; step > 0; step /= 2) {
+        if (t < step) tile[t] += tile[t + step];
+        __syncthreads();
+    }
+    if (t == 0) out[blockIdx.x] = tile[0];
+}
+"""
+
+OPTIONS = ["-use_fast_math", "-maxrregcount"]
+SHARED = "cuda.shared.array(256, float32)"
+TPB = ("@cuda.jit\ndef", "TPB = 256\n\n@cuda.jit\ndef")  # a module-level name bound once
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        [],  # cuda.shared.array(256, float32) under a launch block of 256
+        [(SHARED, "cuda.shared.array(shape=(256,), dtype=float32)")],
+        [(SHARED, "cuda.shared.array(TPB, float32)"), TPB],
+        [(SHARED, "cuda.shared.array((TPB, 1), float32)"), TPB],
+        [(SHARED, "cuda.shared.array(TPB, float32)"), TPB, (", 256](", ", TPB](")],
+        [("    block_sums[(x.size + 255) // 256, 256]",
+          "    threads = 256\n    block_sums[(x.size + 255) // 256, threads]")],
+        [(SHARED, "cuda.shared.array(32, float32)"),  # other reads, kept simple
+         ("i = cuda.grid(1)", "i = cuda.blockIdx.x * 256 + t")],
+        [(SHARED, "cuda.shared.array(32, float32)"), ("cuda.blockDim.x // 2", "TPB // 2"), TPB,
+         (", 256](", ", TPB](")],
+    ],
+)  # fmt: skip
+def test_a_numba_kernel_written_for_its_launch_block_keeps_it(edits):
+    source = NUMBA_SUM
+    for old, new in edits:
+        assert old in source
+        source = source.replace(old, new)
+    assert tunables.find(km.Candidate.from_source(source)) == ()
+
+
+def test_a_shared_array_through_a_device_function_or_of_another_size_is_told_apart():
+    helper = NUMBA_SUM.replace(
+        "@cuda.jit\ndef block_sums(x, out):\n    tile = cuda.shared.array(256, float32)\n",
+        "@cuda.jit(device=True)\ndef scratch():\n    return cuda.shared.array(256, float32)\n\n"
+        "@cuda.jit\ndef block_sums(x, out):\n    tile = scratch()\n",
+    )
+    assert "def scratch" in helper
+    assert tunables.find(km.Candidate.from_source(helper)) == ()
+    other = NUMBA_SUM.replace("shared.array(256,", "shared.array(1024,")
+    (block,) = tunables.find(km.Candidate.from_source(other))
+    assert (block.name, block.original) == ("block", 256)
+
+
+def test_a_marked_constant_of_a_kernel_written_for_its_block_is_still_searched():
+    source = NUMBA_SUM.replace(
+        "def total(x):\n", "def total(x):\n    scale = 1.0  # kernelmagic: tune 0.5, 2.0\n"
+    )
+    (scale,) = tunables.find(km.Candidate.from_source(source))
+    assert (scale.name, scale.values) == ("scale", (0.5, 2.0, 1.0))
+    marked = NUMBA_SUM.replace("shared.array(256,", "shared.array(TPB,").replace(
+        "@cuda.jit", "TPB = 256  # kernelmagic: tune 128, 256\n\n@cuda.jit"
+    )
+    (tpb,) = tunables.find(km.Candidate.from_source(marked))
+    assert (tpb.name, tpb.values, tpb.original) == ("TPB", (128, 256), 256)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "launch"),
+    [
+        ("", "", {}),  # __shared__ float tile[256] under block=256
+        ("// kernelmagic: grid=cdiv(n, 256); block=256\n", "", {"block": "256"}),
+        ("tile[256]", "tile[2][THREADS]", {}),
+        ("tile[256]", "tile[THREADS + 1]", {}),
+        ("void block_sums", "void __launch_bounds__(256) block_sums", {}),
+        ("__shared__ float tile[256];", "extern __shared__ float tile[];", {"shared": "256 * 4"}),
+    ],
+)  # fmt: skip
+def test_a_cuda_c_kernel_written_for_its_block_keeps_it_and_its_options_are_searched(
+    old, new, launch
+):
+    source = CUDA_SUM.replace(old, new)
+    if "THREADS" in source:
+        source = source.replace('extern "C"', '#define THREADS 256u\nextern "C"', 1)
+    found = by_name(km.Candidate.from_source(source, grid="cdiv(n, 256)", **launch))
+    assert list(found) == OPTIONS
+    constexpr = source.replace("#define THREADS 256u", "constexpr int THREADS = 0x100;")
+    assert list(by_name(km.Candidate.from_source(constexpr, **launch))) == OPTIONS
+
+
+def test_cuda_c_numbers_in_comments_or_unused_constants_do_not_tie_the_block():
+    source = (
+        CUDA_SUM.replace("tile[256]", "tile[THREADS]")
+        .replace(
+            'extern "C"', '#define THREADS 1024\n#define UNUSED 256\n/* tile[256] */\nextern "C"'
+        )
+        .replace("    __syncthreads();\n    for", "    __syncthreads();  // all 256\n    for")
+    )
+    assert source.count("256") == 5
+    found = by_name(km.Candidate.from_source(source))
+    assert list(found) == ["block", *OPTIONS] and found["block"].original == 256
+    marked = CUDA_SUM.replace(
+        'extern "C"', '#define UNROLL 4 // kernelmagic: tune 2, 4, 8\nextern "C"'
+    )
+    assert list(by_name(km.Candidate.from_source(marked))) == ["UNROLL", *OPTIONS]
+
+
+def test_cuda_c_markers_inside_comments_or_strings_are_not_markers():
+    source = MARKED_CU.replace(
+        "#define TILE 16u",
+        "/* Tried before:\n"
+        "#define TILE 8 // kernelmagic: tune 4, 8\n"
+        " * const int UNROLL = 1; // kernelmagic: tune x\n"
+        " */\n"
+        "/* #define OLD 2 // kernelmagic: tune 1, 2 */\n"
+        "// #define OLDER 2 // kernelmagic: tune 1, 2\n"
+        'const char* NOTE = "// kernelmagic: tune 1, 2";\n'
+        "#define TILE /* tile edge */ 16u",
+    )
+    candidate = km.Candidate.from_source(source)
+    found = by_name(candidate)
+    assert list(found) == ["TILE", "SCALE", "UNROLL", "GUARD", "block", *OPTIONS]
+    assert found["TILE"].where == "line 8" and found["TILE"].values == (8, 16, 32)
+    rewritten = tunables.apply(candidate, {"TILE": 32})
+    assert changed_lines(candidate.source, rewritten.source) == [
+        (
+            "#define TILE /* tile edge */ 16u // kernelmagic: tune 8, 16, 32",
+            "#define TILE /* tile edge */ 32u // kernelmagic: tune 8, 16, 32",
+        )
+    ]
+
+
 # -- the proposer ------------------------------------------------------------------------
 
 BRIEF = ProblemBrief("saxpy", "out = a * x + y", "", "", "", "")
