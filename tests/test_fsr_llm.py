@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from openai_server import Fail, Reply
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
-from test_cli_optimize import base_args, files  # noqa: F401 (a fixture)
+from test_cli_optimize import base_args, files, kernelmagic  # noqa: F401 (a fixture)
 from test_loop import BROKEN, RENAMED, SLOW_SAXPY, WRONG
 
 import kernelmagic as km
@@ -121,28 +119,12 @@ def test_the_cli_talks_to_an_endpoint_and_keeps_the_key_out(openai_server, files
     openai_server.script(Reply(fenced(NUMBA_SAXPY, "No loop.")))
     db = tmp_path / "s.sqlite"
     env = {**os.environ, "OPENAI_API_KEY": KEY}
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kernelmagic",
-            *base_args(files, db),
-            "--proposer",
-            "llm",
-            "--base-url",
-            openai_server.url,
-            "--model",
-            "test-model",
-            "--rounds",
-            "1",
-            "--candidates",
-            "1",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    endpoint = ("--proposer", "llm", "--base-url", openai_server.url)
+    run = kernelmagic(
+        *base_args(files, db),
+        *endpoint,
+        *("--model", "test-model", "--rounds", "1", "--candidates", "1", "--json"),
         env=env,
-        timeout=600,
     )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
@@ -151,23 +133,6 @@ def test_the_cli_talks_to_an_endpoint_and_keeps_the_key_out(openai_server, files
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert KEY.encode() not in raw
 
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kernelmagic",
-            *base_args(files, db),
-            "--proposer",
-            "llm",
-            "--base-url",
-            openai_server.url,
-            "--model",
-            "no-such-model",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    bad = kernelmagic(*base_args(files, db), *endpoint, "--model", "no-such-model", env=env)
     assert bad.returncode == 2
     assert "no-such-model" in bad.stderr and "Traceback" not in bad.stderr
