@@ -65,6 +65,14 @@ __all__ = [
     "Verdict",
     "check",
     "compare",
+    "load_ipython_extension",
     "optimize",
     "profile",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext kernelmagic`: register `%%cuda_optimize` (imported only here)."""
+    from .magic import CudaOptimize
+
+    ipython.register_magics(CudaOptimize(ipython))  # type: ignore[attr-defined]

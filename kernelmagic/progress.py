@@ -12,13 +12,13 @@ from .loop.session import Session
 class Progress:
     """Follows a session's events and reports them on `stream` (stderr by default)."""
 
-    def __init__(self, session: Session, *, stream: TextIO | None = None) -> None:
+    def __init__(self, session: Session, *, stream: TextIO | None = None, bar: bool = True) -> None:
         self.session = session
         self.stream = stream or sys.stderr
         self.total_rounds = session.planned_rounds
         per_round = session.per_round
         self._bar: Any = None
-        if self.stream.isatty():
+        if bar and self.stream.isatty():
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -31,7 +31,7 @@ class Progress:
     def follow(self) -> None:
         """Report events until the session ends."""
         for event in self.session.events():
-            self._show(event)
+            self.show(event)
         if self._bar is not None:
             self._bar.close()
             self._bar = None
@@ -45,7 +45,8 @@ class Progress:
             print(f"  best kernel ({best.id}):")
             print("    " + "\n    ".join(best.source.splitlines()))
 
-    def _show(self, event: Event) -> None:
+    def show(self, event: Event) -> None:
+        """Report one event (a bar update, or a line)."""
         text = self._describe(event)
         if self._bar is not None:
             if event.kind == "evaluated":

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     session = optimize(
         candidate,
         problem,
-        proposer="replay" if args.replay and args.proposer == "auto" else args.proposer,
+        proposer=args.proposer,
         backend=args.backend,
         options=options,
         llm=_llm_options(args),

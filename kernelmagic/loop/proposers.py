@@ -16,12 +16,21 @@ if TYPE_CHECKING:
 PROPOSERS = ("auto", "llm", "search", "replay")
 
 
-def choose(name: str, llm: LLMOptions | None, environ: Mapping[str, str] = os.environ) -> str:
-    """`auto` means `llm` where an endpoint is configured, else the offline `search`."""
+def choose(
+    name: str,
+    llm: LLMOptions | None,
+    *,
+    replay: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> str:
+    """`auto` means `replay` when a session to replay is named, `llm` where an endpoint is
+    configured, else the offline `search`."""
     if name not in PROPOSERS:
         raise OptionError(f"unknown proposer {name!r}: choose one of {', '.join(PROPOSERS)}")
     if name != "auto":
         return name
+    if replay:
+        return "replay"
     configured = (llm is not None and (llm.api_key or llm.base_url)) or any(
         environ.get(k) for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL")
     )

@@ -2,7 +2,7 @@
 
 No endpoint and no key: this is how a shared tutorial re-runs for a reader and how tests
 drive the loop deterministically. Round r gets exactly the candidates recorded for round
-r, whatever the feedback; the harness judges them afresh on this machine.
+r, whatever the feedback or the per-round cap; the harness judges them afresh here.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class ReplayProposer:
                     )
                 )
         self.last_round = max(self._by_round, default=0)
+        self.widest_round = max((len(p) for p in self._by_round.values()), default=1)
 
     def propose(self, request: RoundRequest) -> ProposerReply:
         parent = request.best.id if request.best else request.baseline.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import os
 import threading
@@ -85,13 +86,14 @@ def optimize(
         proposer = stored.meta["proposer"]
     name = proposer if isinstance(proposer, str) else proposer.name
     if isinstance(proposer, str):
-        name = proposers.choose(proposer, llm)
+        name = proposers.choose(proposer, llm, replay=replay)
         proposer = proposers.make(name, llm=llm, replay=replay, store=store)
     if isinstance(proposer, ReplayProposer):
         options = dataclasses.replace(
             options,
             patience=None,
             rounds=proposer.last_round if options.rounds is None else options.rounds,
+            candidates=max(options.candidates, proposer.widest_round),
         )
     device = harness.device_info(first)
     arch = harness.options.arch or "sm_90"
@@ -141,8 +143,13 @@ def optimize(
     if wait:
         loop.run(baseline, stored)
         return session.wait()
+    # The loop runs in a copy of the caller's context: in a notebook kernel that carries
+    # the cell's parent header, so whatever the loop displays lands in the calling cell.
     thread = threading.Thread(
-        target=loop.run, args=(baseline, stored), name=f"kernelmagic-{session_id}", daemon=True
+        target=contextvars.copy_context().run,
+        args=(loop.run, baseline, stored),
+        name=f"kernelmagic-{session_id}",
+        daemon=True,
     )
     thread.start()
     return session

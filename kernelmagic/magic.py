@@ -1,0 +1,173 @@
+"""`%%cuda_optimize`: parse the cell's options, find the problem in the notebook, delegate.
+
+The magic only turns a cell into a `NotebookRun` (the controller runs it) and turns
+kernelmagic's errors into a one-line `UsageError`. Defaults come from traitlets:
+``%config CudaOptimize.model = "gpt-4o"``, or ``c.CudaOptimize.model`` in ipython_config.py;
+the LLM endpoint and key from the same environment variables as the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Enum, Float, Int, Unicode
+
+from .backends import BACKENDS
+from .candidate import Candidate
+from .errors import KernelmagicError
+from .harness.evaluate import HarnessOptions
+from .loop.engine import OptimizeOptions
+from .loop.proposers import PROPOSERS
+from .problem import Problem
+
+
+@magics_class
+class CudaOptimize(Magics):
+    """The kernelmagic cell magic; its traits are the defaults of its options."""
+
+    model = Unicode(None, allow_none=True, help="LLM model (default $KERNELMAGIC_MODEL)").tag(
+        config=True
+    )
+    base_url = Unicode(
+        None, allow_none=True, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)"
+    ).tag(config=True)
+    proposer = Enum(PROPOSERS, "auto", help="llm, search, replay; auto: llm if configured").tag(
+        config=True
+    )
+    backend = Enum(BACKENDS, "auto", help="where candidates run").tag(config=True)
+    rounds = Int(None, allow_none=True, help="rounds of proposals (default 5)").tag(config=True)
+    candidates = Int(4, help="candidates per round").tag(config=True)
+    patience = Int(3, help="stop after this many rounds without a new best").tag(config=True)
+    timeout = Float(60.0, help="seconds for each stage of one evaluation").tag(config=True)
+    session_db = Unicode(None, allow_none=True, help="the session database").tag(config=True)
+    target = Unicode(None, allow_none=True, help="GPU profile for prompts without a GPU").tag(
+        config=True
+    )
+    interactive = Bool(False, help="pause after each round for the user's decision").tag(
+        config=True
+    )
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell=shell, config=shell.config)
+        shell.configurables.append(self)
+
+    @magic_arguments()
+    @argument("--reference", required=True, metavar="NAME", help="the NumPy reference function")
+    @argument("--inputs", required=True, metavar="NAME", help="the input generator inputs(seed)")
+    @argument("--timing-inputs", metavar="NAME", help="generator of larger inputs to time")
+    @argument("--backend", choices=BACKENDS, help="auto, numba-sim, numba or cuda")
+    @argument("--proposer", choices=PROPOSERS, help="auto, llm, search or replay")
+    @argument("--model", help="the LLM's model name")
+    @argument("--base-url", help="an OpenAI-compatible endpoint URL")
+    @argument("--replay", metavar="SESSION_ID_OR_FILE", help="the session to replay")
+    @argument("--rounds", type=int, help="rounds of proposals")
+    @argument("--candidates", type=int, help="candidates per round")
+    @argument("--patience", type=int, help="rounds without a new best before stopping")
+    @argument("--timeout", type=float, metavar="SECONDS", help="limit for each evaluation stage")
+    @argument("--time-budget", type=float, metavar="SECONDS", help="wall-clock budget")
+    @argument("--max-tokens", type=int, help="LLM token budget for the session")
+    @argument("--session-db", metavar="PATH", help="the session database")
+    @argument("--target", help="GPU profile described to the LLM without a GPU (e.g. h100)")
+    @argument("--task", help="what the kernel computes, in words")
+    @argument("--interactive", action="store_true", help="pause after each round to decide")
+    @argument("--wait", action="store_true", help="block until the session ends")
+    @argument("--out", metavar="NAME", help="bind the session object to NAME")
+    @argument("--entry", help="the Python entry function (default: found by its parameters)")
+    @argument("--kernel", help="the CUDA C kernel's name")
+    @argument("--grid", help="CUDA C grid expression, e.g. 'cdiv(n, 256)'")
+    @argument("--block", help="CUDA C block expression")
+    @argument("--cases", type=int, default=3, help="verification cases (default 3)")
+    @argument("--atol", type=float, help="absolute tolerance")
+    @argument("--rtol", type=float, help="relative tolerance")
+    @cell_magic
+    def cuda_optimize(self, line: str, cell: str) -> None:
+        """Tune the kernel in this cell against a NumPy reference, with a live widget.
+
+        The cell holds a Python entry function (numba.cuda or CuPy) or CUDA C. The loop
+        runs in the background (the notebook stays usable) unless --wait; --interactive
+        pauses after each round for Accept/Reject. The session is stored, and --out NAME
+        binds it (NAME.best, NAME.candidates, NAME.rounds).
+        """
+        from .ui.controller import NotebookRun, run_in_notebook
+
+        args = parse_argstring(self.cuda_optimize, line)
+        try:
+            run = NotebookRun(
+                candidate=_candidate(cell, args),
+                problem=self._problem(args),
+                proposer=args.proposer or self.proposer,
+                backend=args.backend or self.backend,
+                options=OptimizeOptions(
+                    rounds=_pick(args.rounds, self.rounds),
+                    candidates=_pick(args.candidates, self.candidates),
+                    patience=_pick(args.patience, self.patience),
+                    time_budget_s=args.time_budget,
+                    max_tokens=args.max_tokens,
+                    target=args.target or self.target,
+                    task=args.task or "",
+                ),
+                model=args.model or self.model,
+                base_url=args.base_url or self.base_url,
+                replay=args.replay,
+                session_db=args.session_db or self.session_db,
+                harness=HarnessOptions(timeout_s=_pick(args.timeout, self.timeout)),
+                interactive=args.interactive or self.interactive,
+                wait=args.wait,
+            )
+            if run.interactive and run.wait:
+                raise UsageError(
+                    "--interactive waits for your clicks, which a busy kernel cannot take: "
+                    "leave out --wait"
+                )
+            session = run_in_notebook(run, self.shell)
+        except KernelmagicError as exc:
+            raise UsageError(str(exc)) from None
+        if args.out and self.shell is not None:
+            self.shell.user_ns[args.out] = session
+
+    def _problem(self, args: argparse.Namespace) -> Problem:
+        return Problem(
+            reference=self._function(args.reference, "--reference", "the NumPy reference"),
+            inputs=self._function(args.inputs, "--inputs", "the input generator inputs(seed)"),
+            timing_inputs=self._function(
+                args.timing_inputs, "--timing-inputs", "the timing input generator"
+            )
+            if args.timing_inputs
+            else None,
+            cases=args.cases,
+            atol=args.atol,
+            rtol=args.rtol,
+            name=args.reference,
+        )
+
+    def _function(self, name: str, option: str, what: str) -> Any:
+        assert self.shell is not None
+        ns = self.shell.user_ns
+        if name not in ns:
+            raise UsageError(
+                f"{option} {name}: no such name in the notebook; define {what} in a cell "
+                "above and run it first"
+            )
+        if not callable(ns[name]):
+            raise UsageError(f"{option} {name} is a {type(ns[name]).__name__}, not a function")
+        return ns[name]
+
+
+def _candidate(cell: str, args: argparse.Namespace) -> Candidate:
+    candidate = Candidate.from_source(
+        cell, entry=args.entry, kernel=args.kernel, grid=args.grid, block=args.block
+    )
+    if candidate.kind == "python" and "def " not in cell:
+        raise UsageError(
+            "the cell holds no kernel: write a Python entry function (numba.cuda or CuPy) "
+            "or a CUDA C __global__ kernel below the %%cuda_optimize line"
+        )
+    return candidate
+
+
+def _pick(given: Any, default: Any) -> Any:
+    return default if given is None else given

@@ -1,0 +1,224 @@
+"""A notebook session: start the loop in the background, wire the widget's buttons to it.
+
+The loop thread inherits the cell's parent header (ipykernel routes a thread's output by
+it), so the static record shown at the end lands in the magic's own cell even while the
+user runs other cells. In a terminal IPython (no widgets) progress prints as text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+from typing import Any
+
+from ..candidate import Candidate
+from ..errors import OptionError
+from ..harness.evaluate import HarnessOptions
+from ..loop.engine import Challenge, OptimizeOptions
+from ..loop.events import Event
+from ..loop.session import Session
+from ..loop.start import optimize
+from ..problem import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookRun:
+    """What one `%%cuda_optimize` cell asked for."""
+
+    candidate: Candidate
+    problem: Problem
+    proposer: str
+    backend: str
+    options: OptimizeOptions
+    model: str | None
+    base_url: str | None
+    replay: str | None
+    session_db: str | None
+    harness: HarnessOptions
+    interactive: bool
+    wait: bool
+
+
+class Gate:
+    """The approve hook of an interactive session: the loop waits here for a click."""
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self.view: Any = None
+        self._answer = False
+        self._clicked = threading.Event()
+
+    def approve(self, challenge: Challenge) -> bool:
+        """Called in the loop's thread: show the proposal, wait for Accept/Reject/Stop."""
+        self._answer = False
+        self._clicked.clear()
+        if self.view is not None:
+            self.view.show_challenge(challenge)
+        while not self._clicked.wait(0.25):
+            if self.session is not None and self.session.stop_requested:
+                break
+        if self.view is not None:
+            self.view.clear_challenge()
+        return self._answer
+
+    def decide(self, accepted: bool) -> None:
+        """Called by a button: let the loop go on."""
+        self._answer = accepted
+        self._clicked.set()
+
+
+def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
+    """Start `run`; show its widget (or text progress); block only with `run.wait`."""
+    if run.interactive and not _has_widgets(shell):
+        raise OptionError(
+            "--interactive needs a notebook's Accept/Reject buttons; in a terminal, run "
+            "without it (every round's best is kept automatically)"
+        )
+    gate = Gate() if run.interactive else None
+    llm = _llm_options(run)
+    token = _pin_output_to_this_cell(shell)
+    try:
+        session = optimize(
+            run.candidate,
+            run.problem,
+            proposer=run.proposer,
+            backend=run.backend,
+            options=run.options,
+            llm=llm,
+            replay=run.replay,
+            session_db=run.session_db,
+            harness_options=run.harness,
+            approve=gate.approve if gate else None,
+            wait=False,
+        )
+    finally:
+        _unpin(shell, token)
+    if gate is not None:
+        gate.session = session
+    if _has_widgets(shell):
+        _show_widget(session, gate, shell)
+    else:
+        _print_progress(session)
+    if run.wait:
+        try:
+            session.wait()
+        except KeyboardInterrupt:
+            print("stopping after the evaluation in flight...", file=sys.stderr)
+            session.stop()
+            session.wait()
+    return session
+
+
+def _show_widget(session: Session, gate: Gate | None, shell: Any) -> None:
+    from IPython.display import display
+
+    from .actions import ViewActions
+    from .record import record_html, record_text
+    from .view import SessionView
+
+    def accept() -> None:
+        if gate is not None:
+            gate.decide(True)
+
+    def reject() -> None:
+        if gate is not None:
+            gate.decide(False)
+
+    def stop() -> None:
+        session.stop()
+        if gate is not None:
+            gate.decide(False)
+
+    view = SessionView(
+        session,
+        interactive=gate is not None,
+        actions=ViewActions(
+            accept=accept,
+            reject=reject,
+            stop=stop,
+            choose=session.choose,
+            apply=lambda cid: _apply(session, cid, view, shell),
+        ),
+    )
+    if gate is not None:
+        gate.view = view
+    display(view.widget)
+    shown = threading.Lock()
+
+    def at_end(event: Event | None = None) -> None:
+        if event is not None and event.kind != "finished":
+            return
+        if not shown.acquire(blocking=False):
+            return  # already shown
+        view.finish()
+        if session.error is not None:
+            view.say(f"the session failed: {session.error}")
+        display(_Record(record_html(session), record_text(session)))
+
+    session.subscribe(at_end)
+    if session.done:  # it ended before we subscribed (nothing to tune, say)
+        at_end()
+
+
+def _print_progress(session: Session) -> None:
+    from ..progress import Progress
+    from .record import record_text
+
+    progress = Progress(session, stream=sys.stdout, bar=False)
+
+    def show(event: Event) -> None:
+        progress.show(event)
+        if event.kind == "finished":
+            print(record_text(session), flush=True)
+
+    session.subscribe(show)
+
+
+def _apply(session: Session, candidate_id: str, view: Any, shell: Any) -> None:
+    """Put a kernel back into the notebook; without the lab extension, say how to get it."""
+    record = next((c for c in session.candidates if c.id == candidate_id), None)
+    if record is None:
+        return
+    shell.user_ns["kernelmagic_kernel"] = record.source
+    view.say(
+        f"#{record.seq}'s source is in the variable `kernelmagic_kernel`: paste it into a "
+        "cell (the kernelmagic JupyterLab extension puts it into the notebook directly)"
+    )
+
+
+def _llm_options(run: NotebookRun) -> Any:
+    if run.proposer not in ("llm", "auto") or run.replay:
+        return None
+    from ..loop.llm import LLMOptions
+
+    return LLMOptions(model=run.model, base_url=run.base_url)
+
+
+def _has_widgets(shell: Any) -> bool:
+    """A Jupyter kernel can show widgets; a terminal IPython cannot."""
+    return getattr(shell, "kernel", None) is not None
+
+
+def _pin_output_to_this_cell(shell: Any) -> Any:
+    if hasattr(shell, "set_thread_parent") and hasattr(shell, "get_parent"):
+        return shell.set_thread_parent(shell.get_parent())
+    return None
+
+
+def _unpin(shell: Any, token: Any) -> None:
+    if token is not None:
+        shell.reset_thread_parent(token)
+
+
+class _Record:
+    """The static record: HTML for notebooks (and nbviewer), text for plain frontends."""
+
+    def __init__(self, html: str, text: str) -> None:
+        self._html, self._text = html, text
+
+    def _repr_html_(self) -> str:
+        return self._html
+
+    def __repr__(self) -> str:
+        return self._text

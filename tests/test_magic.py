@@ -1,0 +1,131 @@
+"""`%%cuda_optimize` in an IPython shell: options, configuration, bad input, --wait, --out."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
+from test_loop import SLOW_SAXPY
+
+import kernelmagic as km
+
+
+@pytest.fixture(scope="module")
+def ip(tmp_path_factory):
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "kernelmagic")
+    db = tmp_path_factory.mktemp("magic") / "sessions.sqlite"
+    shell.run_line_magic("config", f"CudaOptimize.session_db = {str(db)!r}")
+    shell.user_ns.update(ref=saxpy_reference, gen=saxpy_inputs)
+    yield shell
+    shell.run_line_magic("config", "CudaOptimize.session_db = None")
+
+
+def run(ip, line: str, cell: str = NUMBA_SAXPY):
+    return ip.run_cell(f"%%cuda_optimize {line}\n{cell}")
+
+
+def usage_error(ip, capsys, line: str, cell: str = NUMBA_SAXPY) -> str:
+    result = run(ip, line, cell)
+    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return str(result.error_in_exec)
+
+
+def test_the_magic_documents_every_option(ip):
+    doc = ip.find_cell_magic("cuda_optimize").__doc__
+    for option in (
+        "--reference",
+        "--inputs",
+        "--backend",
+        "--proposer",
+        "--model",
+        "--base-url",
+        "--rounds",
+        "--candidates",
+        "--timeout",
+        "--session-db",
+        "--interactive",
+        "--wait",
+        "--out",
+    ):
+        assert option in doc
+
+
+def test_wait_and_out_bind_a_finished_session(ip, capsys):
+    ip.user_ns["slow_kernel"] = None
+    result = run(
+        ip,
+        "--reference ref --inputs gen --backend numba-sim --proposer search --rounds 1 "
+        "--candidates 2 --wait --out tuned",
+        SLOW_SAXPY,
+    )
+    assert result.error_in_exec is None, result.error_in_exec
+    session = ip.user_ns["tuned"]
+    assert isinstance(session, km.Session) and session.done
+    assert session.best is not None and session.best.status is km.Status.CORRECT
+    assert len(session.candidates) == 3 and len(session.rounds) == 1
+    printed = capsys.readouterr().out
+    assert "round 1/1" in printed  # text progress: this shell has no widgets
+    assert "best" in printed and session.id in printed  # and the record at the end
+
+
+def test_configuration_sets_defaults(ip):
+    ip.run_line_magic("config", "CudaOptimize.rounds = 0")
+    try:
+        result = run(ip, "--reference ref --inputs gen --backend numba-sim --wait --out s0")
+        assert result.error_in_exec is None
+        session = ip.user_ns["s0"]
+        assert session.rounds == [] and session.planned_rounds == 0
+        assert session.best is not None
+    finally:
+        ip.run_line_magic("config", "CudaOptimize.rounds = None")
+    magic = next(c for c in ip.configurables if type(c).__name__ == "CudaOptimize")
+    assert magic.rounds is None and magic.candidates == 4
+
+
+def test_unknown_reference(ip, capsys):
+    msg = usage_error(ip, capsys, "--reference nope --inputs gen")
+    assert "--reference nope" in msg and "define" in msg
+
+
+def test_reference_that_is_not_a_function(ip, capsys):
+    ip.user_ns["number"] = 3
+    assert "not a function" in usage_error(ip, capsys, "--reference number --inputs gen")
+
+
+def test_reference_that_raises(ip, capsys):
+    ip.run_cell("def bad_ref(a, x, y):\n    raise ValueError('reference exploded')")
+    msg = usage_error(ip, capsys, "--reference bad_ref --inputs gen --backend numba-sim")
+    assert "reference exploded" in msg
+
+
+def test_inputs_of_the_wrong_type(ip, capsys):
+    ip.run_cell("def listy(seed):\n    return [1, 2, 3]")
+    msg = usage_error(ip, capsys, "--reference ref --inputs listy --backend numba-sim")
+    assert "dict" in msg
+
+
+def test_a_cell_with_no_kernel(ip, capsys):
+    msg = usage_error(ip, capsys, "--reference ref --inputs gen", "x = 1\nprint(x)\n")
+    assert "no kernel" in msg
+    assert "empty" in usage_error(ip, capsys, "--reference ref --inputs gen", "\n\n")
+
+
+def test_unknown_options(ip, capsys):
+    assert "unrecognized" in usage_error(ip, capsys, "--reference ref --inputs gen --bogus 1")
+    assert "required" in usage_error(ip, capsys, "--inputs gen")
+
+
+def test_a_gpu_backend_without_a_gpu_says_what_to_use(ip, capsys, pool):
+    if pool.gpus:
+        pytest.skip("this machine has a GPU: backend numba runs")
+    msg = usage_error(ip, capsys, "--reference ref --inputs gen --backend numba --wait")
+    assert "numba-sim" in msg
+
+
+def test_interactive_needs_widgets(ip, capsys):
+    msg = usage_error(ip, capsys, "--reference ref --inputs gen --backend numba-sim --interactive")
+    assert "Accept/Reject" in msg

@@ -1,0 +1,427 @@
+"""The widget and the static record: chart, SVG, diff, record and the live view.
+
+Most sessions here are filled in by hand (no evaluation); one runs on the CPU simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import plotly.graph_objects as go
+import pytest
+
+import kernelmagic as km
+from kernelmagic.loop.engine import Challenge, OptimizeOptions
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord
+from kernelmagic.loop.session import Session
+from kernelmagic.ui.actions import ViewActions
+from kernelmagic.ui.chart import latency_figure
+from kernelmagic.ui.diff import diff_html
+from kernelmagic.ui.record import CELL, MAX_ROWS, record_html, record_text
+from kernelmagic.ui.rows import SIMULATED, STATUS_COLORS
+from kernelmagic.ui.svg_chart import latency_svg
+from kernelmagic.ui.view import SessionView
+
+S = km.Status
+HOSTILE = "<script>alert('x')</script>"
+ORIGINAL = "def k(x):\n    return x + 1\n"
+
+
+def source(i: int) -> str:
+    return f"def k(x):\n    # variant {i}\n    return x + {i % 3}\n"
+
+
+def verdict(status: km.Status, ms: float | None, *, simulated: bool = True, message: str = ""):
+    timing = (
+        km.Timing(median_ms=ms, min_ms=ms, spread=0.01, samples=9, simulated=simulated)
+        if ms is not None
+        else None
+    )
+    return km.Verdict(
+        status,
+        message or f"{status.value} on 5 cases",
+        backend="numba-sim",
+        device="CPU simulator (numba-cuda)",
+        source_sha256="0" * 64,
+        timing=timing,
+    )
+
+
+def fill(
+    n: int,
+    *,
+    span: float = 2.0,
+    simulated: bool = True,
+    per_round: int = 4,
+    hostile: bool = False,
+    pending: int = 0,
+) -> Session:
+    """A session of a baseline and `n` candidates: every 5th fails to compile, every 7th is
+    wrong, the rest get faster up to `span` times the baseline; each round's fastest that
+    beats the best is accepted."""
+    rounds = -(-n // per_round)
+    s = Session("s1", store_path=":memory:", planned_rounds=rounds, per_round=per_round)
+
+    def put(seq: int, r: int, src: str, v: km.Verdict | None, why: str = "") -> CandidateRecord:
+        rec = CandidateRecord(
+            id=f"s1.{seq}",
+            session="s1",
+            seq=seq,
+            round=r,
+            origin="user" if seq == 0 else "llm",
+            candidate=km.Candidate(src),
+            rationale=why,
+            verdict=v,
+        )
+        s.put(rec)
+        return rec
+
+    base = put(0, 0, ORIGINAL, verdict(S.CORRECT, 10.0, simulated=simulated))
+    s.set_baseline(base.id)
+    s.set_best(base.id)
+    best_ms = 10.0
+    for r in range(1, rounds + 1):
+        seqs = range((r - 1) * per_round + 1, min(r * per_round, n) + 1)
+        fastest: CandidateRecord | None = None
+        for i in seqs:
+            if i % 5 == 0:
+                msg = HOSTILE if hostile else "line 2: expected ')'"
+                v = verdict(S.COMPILE_ERROR, None, message=f"{msg}\ncompiler log")
+            elif i % 7 == 0:
+                v = verdict(S.WRONG_RESULT, None, message="case 3: out[4] differs")
+            else:
+                v = verdict(S.CORRECT, 10.0 / (1 + (span - 1) * i / n), simulated=simulated)
+            why = f"{HOSTILE} tile by {i}" if hostile else f"idea {i}"
+            rec = put(i, r, (HOSTILE + "\n" if hostile else "") + source(i), v, why)
+            if v.status is S.CORRECT and (fastest is None or rec.latency_ms < fastest.latency_ms):
+                fastest = rec
+        ids = tuple(f"s1.{i}" for i in seqs)
+        s.put_round(RoundRecord(r, "optimize", ids, finished=True))
+        if fastest is not None and fastest.latency_ms < best_ms:
+            best = s.best
+            s.add_decision(
+                Decision("s1", r, fastest.id, best.id, True, "loop", "faster beyond noise", 1.2)
+            )
+            best_ms = fastest.latency_ms
+    for j in range(pending):
+        put(n + 1 + j, rounds, source(n + 1 + j), None)
+    s.tokens = 1234 * rounds
+    return s
+
+
+def noop_actions(calls: list | None = None) -> ViewActions:
+    calls = calls if calls is not None else []
+    return ViewActions(
+        accept=lambda: calls.append(("accept",)),
+        reject=lambda: calls.append(("reject",)),
+        stop=lambda: calls.append(("stop",)),
+        choose=lambda cid: calls.append(("choose", cid)),
+        apply=lambda cid: calls.append(("apply", cid)),
+    )
+
+
+# -- the Plotly figure -----------------------------------------------------------------------
+
+
+def test_the_figure_plots_points_by_status_the_best_step_line_and_the_baseline():
+    session = fill(20, pending=2)
+    fig = latency_figure(session)
+    go.Figure(fig)  # plotly validates every property
+    traces = {t["name"]: t for t in fig["data"]}
+    correct = [t for t in fig["data"] if t.get("legendgroup") == "correct"]
+    assert len(correct) == 1 and correct[0]["marker"]["color"] == STATUS_COLORS[S.CORRECT]
+    assert correct[0]["name"].startswith("correct (")
+    # Failures are untimed: crosses in the "not timed" strip, counted in the legend.
+    compile_errors = traces["compile_error (4)"]
+    assert compile_errors["yaxis"] == "y2" and compile_errors["marker"]["symbol"] == "x"
+    assert compile_errors["x"] == [5, 10, 15, 20]
+    assert compile_errors["marker"]["color"] == STATUS_COLORS[S.COMPILE_ERROR]
+    assert fig["layout"]["yaxis2"]["ticktext"] == ["not timed"]
+    # The step line runs from the baseline through each accepted kernel to the newest.
+    step = traces["best so far"]
+    assert step["line"]["shape"] == "hv"
+    assert step["x"][0] == 0 and step["y"][0] == 10.0 and step["x"][-1] == 20
+    assert step["y"] == sorted(step["y"], reverse=True)
+    assert step["y"][-1] == pytest.approx(session.best.latency_ms, rel=1e-5)
+    baseline = next(t for n, t in traces.items() if n.startswith("baseline"))
+    assert baseline["y"] == [10.0, 10.0]
+    # Hover: id, round, origin, status and speedup over the baseline.
+    hover = correct[0]["text"][-1]
+    assert "#19" in hover and "round 5" in hover and "llm" in hover
+    assert "correct" in hover and "x vs baseline" in hover
+    assert "expected" in compile_errors["text"][0]
+    # Simulated timings say so; a 2x span keeps a linear axis; pending ones are not drawn.
+    assert SIMULATED in fig["layout"]["title"]["text"]
+    assert SIMULATED in fig["layout"]["yaxis"]["title"]["text"]
+    assert fig["layout"]["yaxis"]["type"] == "linear"
+    assert max(x for t in fig["data"] for x in t["x"]) == 20
+    assert "template" not in fig["layout"]
+
+
+def test_a_wide_span_gets_a_log_axis_and_gpu_timings_no_simulated_label():
+    fig = latency_figure(fill(12, span=50.0, simulated=False))
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert "simulated" not in json.dumps(fig)
+
+
+def test_an_empty_session_has_an_empty_chart():
+    s = Session("s0", store_path=":memory:", planned_rounds=3, per_round=2)
+    fig = latency_figure(s)
+    assert fig["data"] == []
+    go.Figure(fig)
+    assert "<svg" in latency_svg(s) and "no timed candidate" in latency_svg(s)
+
+
+def test_the_figure_stays_small_and_fast_for_500_candidates():
+    session = fill(500, span=30.0)
+    started = time.perf_counter()
+    fig = latency_figure(session)
+    elapsed = time.perf_counter() - started
+    size = len(json.dumps(fig))
+    assert size < 150_000, size
+    assert elapsed < 0.5, elapsed
+
+
+# -- the SVG ---------------------------------------------------------------------------------
+
+
+def test_the_svg_is_well_formed_small_and_escapes_untrusted_text():
+    session = fill(50, hostile=True)
+    svg = latency_svg(session)
+    assert len(svg) < 40_000, len(svg)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    timed = [c for c in session.candidates if c.latency_ms is not None]
+    points = [c for c in root.iter(f"{ns}circle") if c.find(f"{ns}title") is not None]
+    assert len(points) == len(timed)
+    assert any("#1 · round 1 · llm" in (t.text or "") for t in root.iter(f"{ns}title"))
+    assert SIMULATED in svg
+    assert "<script" not in svg and "&lt;script&gt;" in svg
+    assert len(list(root.iter(f"{ns}path"))) >= 10 + 1  # 10 untimed crosses + the step line
+    log = latency_svg(fill(12, span=50.0))
+    ET.fromstring(log)
+
+
+def test_the_svg_drops_control_characters_xml_forbids():
+    session = fill(5)
+    rec = session.candidates[5]
+    bad = verdict(S.COMPILE_ERROR, None, message="bad\x1b[31m\x00")
+    session.put(dataclasses.replace(rec, verdict=bad))
+    ET.fromstring(latency_svg(session))
+
+
+# -- the diff --------------------------------------------------------------------------------
+
+
+def test_the_diff_is_highlighted_escaped_and_bounded():
+    old = "int main() {\n  return 0;\n}\n"
+    new = f"int main() {{\n  // {HOSTILE}\n  return 1;\n}}\n"
+    out = diff_html(old, new, old_label="your <kernel>", new_label="best")
+    assert "<script" not in out and "&lt;script&gt;" in out
+    assert "your &lt;kernel&gt;" in out
+    assert "background-color: #E6FFEC" in out and "background-color: #FFEBE9" in out
+    assert "+2 −1 lines" in out
+    huge = diff_html("", "x = 1\n" * 50_000, old_label="a", new_label="b")
+    assert len(huge) < 40_000 and "more diff lines not shown" in huge
+    wide = diff_html("", "y" * 100_000, old_label="a", new_label="b")
+    assert len(wide) < 5_000
+    same = diff_html(old, old, old_label="a", new_label="b")
+    assert "no changes" in same
+
+
+# -- the record ------------------------------------------------------------------------------
+
+
+def test_the_record_has_heading_chart_table_and_final_diff_all_escaped():
+    session = fill(50, hostile=True)
+    session.finish("finished", "all 13 rounds done")
+    out = record_html(session)
+    assert len(out) < 100_000, len(out)
+    assert "<script" not in out and "&lt;script&gt;" in out
+    assert "kernelmagic session s1: finished (all 13 rounds done)" in out
+    assert "device: CPU simulator (numba-cuda)" in out
+    assert "51 candidates" in out and "13 of 13 rounds" in out and "16,042 tokens" in out
+    assert out.count("<svg") == 1
+    assert out.count("<tr") == 1 + 51
+    best = session.best
+    assert f"Best kernel #{best.record.seq}" in out and "your kernel (#0)" in out
+    assert f"tile by {best.record.seq}" in out  # the best's rationale, escaped
+    assert "background-color" in out  # the diff's highlighting
+    text = record_text(session)
+    assert "<svg" not in text and "tile by" in text and "+++ best" in text
+    assert len([ln for ln in text.splitlines() if " llm " in ln]) == 50
+
+
+def test_the_record_of_a_long_session_keeps_the_baseline_and_accepted_kernels():
+    session = fill(400)
+    out = record_html(session)
+    assert out.count("<tr") == 1 + MAX_ROWS
+    assert f"{401 - MAX_ROWS} more candidates not listed" in out
+    accepted = [d.candidate.rsplit(".", 1)[1] for d in session.decisions]
+    for seq in ["0", *accepted]:
+        assert f'<td style="{CELL}">{seq}' in out
+
+
+def test_the_record_says_when_nothing_beat_the_original():
+    session = fill(0)
+    assert "still the best" in record_html(session)
+    assert "still the best" in record_text(session)
+
+
+# -- the live view ---------------------------------------------------------------------------
+
+
+def test_automatic_mode_buttons_call_their_actions():
+    session = fill(8)
+    calls: list = []
+    view = SessionView(session, interactive=False, actions=noop_actions(calls))
+    assert view.accept_button.description == "Use this kernel"
+    assert view.reject_button.layout.display == "none"
+    assert len(view.table.options) == 9 and view.table.value is None
+    # Nothing selected: Apply uses the best; Accept has nothing to choose.
+    assert view.accept_button.disabled
+    view.apply_button.click()
+    assert calls[-1] == ("apply", session.best.id)
+    # A failed candidate cannot be chosen; an earlier correct one can.
+    view.table.value = "s1.5"
+    assert view.accept_button.disabled
+    view.table.value = "s1.1"
+    assert not view.accept_button.disabled
+    view.accept_button.click()
+    assert calls[-1] == ("choose", "s1.1")
+    view.apply_button.click()
+    assert calls[-1] == ("apply", "s1.1")
+    view.stop_button.click()
+    assert calls[-1] == ("stop",) and view.stop_button.disabled
+
+
+def test_an_action_error_shows_in_the_status_line():
+    def refuse(cid: str) -> None:
+        raise km.OptionError(f"candidate {cid} is <wrong>")
+
+    actions = dataclasses.replace(noop_actions(), choose=refuse)
+    view = SessionView(fill(4), interactive=False, actions=actions)
+    view.table.value = "s1.1"
+    view.accept_button.click()
+    assert "candidate s1.1 is &lt;wrong&gt;" in view.status.value
+
+
+def test_selecting_a_row_shows_its_diff_against_the_best():
+    session = fill(8, hostile=True)
+    view = SessionView(session, interactive=False, actions=noop_actions())
+    best = session.best
+    assert f"<b>#{best.record.seq}</b>" in view.detail.value  # nothing selected: the best
+    assert "your kernel (#0)" in view.detail.value
+    view.table.value = "s1.2"
+    assert "<b>#2</b>" in view.detail.value and "variant 2" in view.detail.value
+    assert f"the current best (#{best.record.seq})" in view.detail.value
+    assert "<script" not in view.detail.value and "tile by 2" in view.detail.value
+    view.table.value = "s1.5"
+    assert "compile_error" in view.detail.value and "&lt;script&gt;" in view.detail.value
+    labels = [label for label, _ in view.table.options]
+    assert labels[1].startswith("\u00a0#1\u00a0") and labels[best.record.seq].startswith("★")
+
+
+def test_interactive_challenges_arm_and_disarm_accept_and_reject():
+    session = fill(8)
+    calls: list = []
+    view = SessionView(session, interactive=True, actions=noop_actions(calls))
+    assert view.accept_button.description == "Accept"
+    assert view.accept_button.disabled and view.reject_button.disabled
+    challenger, incumbent = session.candidates[3], session.best.record
+    challenge = Challenge("s1", 2, challenger, incumbent, 1.31, "faster beyond noise (p<0.01)")
+    view.show_challenge(challenge)
+    assert view.table.value == challenger.id
+    assert not view.accept_button.disabled and not view.reject_button.disabled
+    assert "1.31x the incumbent" in view.detail.value and "p&lt;0.01" in view.detail.value
+    assert "accept #3" in view.status.value
+    view.accept_button.click()
+    assert calls == [("accept",)] and view.accept_button.disabled and view.reject_button.disabled
+    view.show_challenge(challenge)
+    view.reject_button.click()
+    assert calls[-1] == ("reject",) and view.reject_button.disabled
+    view.show_challenge(challenge)
+    view.finish()
+    assert view.accept_button.disabled and view.reject_button.disabled
+    assert view.stop_button.disabled and not view.apply_button.disabled
+
+
+def test_many_events_coalesce_into_few_renders_and_the_last_state_shows():
+    session = fill(4)
+    view = SessionView(session, interactive=False, actions=noop_actions(), interval_s=0.2)
+    first = view.renders
+    template = session.candidates[1]
+
+    def loop() -> None:  # a loop thread writing and emitting as fast as it can
+        for seq in range(5, 505):
+            rec = dataclasses.replace(template, id=f"s1.{seq}", seq=seq, round=2)
+            session.put(rec)
+            session.emit(Event("evaluated", "s1", 2, "correct", candidate=rec))
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=loop)
+    thread.start()
+    thread.join()
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0  # the loop's thread is not held up
+    time.sleep(0.6)  # the trailing flush
+    # At most one render per interval while the loop ran, then the trailing one.
+    assert 1 <= view.renders - first <= elapsed / 0.2 + 2, (view.renders - first, elapsed)
+    assert len(view.table.options) == 505
+    assert "505 of 505 candidates evaluated" in view.progress.value
+    figure = view.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert max(x for t in figure["data"] for x in t["x"]) == 504
+    renders = view.renders
+    time.sleep(0.3)
+    assert view.renders == renders  # nothing pending: no more renders
+
+
+def test_the_view_follows_a_real_session_and_its_challenge(pool, tmp_path):
+    from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
+    from test_loop import BROKEN, Scripted
+
+    made, answered = threading.Event(), threading.Event()
+    views: list[SessionView] = []
+
+    def approve(challenge: Challenge) -> bool:
+        assert made.wait(30)  # the loop may pose its challenge before the view exists
+        views[0].show_challenge(challenge)
+        assert answered.wait(30)  # only Accept sets it
+        return True
+
+    session = km.optimize(
+        BROKEN,
+        km.Problem(saxpy_reference, saxpy_inputs),
+        proposer=Scripted([NUMBA_SAXPY]),
+        backend="numba-sim",
+        session_db=tmp_path / "s.sqlite",
+        pool=pool,
+        options=OptimizeOptions(rounds=1, patience=None),
+        approve=approve,
+        wait=False,
+    )
+    actions = dataclasses.replace(noop_actions(), accept=answered.set)
+    view = SessionView(session, interactive=True, actions=actions)
+    views.append(view)
+    made.set()
+    deadline = time.monotonic() + 60
+    while view.accept_button.disabled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "the first correct kernel" in view.detail.value
+    view.accept_button.click()  # from this (the kernel's) thread, as a user would
+    session.wait(60)
+    view.finish()
+    assert session.best.record.seq == 1 and session.decisions[-1].by == "approver"
+    assert "finished" in view.header.value and view.stop_button.disabled
+    assert "2 of 2 candidates evaluated" in view.progress.value
+    figure = view.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert SIMULATED in figure["layout"]["title"]["text"]
+    assert any(t.get("yaxis") == "y2" for t in figure["data"])  # the broken baseline
+    out = record_html(session)
+    assert "Best kernel #1" in out and SIMULATED in out
+    ET.fromstring(latency_svg(session))
