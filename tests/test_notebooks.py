@@ -66,6 +66,7 @@ def test_the_quickstart_runs_headless_and_saves_small(tmp_path, monkeypatch):
     assert info.state == "finished" and info.best_status == "correct"
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
+    print(f"saved quickstart: {path.stat().st_size} bytes")
     assert path.stat().st_size < 300_000
 
 
@@ -108,5 +109,6 @@ def test_a_saved_50_candidate_session_stays_under_300_kb(fifty, tmp_path, monkey
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
     size = path.stat().st_size
+    print(f"saved 50-candidate notebook: {size} bytes")
     assert size < 300_000, f"{size} bytes"
     assert "plotly.min.js" not in path.read_text()[:10_000_000]
