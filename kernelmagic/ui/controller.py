@@ -143,7 +143,13 @@ def _show_widget(session: Session, gate: Gate | None, shell: Any) -> None:
     )
     if gate is not None:
         gate.view = view
-    display(view.widget)
+    # Frontends without widgets (nbconvert, a plain notebook viewer) show the text instead.
+    bundle = view.widget._repr_mimebundle_()
+    bundle["text/plain"] = (
+        f"kernelmagic session {session.id}: a live widget (it needs a frontend with "
+        "ipywidgets); the session's record follows when it ends"
+    )
+    display(bundle, raw=True)
     shown = threading.Lock()
 
     def at_end(event: Event | None = None) -> None:
