@@ -74,5 +74,8 @@ __all__ = [
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext kernelmagic`: register `%%cuda_optimize` (imported only here)."""
     from .magic import CudaOptimize
+    from .ui.lab import bridge
 
     ipython.register_magics(CudaOptimize(ipython))  # type: ignore[attr-defined]
+    if getattr(ipython, "kernel", None) is not None:
+        bridge().open()  # says hello to the JupyterLab extension, if there is one

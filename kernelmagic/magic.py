@@ -50,6 +50,11 @@ class CudaOptimize(Magics):
     interactive = Bool(False, help="pause after each round for the user's decision").tag(
         config=True
     )
+    apply_mode = Enum(
+        ["replace", "insert"],
+        "replace",
+        help="Apply's default: replace the magic cell's kernel, or insert a new cell below",
+    ).tag(config=True)
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell=shell, config=shell.config)
@@ -117,6 +122,8 @@ class CudaOptimize(Magics):
                 harness=HarnessOptions(timeout_s=_pick(args.timeout, self.timeout)),
                 interactive=args.interactive or self.interactive,
                 wait=args.wait,
+                cell_id=self._cell_id(),
+                apply_mode=self.apply_mode,
             )
             if run.interactive and run.wait:
                 raise UsageError(
@@ -143,6 +150,13 @@ class CudaOptimize(Magics):
             rtol=args.rtol,
             name=args.reference,
         )
+
+    def _cell_id(self) -> str | None:
+        """The id JupyterLab sends with the execute request: how Apply finds this cell."""
+        get_parent = getattr(self.shell, "get_parent", None)
+        parent = get_parent() if get_parent else None
+        cell_id = (parent or {}).get("metadata", {}).get("cellId")
+        return str(cell_id) if cell_id else None
 
     def _function(self, name: str, option: str, what: str) -> Any:
         assert self.shell is not None

@@ -121,7 +121,8 @@ def noop_actions(calls: list | None = None) -> ViewActions:
         reject=lambda: calls.append(("reject",)),
         stop=lambda: calls.append(("stop",)),
         choose=lambda cid: calls.append(("choose", cid)),
-        apply=lambda cid: calls.append(("apply", cid)),
+        apply=lambda cid, mode: calls.append(("apply", cid, mode)),
+        tutorial=lambda cid: calls.append(("tutorial", cid)),
     )
 
 
@@ -286,7 +287,8 @@ def test_automatic_mode_buttons_call_their_actions():
     # Nothing selected: Apply uses the best; Accept has nothing to choose.
     assert view.accept_button.disabled
     view.apply_button.click()
-    assert calls[-1] == ("apply", session.best.id)
+    assert calls[-1] == ("apply", session.best.id, "replace")
+    assert view.tutorial_button.disabled  # a tutorial step needs a selected correct kernel
     # A failed candidate cannot be chosen; an earlier correct one can.
     view.table.value = "s1.5"
     assert view.accept_button.disabled
@@ -294,8 +296,13 @@ def test_automatic_mode_buttons_call_their_actions():
     assert not view.accept_button.disabled
     view.accept_button.click()
     assert calls[-1] == ("choose", "s1.1")
+    view.apply_mode.value = "insert"
     view.apply_button.click()
-    assert calls[-1] == ("apply", "s1.1")
+    assert calls[-1] == ("apply", "s1.1", "insert")
+    view.tutorial_button.click()
+    assert calls[-1] == ("tutorial", "s1.1")
+    view.show_copy("def k(x): ...")
+    assert view.copy_box.value == "def k(x): ..." and view.copy_box.layout.display is None
     view.stop_button.click()
     assert calls[-1] == ("stop",) and view.stop_button.disabled
 

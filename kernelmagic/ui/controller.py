@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from ..candidate import Candidate
@@ -17,9 +18,11 @@ from ..errors import OptionError
 from ..harness.evaluate import HarnessOptions
 from ..loop.engine import Challenge, OptimizeOptions
 from ..loop.events import Event
+from ..loop.records import CandidateRecord
 from ..loop.session import Session
 from ..loop.start import optimize
 from ..problem import Problem
+from .lab import bridge
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +41,8 @@ class NotebookRun:
     harness: HarnessOptions
     interactive: bool
     wait: bool
+    cell_id: str | None = None  # the magic's cell, as the front end named it
+    apply_mode: str = "replace"  # Apply's default: into the magic's cell, or a new cell
 
 
 class Gate:
@@ -97,7 +102,7 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
     if gate is not None:
         gate.session = session
     if _has_widgets(shell):
-        _show_widget(session, gate, shell)
+        _show_widget(session, gate, shell, run)
     else:
         _print_progress(session)
     if run.wait:
@@ -110,7 +115,7 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
     return session
 
 
-def _show_widget(session: Session, gate: Gate | None, shell: Any) -> None:
+def _show_widget(session: Session, gate: Gate | None, shell: Any, run: NotebookRun) -> None:
     from IPython.display import display
 
     from .actions import ViewActions
@@ -130,6 +135,7 @@ def _show_widget(session: Session, gate: Gate | None, shell: Any) -> None:
         if gate is not None:
             gate.decide(False)
 
+    notebook = _Notebook(session, shell, run.cell_id)
     view = SessionView(
         session,
         interactive=gate is not None,
@@ -138,8 +144,10 @@ def _show_widget(session: Session, gate: Gate | None, shell: Any) -> None:
             reject=reject,
             stop=stop,
             choose=session.choose,
-            apply=lambda cid: _apply(session, cid, view, shell),
+            apply=lambda cid, mode: notebook.apply(cid, mode, view),
+            tutorial=lambda cid: notebook.tutorial(cid, view),
         ),
+        apply_mode=run.apply_mode,
     )
     if gate is not None:
         gate.view = view
@@ -181,16 +189,64 @@ def _print_progress(session: Session) -> None:
     session.subscribe(show)
 
 
-def _apply(session: Session, candidate_id: str, view: Any, shell: Any) -> None:
-    """Put a kernel back into the notebook; without the lab extension, say how to get it."""
-    record = next((c for c in session.candidates if c.id == candidate_id), None)
-    if record is None:
-        return
-    shell.user_ns["kernelmagic_kernel"] = record.source
-    view.say(
-        f"#{record.seq}'s source is in the variable `kernelmagic_kernel`: paste it into a "
-        "cell (the kernelmagic JupyterLab extension puts it into the notebook directly)"
-    )
+class _Notebook:
+    """Puts kernels and tutorial steps into the notebook through the lab extension, or
+    says (once) how to get them without it."""
+
+    def __init__(self, session: Session, shell: Any, cell_id: str | None) -> None:
+        self.session = session
+        self.shell = shell
+        self.cell_id = cell_id
+        self.anchor = cell_id  # tutorial steps go below the last one inserted
+        self._told = False
+
+    def apply(self, candidate_id: str, mode: str, view: Any) -> None:
+        record = self._record(candidate_id)
+        self.shell.user_ns["kernelmagic_kernel"] = record.source
+
+        def done(reply: Mapping[str, Any]) -> None:
+            if reply.get("ok"):
+                where = "into this cell" if mode == "replace" else "into a new cell below"
+                view.say(f"#{record.seq} applied {where} (undo with Ctrl/Cmd-Z in the notebook)")
+            else:
+                view.say(f"could not apply #{record.seq}: {reply.get('message', 'no reason')}")
+
+        if self.cell_id and bridge().apply(self.cell_id, record.source, mode, done):  # type: ignore[arg-type]
+            return
+        view.show_copy(record.source)
+        view.say(
+            self._without_lab(f"#{record.seq} is in the box below and in `kernelmagic_kernel`")
+        )
+
+    def tutorial(self, candidate_id: str, view: Any) -> None:
+        from .tutorial import step_markdown
+
+        record = self._record(candidate_id)
+
+        def done(reply: Mapping[str, Any]) -> None:
+            if reply.get("ok") and reply.get("cell_ids"):
+                self.anchor = reply["cell_ids"][-1]
+                view.say(f"tutorial cells for #{record.seq} inserted")
+            else:
+                view.say(f"could not insert the tutorial step: {reply.get('message', '?')}")
+
+        markdown = step_markdown(self.session, record)
+        if self.anchor and bridge().tutorial(self.anchor, markdown, record.source, done):
+            return
+        view.show_copy(markdown + "\n\n" + record.source)
+        view.say(self._without_lab(f"the step for #{record.seq} is in the box below"))
+
+    def _record(self, candidate_id: str) -> CandidateRecord:
+        return next(c for c in self.session.candidates if c.id == candidate_id)
+
+    def _without_lab(self, what: str) -> str:
+        if self._told:
+            return what
+        self._told = True
+        return (
+            f"{what}. The kernelmagic JupyterLab extension is not active in this frontend, so "
+            "the notebook cannot be edited from here: copy it into a cell"
+        )
 
 
 def _llm_options(run: NotebookRun) -> Any:

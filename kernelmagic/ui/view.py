@@ -51,6 +51,7 @@ class SessionView:
         interactive: bool,
         actions: ViewActions,
         interval_s: float = INTERVAL_S,
+        apply_mode: str = "replace",
     ) -> None:
         self.session = session
         self.interactive = interactive
@@ -83,15 +84,31 @@ class SessionView:
         self.reject_button = self._button("Reject", "danger")
         self.stop_button = self._button("Stop", "warning")
         self.apply_button = self._button("Apply", "info")
+        self.apply_mode = w.Dropdown(
+            options=[("into this cell", "replace"), ("as a new cell below", "insert")],
+            value=apply_mode,
+            layout=w.Layout(width="auto"),
+        )
+        self.tutorial_button = self._button("Tutorial step", "")
+        # Where the lab extension is absent, Apply shows the source here to copy.
+        self.copy_box = w.Textarea(layout=w.Layout(width="100%", height="12em", display="none"))
         if not interactive:
             self.reject_button.layout.display = "none"
         self.accept_button.on_click(lambda _: self._on_accept())
         self.reject_button.on_click(lambda _: self._on_reject())
         self.stop_button.on_click(lambda _: self._on_stop())
         self.apply_button.on_click(lambda _: self._on_apply())
+        self.tutorial_button.on_click(lambda _: self._on_tutorial())
         self.status = w.HTML()
         buttons = w.HBox(
-            [self.accept_button, self.reject_button, self.stop_button, self.apply_button]
+            [
+                self.accept_button,
+                self.reject_button,
+                self.stop_button,
+                self.apply_button,
+                self.apply_mode,
+                self.tutorial_button,
+            ]
         )
         self.widget = w.VBox(
             [
@@ -102,6 +119,7 @@ class SessionView:
                 self.table,
                 buttons,
                 self.status,
+                self.copy_box,
                 self.detail,
             ]
         )
@@ -131,6 +149,11 @@ class SessionView:
     def say(self, text: str) -> None:
         """Show a one-line message under the buttons."""
         self.status.value = f'<span style="color: #444">{html.escape(text)}</span>'
+
+    def show_copy(self, source: str) -> None:
+        """Show a kernel's source in a box to copy (where Apply cannot edit the notebook)."""
+        self.copy_box.value = source
+        self.copy_box.layout.display = None
 
     def finish(self) -> None:
         """The session ended: render its final state and disarm Stop and Accept/Reject.
@@ -297,6 +320,7 @@ class SessionView:
             )
         self.stop_button.disabled = self._finished or self._stopping
         self.apply_button.disabled = selected is None and best is None
+        self.tutorial_button.disabled = selected is None or selected.status is not Status.CORRECT
 
     # -- clicks ----------------------------------------------------------------------------
 
@@ -333,7 +357,12 @@ class SessionView:
         if target is None:
             self.say("no kernel to apply yet")
             return
-        self._call(self.actions.apply, target)
+        self._call(self.actions.apply, target, self.apply_mode.value)
+
+    def _on_tutorial(self) -> None:
+        selected = self.table.value
+        if selected:
+            self._call(self.actions.tutorial, selected)
 
     def _call(self, action: Callable[..., None], *args: str) -> bool:
         """Run a controller action; a user-facing error shows in the status line."""
