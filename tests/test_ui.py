@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -22,10 +23,11 @@ from kernelmagic.loop.session import Session
 from kernelmagic.ui.actions import ViewActions
 from kernelmagic.ui.chart import latency_figure
 from kernelmagic.ui.diff import diff_html
-from kernelmagic.ui.record import CELL, MAX_ROWS, record_html, record_text
-from kernelmagic.ui.rows import SIMULATED, STATUS_COLORS
+from kernelmagic.ui.record import CELL, MAX_ROWS, NUM, record_html, record_text
+from kernelmagic.ui.rows import SIMULATED, SPEEDUP_NOTE, STATUS_COLORS
+from kernelmagic.ui.series import tick_label, y_axis
 from kernelmagic.ui.svg_chart import latency_svg
-from kernelmagic.ui.view import SessionView
+from kernelmagic.ui.view import SessionView, row_label, row_label_head
 
 S = km.Status
 HOSTILE = "<script>alert('x')</script>"
@@ -156,18 +158,53 @@ def test_the_figure_plots_points_by_status_the_best_step_line_and_the_baseline()
     assert "#19" in hover and "round 5" in hover and "llm" in hover
     assert "correct" in hover and "x vs baseline" in hover
     assert "expected" in compile_errors["text"][0]
-    # Simulated timings say so; a 2x span keeps a linear axis; pending ones are not drawn.
-    assert SIMULATED in fig["layout"]["title"]["text"]
-    assert SIMULATED in fig["layout"]["yaxis"]["title"]["text"]
+    # Simulated timings say so, briefly: the progress line spells it out once.
+    assert fig["layout"]["title"]["text"].endswith("(simulated)")
+    assert SIMULATED not in json.dumps(fig)
+    # A 2x span keeps a linear axis; pending ones are not drawn.
     assert fig["layout"]["yaxis"]["type"] == "linear"
-    assert max(x for t in fig["data"] for x in t["x"]) == 20
+    assert max(x for t in fig["data"] for x in t["x"]) == 20.5  # the baseline spans the range
+    assert max(x for t in fig["data"] if t["mode"] == "markers" for x in t["x"]) == 20
     assert "template" not in fig["layout"]
+    # The end points are not clipped: half a step of room each side, whole-number ticks.
+    xaxis = fig["layout"]["xaxis"]
+    assert xaxis["range"] == [-0.5, 20.5] and xaxis["tickformat"] == "d"
+    assert xaxis["dtick"] >= 1 and isinstance(xaxis["dtick"], int)
+    # The baseline is drawn after (over) the best-so-far line, which is the wider of the two.
+    names = [t["name"] for t in fig["data"]]
+    assert names.index("best so far") < names.index(baseline["name"])
+    assert step["line"]["width"] > baseline["line"]["width"]
 
 
 def test_a_wide_span_gets_a_log_axis_and_gpu_timings_no_simulated_label():
     fig = latency_figure(fill(12, span=50.0, simulated=False))
-    assert fig["layout"]["yaxis"]["type"] == "log"
+    yaxis = fig["layout"]["yaxis"]
+    assert yaxis["type"] == "log"
     assert "simulated" not in json.dumps(fig)
+    # Major ticks only, at 1-2-5 steps, with units: no minor "2", "3", ... labels.
+    assert yaxis["tickmode"] == "array"
+    assert yaxis["ticktext"] == ["200 µs", "500 µs", "1 ms", "2 ms", "5 ms", "10 ms"]
+    assert yaxis["tickvals"] == [0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    latencies = [y for t in fig["data"] if t["mode"] == "markers" for y in t["y"] if y]
+    lo, hi = 10 ** yaxis["range"][0], 10 ** yaxis["range"][1]
+    assert lo < min(latencies) and hi > max(latencies)  # no point sits on the edge
+
+
+def test_tick_labels_read_as_numbers_with_units():
+    assert [tick_label(v) for v in (0, 0.05, 0.3, 1, 200, 1000, 1500, 2000)] == [
+        "0",
+        "50 µs",
+        "300 µs",
+        "1 ms",
+        "200 ms",
+        "1 s",
+        "1.5 s",
+        "2 s",
+    ]
+    wide = y_axis([3.0, 400.0, 9000.0], log=True)  # over three decades: powers of ten only
+    assert wide.labels == ["10 ms", "100 ms", "1 s", "10 s"]
+    linear = y_axis([0.5, 7.5], log=False)
+    assert linear.labels == ["0", "2 ms", "4 ms", "6 ms", "8 ms"] and linear.hi_ms > 7.5
 
 
 def test_an_empty_session_has_an_empty_chart():
@@ -201,11 +238,29 @@ def test_the_svg_is_well_formed_small_and_escapes_untrusted_text():
     points = [c for c in root.iter(f"{ns}circle") if c.find(f"{ns}title") is not None]
     assert len(points) == len(timed)
     assert any("#1 · round 1 · llm" in (t.text or "") for t in root.iter(f"{ns}title"))
-    assert SIMULATED in svg
+    assert "Latency per candidate (simulated)" in svg and SIMULATED not in svg
     assert "<script" not in svg and "&lt;script&gt;" in svg
     assert len(list(root.iter(f"{ns}path"))) >= 10 + 1  # 10 untimed crosses + the step line
     log = latency_svg(fill(12, span=50.0))
     ET.fromstring(log)
+    labels = [t.text or "" for t in ET.fromstring(log).iter(f"{ns}text")]
+    assert "10 ms" in labels and "500 µs" in labels
+    assert not any("e+" in t or "e-" in t for t in labels)
+
+
+def test_the_svg_pads_the_ends_and_draws_the_baseline_over_the_best_line():
+    svg = latency_svg(fill(0))  # the best is the baseline: the two lines coincide
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    children = list(root)
+    step = next(i for i, c in enumerate(children) if c.tag == f"{ns}path")
+    base = next(i for i, c in enumerate(children) if c.get("stroke-dasharray") == "5 4")
+    assert step < base
+    assert float(children[step].get("stroke-width")) > float(children[base].get("stroke-width"))
+    svg = latency_svg(fill(12))
+    root = ET.fromstring(svg)
+    xs = [float(c.get("cx")) for c in root.iter(f"{ns}circle") if c.find(f"{ns}title") is not None]
+    assert min(xs) - 3.5 > 64 + 5 and max(xs) + 3.5 < 486 - 5  # whole, inside the plot area
 
 
 def test_the_svg_drops_control_characters_xml_forbids():
@@ -248,7 +303,8 @@ def test_the_record_has_heading_chart_table_and_final_diff_all_escaped():
     assert "device: CPU simulator (numba-cuda)" in out
     assert "51 candidates" in out and "13 of 13 rounds" in out and "16,042 tokens" in out
     assert out.count("<svg") == 1
-    assert out.count("<tr") == 1 + 51
+    decisions = 1 + len(session.decisions)  # the Decisions table's rows and its head
+    assert out.count("<tr") == 1 + 51 + decisions
     best = session.best
     assert f"Best kernel #{best.record.seq}" in out and "your kernel (#0)" in out
     assert f"tile by {best.record.seq}" in out  # the best's rationale, escaped
@@ -261,17 +317,134 @@ def test_the_record_has_heading_chart_table_and_final_diff_all_escaped():
 def test_the_record_of_a_long_session_keeps_the_baseline_and_accepted_kernels():
     session = fill(400)
     out = record_html(session)
-    assert out.count("<tr") == 1 + MAX_ROWS
+    assert out.count("<tr") == 1 + MAX_ROWS + 1 + len(session.decisions)
     assert f"{401 - MAX_ROWS} more candidates not listed" in out
     accepted = [d.candidate.rsplit(".", 1)[1] for d in session.decisions]
+    best = session.best.record.seq
     for seq in ["0", *accepted]:
-        assert f'<td style="{CELL}">{seq}' in out
+        assert f'<td style="{CELL}{NUM}">{"★ " if seq == str(best) else ""}{seq}</td>' in out
 
 
 def test_the_record_says_when_nothing_beat_the_original():
     session = fill(0)
     assert "still the best" in record_html(session)
     assert "still the best" in record_text(session)
+
+
+KEPT = (
+    "kept the incumbent: no significant difference: 1.188x (B over A), sign test p=0.077 "
+    "over 16 pairs (CPU simulator time, not GPU speed)"
+)
+BEATEN = (
+    "B is faster: 1.412x (B over A), sign test p=0.002 over 16 pairs "
+    "(CPU simulator time, not GPU speed)"
+)
+CORRECT_MESSAGE = (
+    "matches the reference on 3 cases (6 runs on poisoned outputs) and 3 timing sets; "
+    "3 timed runs re-checked against the reference"
+)
+
+
+def decided() -> Session:
+    """Round 1's #1 looks 2.75x faster by its median but loses the comparison; round 2's #2
+    wins one; #3 fails to compile."""
+    s = Session("s2", store_path=":memory:", planned_rounds=2, per_round=2)
+    made = [
+        (0, 0, "user", verdict(S.CORRECT, 10.0, message=CORRECT_MESSAGE)),
+        (1, 1, "llm", verdict(S.CORRECT, 10.0 / 2.75, message=CORRECT_MESSAGE)),
+        (2, 2, "llm", verdict(S.CORRECT, 7.0, message=CORRECT_MESSAGE)),
+        (3, 2, "llm", verdict(S.COMPILE_ERROR, None, message="line 2: expected ')'\nlog 2")),
+    ]
+    for seq, r, origin, v in made:
+        s.put(
+            CandidateRecord(f"s2.{seq}", "s2", seq, r, origin, km.Candidate(source(seq)), verdict=v)
+        )
+    s.set_baseline("s2.0")
+    s.set_best("s2.0")
+    s.add_decision(Decision("s2", 1, "s2.1", "s2.0", False, "loop", KEPT, 1.188))
+    s.add_decision(Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, 1.412))
+    return s
+
+
+def test_each_decision_is_explained_in_the_widget_the_detail_and_the_record():
+    session = decided()
+    kept = (
+        "round 1: kept #0 — #1 looked 2.75x faster on its own median, but an interleaved "
+        "comparison found no significant difference (1.19x, p=0.077)"
+    )
+    won = "round 2: #2 became the best: 1.41x faster (p=0.002)"
+    view = SessionView(session, interactive=False, actions=noop_actions())
+    assert kept in view.progress.value and won in view.progress.value
+    assert html_text(SPEEDUP_NOTE) in view.table_note.value
+    view.table.value = "s2.1"  # the challenger that lost: its detail says why
+    assert kept in view.detail.value and "(by the loop)" in view.detail.value
+    view.table.value = "s2.3"
+    assert "kept" not in view.detail.value
+    # "CPU simulator, not GPU time" once, in the progress line; "simulated" elsewhere.
+    shown = view.progress.value + view.detail.value + json.dumps(view.chart.outputs[0]["data"])
+    assert shown.count(SIMULATED) == 1 and SIMULATED in view.progress.value
+    assert "not GPU speed" not in shown
+    out = record_html(session)
+    assert "Decisions" in out and out.index("Decisions") < out.index(">origin<")
+    assert html_text(kept.split(" — ")[1]) in out and "1.41x faster (p=0.002)" in out
+    assert ">kept #0<" in out and ">became the best<" in out and ">loop<" in out
+    assert out.count(SIMULATED) == 1 and "not GPU speed" not in out
+    assert html_text(SPEEDUP_NOTE) in out
+    text = record_text(session)
+    assert f"  {kept} (by the loop)" in text and f"  {won} (by the loop)" in text
+    assert SPEEDUP_NOTE in text
+
+
+def html_text(text: str) -> str:
+    return text.replace("'", "&#x27;")
+
+
+def test_other_decisions_read_plainly():
+    from kernelmagic.ui.rows import decision_line, rows
+
+    session = decided()
+    by_id = {r.id: r for r in rows(session)}
+
+    def line(**changes) -> str:
+        base = Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, 1.412)
+        return decision_line(dataclasses.replace(base, **changes), by_id)
+
+    assert line(incumbent=None, reason="the first correct kernel", speedup=None) == (
+        "round 2: #2 became the best: the first correct kernel"
+    )
+    assert line(by="user", reason="chosen by the user", speedup=None) == (
+        "round 2: #2 became the best: chosen by you"
+    )
+    assert line(by="approver", reason="accepted: " + BEATEN).endswith(
+        "1.41x faster (p=0.002) (approved)"
+    )
+    assert line(by="approver", accepted=False, reason="rejected: " + BEATEN) == (
+        "round 2: kept #0 — the approver rejected #2 (1.41x, p=0.002)"
+    )
+    slower = "kept the incumbent: A is faster: 0.8x (B over A), sign test p=0.001 over 16 pairs"
+    assert line(accepted=False, reason=slower, speedup=0.8).endswith(
+        "an interleaved comparison found it slower (0.80x, p=0.001)"
+    )
+    failed = "kept the incumbent: could not compare: worker crashed"
+    assert line(accepted=False, reason=failed, speedup=None).endswith(
+        "the comparison did not confirm it: could not compare: worker crashed"
+    )
+
+
+def test_the_record_table_shows_only_errors_and_marks_the_best_in_the_number_column():
+    session = decided()
+    out = record_html(session)
+    assert CORRECT_MESSAGE[:40] not in out  # the same for every correct kernel: noise
+    assert "line 2: expected &#x27;)&#x27;" in out and "log 2" not in out
+    assert f'<td style="{CELL}{NUM}">★ 2</td>' in out and not re.search(r">\d+ best<", out)
+    table = out[out.index(">origin<") : out.index("</table>", out.index(">origin<"))]
+    assert [r.count("<td") for r in table.split("<tr")[1:]] == [7] * 4  # aligned columns
+    text = record_text(session).splitlines()
+    assert not any(CORRECT_MESSAGE[:20] in ln for ln in text)
+    header = next(ln for ln in text if ln.lstrip().startswith("round") and "origin" in ln)
+    best = next(ln for ln in text if "★" in ln)
+    assert best.index("★") + 1 + 4 == header.index("#") + 1  # the number stays in its column
+    assert "expected" in next(ln for ln in text if "compile_error" in ln)
 
 
 # -- the live view ---------------------------------------------------------------------------
@@ -334,6 +507,22 @@ def test_selecting_a_row_shows_its_diff_against_the_best():
     assert labels[1].startswith("\u00a0#1\u00a0") and labels[best.record.seq].startswith("★")
 
 
+def test_the_table_fits_the_output_area_and_its_head_names_the_columns():
+    session = fill(8)
+    view = SessionView(session, interactive=False, actions=noop_actions())
+    # 100% plus the widget's 2 px margins ran past the output area's right edge.
+    assert (
+        view.table.layout.width != "100%"
+        and "box-sizing: border-box" in view.widget.children[0].value
+    )
+    head = row_label_head()
+    label = row_label(view._rows["s1.1"], best=True).replace("\u00a0", " ")
+    speedup_end = head.index("speedup") + len("speedup")
+    assert label[speedup_end - 1] == "x" and len(label) == speedup_end  # speedups line up
+    assert head.index("latency") + len("latency") == label.index(" ms") + len(" ms")
+    assert "speedup" in view.table_head.value
+
+
 def test_interactive_challenges_arm_and_disarm_accept_and_reject():
     session = fill(8)
     calls: list = []
@@ -382,7 +571,7 @@ def test_many_events_coalesce_into_few_renders_and_the_last_state_shows():
     assert len(view.table.options) == 505
     assert "505 of 505 candidates evaluated" in view.progress.value
     figure = view.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
-    assert max(x for t in figure["data"] for x in t["x"]) == 504
+    assert max(x for t in figure["data"] if t["mode"] == "markers" for x in t["x"]) == 504
     renders = view.renders
     time.sleep(0.3)
     assert view.renders == renders  # nothing pending: no more renders
@@ -426,8 +615,9 @@ def test_the_view_follows_a_real_session_and_its_challenge(pool, tmp_path):
     assert session.best.record.seq == 1 and session.decisions[-1].by == "approver"
     assert "finished" in view.header.value and view.stop_button.disabled
     assert "2 of 2 candidates evaluated" in view.progress.value
+    assert "round 1: #1 became the best: the first correct kernel" in view.progress.value
     figure = view.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
-    assert SIMULATED in figure["layout"]["title"]["text"]
+    assert "(simulated)" in figure["layout"]["title"]["text"]
     assert any(t.get("yaxis") == "y2" for t in figure["data"])  # the broken baseline
     out = record_html(session)
     assert "Best kernel #1" in out and SIMULATED in out

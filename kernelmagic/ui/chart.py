@@ -8,46 +8,31 @@ plus a few explicit settings), so 500 candidates stay well under 150 KB.
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 from ..loop.session import Session
 from ..verdict import Status
-from .rows import SIMULATED, STATUS_COLORS, Row, fmt_ms, fmt_speedup
+from .rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup
 from .series import Series, series
 
 GRID = "#e8e8e8"
-LINE = "#333333"
-BASELINE = "#1f77b4"
+# The best-so-far line is wide and light, the baseline thin, dark, dashed and drawn after it:
+# while the best is still the baseline the two coincide and both stay visible.
+LINE = "#7fc98f"
+LINE_WIDTH = 4
+BASELINE = "#444444"
 
 
 def latency_figure(session: Session) -> dict[str, Any]:
     """Every evaluated candidate's latency by proposal order, the best so far and the baseline.
 
     Untimed candidates (the failures) appear as crosses in a "not timed" strip under the
-    plot, so each status's legend count covers all of its candidates.
+    plot, so each status's legend count covers all of its candidates. Lines come first so
+    the points sit on top of them.
     """
     s = series(session)
     data: list[dict[str, Any]] = []
-    for status, count in s.statuses:
-        name = f"{status.value} ({count})"
-        timed = [r for r in s.timed if r.status is status]
-        untimed = [r for r in s.untimed if r.status is status]
-        if timed:
-            data.append(_points(timed, name, status, strip=False, legend=True))
-        if untimed:
-            data.append(_points(untimed, name, status, strip=True, legend=not timed))
-    if s.baseline_ms is not None:
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": f"baseline ({fmt_ms(s.baseline_ms)})",
-                "x": [0, max(s.last_seq, 1)],
-                "y": [_short(s.baseline_ms)] * 2,
-                "line": {"color": BASELINE, "dash": "dash", "width": 1},
-                "hoverinfo": "skip",
-            }
-        )
     if s.steps:
         data.append(
             {
@@ -56,10 +41,32 @@ def latency_figure(session: Session) -> dict[str, Any]:
                 "name": "best so far",
                 "x": [x for x, _ in s.steps],
                 "y": [_short(ms) for _, ms in s.steps],
-                "line": {"color": LINE, "shape": "hv", "width": 2},
+                "line": {"color": LINE, "shape": "hv", "width": LINE_WIDTH},
                 "hoverinfo": "skip",
+                "legendrank": 1001,  # drawn first, listed after the statuses
             }
         )
+    if s.baseline_ms is not None:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"baseline ({fmt_ms(s.baseline_ms)})",
+                "x": list(s.x_range),
+                "y": [_short(s.baseline_ms)] * 2,
+                "line": {"color": BASELINE, "dash": "dash", "width": 1.5},
+                "hoverinfo": "skip",
+                "legendrank": 1002,
+            }
+        )
+    for status, count in s.statuses:
+        name = f"{status.value} ({count})"
+        timed = [r for r in s.timed if r.status is status]
+        untimed = [r for r in s.untimed if r.status is status]
+        if timed:
+            data.append(_points(timed, name, status, strip=False, legend=True))
+        if untimed:
+            data.append(_points(untimed, name, status, strip=True, legend=not timed))
     return {"data": data, "layout": _layout(s, session.id)}
 
 
@@ -70,6 +77,7 @@ def _points(rows: list[Row], name: str, status: Status, *, strip: bool, legend: 
         "name": name,
         "legendgroup": status.value,
         "showlegend": legend,
+        "cliponaxis": False,  # a point on the range's edge shows whole
         "x": [r.seq for r in rows],
         "y": [0] * len(rows) if strip else [_short(r.latency_ms) for r in rows],
         "marker": {
@@ -87,7 +95,7 @@ def _points(rows: list[Row], name: str, status: Status, *, strip: bool, legend: 
 
 def hover_text(row: Row) -> str:
     """What hovering a point says; escaped, since plotly.js reads it as simple HTML."""
-    speed = f" · {fmt_speedup(row.speedup)} vs baseline" if row.speedup is not None else ""
+    speed = f" · {fmt_speedup(row.speedup)} vs baseline (medians)" if row.speedup else ""
     text = (
         f"#{row.seq} · round {row.round} · {html.escape(row.origin)}<br>"
         f"{row.status_text} · {fmt_ms(row.latency_ms)}{speed}"
@@ -98,7 +106,6 @@ def hover_text(row: Row) -> str:
 
 
 def _layout(s: Series, session_id: str) -> dict[str, Any]:
-    y_title = "latency, ms" + (f"<br>{SIMULATED}" if s.simulated else "")
     layout: dict[str, Any] = {
         "title": {"text": s.title, "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
         "height": 360,
@@ -111,18 +118,27 @@ def _layout(s: Series, session_id: str) -> dict[str, Any]:
         "legend": {"font": {"size": 11}},
         "xaxis": {
             "title": {"text": "candidate # (proposal order)"},
+            "range": list(s.x_range),  # half a step of room: the end points show whole
+            "tickformat": "d",  # candidates are whole numbers: no 0.2, 0.4 ticks early on
+            "tick0": 0,
+            "dtick": s.x_step,
             "gridcolor": GRID,
             "zeroline": False,
         },
         "yaxis": {
-            "title": {"text": y_title},
+            "title": {"text": s.y_title},
             "type": "log" if s.log_y else "linear",
             "gridcolor": GRID,
             "zeroline": False,
         },
     }
-    if not s.log_y:
-        layout["yaxis"]["rangemode"] = "tozero"
+    if s.y_axis is not None:
+        # Explicit 1-2-5 ticks: plotly's own log ticks label the minor 2..9 ("2" for 2000).
+        y = s.y_axis
+        lo, hi = (math.log10(y.lo_ms), math.log10(y.hi_ms)) if y.log else (y.lo_ms, y.hi_ms)
+        layout["yaxis"].update(
+            range=[lo, hi], tickmode="array", tickvals=list(y.ticks), ticktext=y.labels
+        )
     if s.untimed:
         layout["yaxis"]["domain"] = [0.16, 1.0]
         layout["xaxis"]["anchor"] = "y2"

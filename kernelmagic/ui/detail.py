@@ -12,7 +12,16 @@ from ..loop.engine import Challenge
 from ..loop.records import CandidateRecord
 from ..loop.session import Session
 from .diff import diff_html
-from .rows import baseline_ms, fmt_ms, fmt_speedup, make_row
+from .rows import (
+    SIM_TAG,
+    SPEEDUP_NOTE,
+    baseline_ms,
+    decision_line,
+    fmt_ms,
+    fmt_speedup,
+    make_row,
+    rows,
+)
 
 MAX_MESSAGE = 600
 MAX_RATIONALE = 1500
@@ -30,7 +39,7 @@ def candidate_detail(session: Session, candidate: CandidateRecord) -> str:
         against, what = base, "your kernel"
     else:
         against, what = None, ""
-    lines = [_summary(session, candidate)]
+    lines = [_summary(session, candidate), _decisions(session, candidate)]
     if against is not None:
         lines.append(_diff(against, candidate, what))
     elif candidate.round == 0:
@@ -63,9 +72,12 @@ def _summary(session: Session, record: CandidateRecord) -> str:
         fmt_ms(row.latency_ms),
     ]
     if row.speedup is not None:
-        facts.append(f"{fmt_speedup(row.speedup)} the baseline")
+        note = html.escape(SPEEDUP_NOTE, quote=True)
+        facts.append(
+            f'<span title="{note}">{fmt_speedup(row.speedup)} the baseline (medians)</span>'
+        )
     if row.simulated:
-        facts.append("simulated")
+        facts.append(SIM_TAG)
     if record.reused_from:
         facts.append(f"verdict reused from {html.escape(record.reused_from)}")
     out = [f"<div><b>#{row.seq}</b> · {' · '.join(facts)}</div>"]
@@ -78,6 +90,25 @@ def _summary(session: Session, record: CandidateRecord) -> str:
             f"{_cut(record.rationale, MAX_RATIONALE)}</div>"
         )
     return "".join(out)
+
+
+def _decisions(session: Session, record: CandidateRecord) -> str:
+    """What the loop, the approver or the user decided about `record` as a challenger.
+
+    This is what explains a big median speedup that did not become the best.
+    """
+    about = [d for d in session.decisions if d.candidate == record.id]
+    if not about:
+        return ""
+    by_id = {r.id: r for r in rows(session)}
+    lines = []
+    for d in about:
+        color = "#1a7f37" if d.accepted else "#57606a"
+        lines.append(
+            f'<div style="color: {color}">{html.escape(decision_line(d, by_id))}'
+            f' <span style="color: #8c959f">(by the {d.by})</span></div>'
+        )
+    return "".join(lines)
 
 
 def _diff(old: CandidateRecord, new: CandidateRecord, what: str) -> str:

@@ -7,12 +7,24 @@ the static record agree on numbers, colors and wording.
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Mapping
 
-from ..loop.records import CandidateRecord
+from ..loop.records import CandidateRecord, Decision
 from ..loop.session import Session
 from ..verdict import Status
 
-SIMULATED = "simulated (CPU simulator, not GPU time)"
+SIMULATED = "simulated (CPU simulator, not GPU time)"  # said once per view, prominently
+SIM_TAG = "simulated"  # everywhere else
+# Why a 7x candidate can lose: its number is one median, the best is picked by a comparison.
+SPEEDUP_NOTE = (
+    "speedups are each candidate's own median against your kernel's, not a verified "
+    "comparison; only the decisions above pick the best"
+)
+_P_VALUE = re.compile(r"\bp=([0-9.]+(?:e-?\d+)?)")
+# Noise in a decision's reason once the view says "simulated" and names both kernels.
+_REASON_NOISE = (" (CPU simulator time, not GPU speed)", " (B over A)")
+_REASON_PREFIXES = ("kept the incumbent: ", "accepted: ", "rejected: ")
 
 # A fixed color per status, so a status looks the same in every chart and table.
 STATUS_COLORS: dict[Status, str] = {
@@ -132,3 +144,68 @@ def device_of(session: Session) -> str:
     timed = [v.device for v in verdicts if v.timing and v.device]
     ran = [v.device for v in verdicts if v.device and v.device != "not run"]
     return (timed or ran or [""])[0]
+
+
+def decision_line(decision: Decision, by_id: Mapping[str, Row]) -> str:
+    """One sentence per decision: "round 2: kept #0 — #4 looked 2.75x faster … (p=0.077)"."""
+    joint = ": " if decision.accepted else " — "
+    outcome = decision_outcome(decision, by_id)
+    return f"round {decision.round}: {outcome}{joint}{decision_why(decision, by_id)}"
+
+
+def decision_outcome(decision: Decision, by_id: Mapping[str, Row]) -> str:
+    """What a decision did, in a few words: "#4 became the best" or "kept #0"."""
+    if decision.accepted:
+        return f"{_ref(decision.candidate, by_id)} became the best"
+    return f"kept {_ref(decision.incumbent, by_id)}" if decision.incumbent else "kept the best"
+
+
+def decision_why(decision: Decision, by_id: Mapping[str, Row]) -> str:
+    """The evidence behind a decision, phrased so that a big table speedup that lost makes
+    sense: the table's numbers are single medians, the decision an interleaved comparison."""
+    d = decision
+    p = _P_VALUE.search(d.reason)
+    measured = f"{fmt_speedup(d.speedup)}, p={p.group(1)}" if p and d.speedup else ""
+    if d.by == "user":
+        return "chosen by you"
+    if d.accepted:
+        if d.incumbent is None:
+            return "the first correct kernel"
+        why = f"{fmt_speedup(d.speedup)} faster (p={p.group(1)})" if p and d.speedup else ""
+        why = why or clean_reason(d.reason)
+        if "too good to be true" in d.reason and "too good" not in why:
+            why += "; too good to be true? worth a human look"
+        return why + (" (approved)" if d.by == "approver" else "")
+    challenger = _ref(d.candidate, by_id)
+    if d.by == "approver":
+        return f"the approver rejected {challenger}" + (f" ({measured})" if measured else "")
+    if measured and "no significant difference" in d.reason:
+        found = f"an interleaved comparison found no significant difference ({measured})"
+    elif measured and "A is faster" in d.reason:
+        found = f"an interleaved comparison found it slower ({measured})"
+    else:
+        found = f"the comparison did not confirm it: {clean_reason(d.reason)}"
+    ratio = _median_ratio(by_id.get(d.incumbent or ""), by_id.get(d.candidate))
+    if ratio is not None and ratio > 1:
+        return f"{challenger} looked {ratio:.2f}x faster on its own median, but {found}"
+    return f"{challenger}: {found}"
+
+
+def clean_reason(reason: str) -> str:
+    """A decision's stored reason without its outcome prefix and the repeated simulator note."""
+    for prefix in _REASON_PREFIXES:
+        reason = reason.removeprefix(prefix)
+    for noise in _REASON_NOISE:
+        reason = reason.replace(noise, "")
+    return reason
+
+
+def _median_ratio(old: Row | None, new: Row | None) -> float | None:
+    if old is None or new is None or not old.latency_ms or not new.latency_ms:
+        return None
+    return old.latency_ms / new.latency_ms
+
+
+def _ref(candidate_id: str | None, by_id: Mapping[str, Row]) -> str:
+    row = by_id.get(candidate_id or "")
+    return f"#{row.seq}" if row else (candidate_id or "none")

@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 
 from ..loop.session import Session
-from .chart import BASELINE, GRID, LINE
+from .chart import BASELINE, GRID, LINE, LINE_WIDTH
 from .rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup
-from .series import Series, series
+from .series import Series, YAxis, series
 
 WIDTH = 640
 LEFT, RIGHT = 64, 486  # the plot area's x extent; the legend sits to its right
@@ -37,15 +37,15 @@ def latency_svg(session: Session) -> str:
         f'<text x="8" y="18" font-size="13" font-weight="bold">{_x(s.title)}</text>',
         f'<text x="{LEFT}" y="{TOP - 10}" fill="#555">{_x(s.y_title)}</text>',
     ]
-    span = max(s.last_seq, 1)
+    x_lo, x_hi = s.x_range  # half a step of room each side: the end points show whole
 
     def x_of(seq: float) -> float:
-        return LEFT + 6 + (RIGHT - LEFT - 12) * seq / span
+        return LEFT + (RIGHT - LEFT) * (seq - x_lo) / (x_hi - x_lo)
 
-    out += _x_axis(span, x_of, axis_y)
-    if s.timed:
-        y_of, ticks = _y_scale(s)
-        out += _y_axis(ticks, y_of)
+    out += _x_axis(s, x_of, axis_y)
+    if s.timed and s.y_axis is not None:
+        y_of = _y_scale(s.y_axis)
+        out += _y_axis(s.y_axis, y_of)
         out += _lines(s, x_of, y_of)
         for row in s.timed:
             assert row.latency_ms is not None
@@ -74,50 +74,26 @@ def latency_svg(session: Session) -> str:
     return "\n".join(out)
 
 
-def _y_scale(s: Series) -> tuple[Callable[[float], float], list[float]]:
-    """A value -> pixel map over the timed latencies and the baseline, and its tick values."""
-    values = [r.latency_ms for r in s.timed if r.latency_ms] + (
-        [s.baseline_ms] if s.baseline_ms else []
-    )
-    hi = max(values, default=1.0)
-    if s.log_y:
-        lo_log, hi_log = math.log10(min(values) / 1.3), math.log10(hi * 1.3)
+def _y_scale(axis: YAxis) -> Callable[[float], float]:
+    """The value -> pixel map of the latency axis."""
+    if axis.log:
+        lo_log, hi_log = math.log10(axis.lo_ms), math.log10(axis.hi_ms)
 
         def y_log(v: float) -> float:
             t = (math.log10(max(v, 1e-12)) - lo_log) / (hi_log - lo_log)
             return TOP + PLOT_H * (1 - t)
 
-        return y_log, _log_ticks(lo_log, hi_log)
-    top = hi * 1.08 or 1.0
-    step = _nice(top / 4)
-    ticks = [i * step for i in range(int(top / step) + 1)]
+        return y_log
 
     def y_lin(v: float) -> float:
-        return TOP + PLOT_H * (1 - v / top)
+        return TOP + PLOT_H * (1 - (v - axis.lo_ms) / (axis.hi_ms - axis.lo_ms))
 
-    return y_lin, ticks
-
-
-def _log_ticks(lo_log: float, hi_log: float) -> list[float]:
-    mantissas = (1, 2, 5) if hi_log - lo_log < 3 else (1,)
-    return [
-        m * 10.0**k
-        for k in range(math.floor(lo_log), math.ceil(hi_log) + 1)
-        for m in mantissas
-        if lo_log <= math.log10(m * 10.0**k) <= hi_log
-    ]
+    return y_lin
 
 
-def _nice(raw: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten that is at least `raw`."""
-    power = 10.0 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-
-
-def _x_axis(span: int, x_of: Callable[[float], float], axis_y: float) -> list[str]:
+def _x_axis(s: Series, x_of: Callable[[float], float], axis_y: float) -> list[str]:
     out = [f'<line x1="{LEFT}" y1="{axis_y}" x2="{RIGHT}" y2="{axis_y}" stroke="#999"/>']
-    step = max(1, int(_nice(span / 8)))
-    for seq in range(0, span + 1, step):
+    for seq in range(0, s.last_seq + 1, s.x_step):
         x = x_of(seq)
         out.append(
             f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#555">{seq}</text>'
@@ -129,31 +105,35 @@ def _x_axis(span: int, x_of: Callable[[float], float], axis_y: float) -> list[st
     return out
 
 
-def _y_axis(ticks: list[float], y_of: Callable[[float], float]) -> list[str]:
+def _y_axis(axis: YAxis, y_of: Callable[[float], float]) -> list[str]:
     out = [f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + PLOT_H}" stroke="#999"/>']
-    for value in ticks:
+    for value, label in zip(axis.ticks, axis.labels, strict=True):
         y = y_of(value)
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{RIGHT}" y2="{y:.1f}" stroke="{GRID}"/>')
         out.append(
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{value:.3g}</text>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_x(label)}</text>'
         )
     return out
 
 
 def _lines(s: Series, x_of: Callable[[float], float], y_of: Callable[[float], float]) -> list[str]:
+    """The best-so-far steps, then the baseline over them: both show where they coincide."""
     out = []
-    if s.baseline_ms is not None:
-        y = y_of(s.baseline_ms)
-        out.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{RIGHT}" y2="{y:.1f}" stroke="{BASELINE}" '
-            f'stroke-dasharray="5 4"><title>baseline {_x(fmt_ms(s.baseline_ms))}</title></line>'
-        )
     if s.steps:
         (x0, y0), *rest = s.steps
         d = [f"M{x_of(x0):.1f} {y_of(y0):.1f}"]
         for x, ms in rest:
             d.append(f"H{x_of(x):.1f}V{y_of(ms):.1f}")
-        out.append(f'<path d="{"".join(d)}" fill="none" stroke="{LINE}" stroke-width="2"/>')
+        out.append(
+            f'<path d="{"".join(d)}" fill="none" stroke="{LINE}" stroke-width="{LINE_WIDTH}"/>'
+        )
+    if s.baseline_ms is not None:
+        y = y_of(s.baseline_ms)
+        out.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{RIGHT}" y2="{y:.1f}" stroke="{BASELINE}" '
+            f'stroke-width="1.5" stroke-dasharray="5 4">'
+            f"<title>baseline {_x(fmt_ms(s.baseline_ms))}</title></line>"
+        )
     return out
 
 
@@ -166,14 +146,15 @@ def _legend(s: Series) -> list[str]:
         y += 17
     if s.steps:
         out.append(
-            f'<line x1="{x}" y1="{y}" x2="{x + 10}" y2="{y}" stroke="{LINE}" stroke-width="2"/>'
+            f'<line x1="{x}" y1="{y}" x2="{x + 10}" y2="{y}" stroke="{LINE}" '
+            f'stroke-width="{LINE_WIDTH}"/>'
         )
         out.append(f'<text x="{x + 15}" y="{y + 4}">best so far</text>')
         y += 17
     if s.baseline_ms is not None:
         out.append(
             f'<line x1="{x}" y1="{y}" x2="{x + 10}" y2="{y}" stroke="{BASELINE}" '
-            'stroke-dasharray="3 2"/>'
+            'stroke-width="1.5" stroke-dasharray="3 2"/>'
         )
         out.append(f'<text x="{x + 15}" y="{y + 4}">baseline ({_x(fmt_ms(s.baseline_ms))})</text>')
         y += 17
@@ -183,7 +164,7 @@ def _legend(s: Series) -> list[str]:
 
 
 def _tip(row: Row) -> str:
-    speed = f" · {fmt_speedup(row.speedup)} vs baseline" if row.speedup is not None else ""
+    speed = f" · {fmt_speedup(row.speedup)} vs baseline (medians)" if row.speedup else ""
     tip = f"#{row.seq} · round {row.round} · {row.origin}\n{row.status_text} · "
     tip += fmt_ms(row.latency_ms) + speed
     return tip + (f"\n{row.message}" if row.message and row.latency_ms is None else "")

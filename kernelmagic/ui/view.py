@@ -26,13 +26,29 @@ from ..verdict import Status
 from .actions import ViewActions
 from .chart import latency_figure
 from .detail import candidate_detail, challenge_detail
-from .rows import SIMULATED, Row, fmt_ms, fmt_speedup, round_label, rows
+from .rows import (
+    SIMULATED,
+    SPEEDUP_NOTE,
+    Row,
+    decision_line,
+    fmt_ms,
+    fmt_speedup,
+    round_label,
+    rows,
+)
 
 INTERVAL_S = 0.3
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 CONFIG = {"displaylogo": False}
+SHOWN_DECISIONS = 3  # the newest, under the progress line; the record lists them all
 # <option> text collapses spaces, so rows are padded with no-break spaces in a monospace font.
-ROWS_CSS = "<style>.km-rows select { font-family: monospace; font-size: 12px; }</style>"
+# A widget's 2 px margin comes on top of a 100% width: "auto" stretches it to fit instead.
+ROWS_CSS = (
+    "<style>.km-rows select { font-family: monospace; font-size: 12px; }"
+    ".km-rows, .km-rows select { box-sizing: border-box; max-width: 100%; }"
+    ".km-head { font-family: monospace; font-size: 12px; white-space: pre; color: #57606a;"
+    " padding-left: 5px; }</style>"
+)
 
 
 class SessionView:
@@ -76,10 +92,18 @@ class SessionView:
         self.header = w.HTML()
         self.progress = w.HTML()
         self.chart = w.Output()
-        self.table = w.Select(options=[], value=None, rows=10, layout=w.Layout(width="100%"))
+        self.table_head = w.HTML(
+            f'<div class="km-head">{html.escape(row_label_head())}</div>',
+            layout=w.Layout(margin="0 2px"),
+        )
+        self.table = w.Select(options=[], value=None, rows=10, layout=w.Layout(width="auto"))
         self.table.add_class("km-rows")
+        self.table_note = w.HTML(
+            f'<div style="color: #57606a; font-size: 12px; line-height: 1.4">'
+            f"{html.escape(SPEEDUP_NOTE)}</div>"
+        )
         self.table.observe(self._on_select, names="value")
-        self.detail = w.HTML(layout=w.Layout(width="100%"))
+        self.detail = w.HTML(layout=w.Layout(width="auto"))
         self.accept_button = self._button("Accept" if interactive else "Use this kernel", "success")
         self.reject_button = self._button("Reject", "danger")
         self.stop_button = self._button("Stop", "warning")
@@ -116,7 +140,9 @@ class SessionView:
                 self.header,
                 self.progress,
                 self.chart,
+                self.table_head,
                 self.table,
+                self.table_note,
                 buttons,
                 self.status,
                 self.copy_box,
@@ -234,6 +260,7 @@ class SessionView:
         )
 
     def _progress_html(self, everything: list[Row], best: Best | None) -> str:
+        """Where the session is, then its newest decisions: why the best is what it is."""
         s = self.session
         evaluated = sum(1 for r in everything if r.status is not None)
         parts = [
@@ -245,8 +272,17 @@ class SessionView:
             speed = f" ({fmt_speedup(best.speedup)} the baseline)" if best.speedup else ""
             parts.insert(2, f"best #{best.record.seq}: {fmt_ms(best.latency_ms)}{speed}")
         if any(r.simulated for r in everything):
-            parts.append(SIMULATED)
-        return html.escape(" · ".join(parts))
+            parts.append(SIMULATED)  # the one place the widget spells it out
+        out = [f"<div>{html.escape(' · '.join(parts))}</div>"]
+        decisions = s.decisions
+        by_id = {r.id: r for r in everything}
+        if len(decisions) > SHOWN_DECISIONS:
+            earlier = len(decisions) - SHOWN_DECISIONS
+            out.append(f'<div style="color: #8c959f">… {earlier} earlier decisions</div>')
+        for d in decisions[-SHOWN_DECISIONS:]:
+            color = "#1a7f37" if d.accepted else "#57606a"
+            out.append(f'<div style="color: {color}">{html.escape(decision_line(d, by_id))}</div>')
+        return f'<div style="line-height: 1.5">{"".join(out)}</div>'
 
     def _update_table(self, everything: list[Row], best: Best | None) -> None:
         best_id = best.id if best else None
@@ -294,7 +330,8 @@ class SessionView:
         chosen = chosen or (best.id if best else None)
         row = self._rows.get(chosen or "")
         on_challenge = challenge is not None and chosen == challenge.challenger.id
-        key = (chosen, row, best.id if best else None, on_challenge)
+        decided = len(self.session.decisions)  # a kept challenger's detail says why
+        key = (chosen, row, best.id if best else None, on_challenge, decided)
         if key == self._detail_key:
             return
         self._detail_key = key
@@ -388,3 +425,10 @@ def row_label(row: Row, *, best: bool) -> str:
     if row.status not in (Status.CORRECT, None) and row.message:
         text += f"  {row.message[:70]}"
     return text.replace(" ", "\u00a0")
+
+
+def row_label_head() -> str:
+    """The column names over `row_label`'s columns, in the same widths."""
+    return (
+        f"{' #':<6} {'rnd':<4} {'origin':<6} {'status':<13} {'latency':>11} {'speedup':>7}  error"
+    )
