@@ -135,6 +135,7 @@ def _show_widget(session: Session, gate: Gate | None, shell: Any, run: NotebookR
         if gate is not None:
             gate.decide(False)
 
+    bridge().open()  # a fresh hello: the page may have been reloaded since %load_ext
     notebook = _Notebook(session, shell, run.cell_id)
     view = SessionView(
         session,

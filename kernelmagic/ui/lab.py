@@ -16,6 +16,7 @@ cell". Replies come back while the kernel is idle and are handed to the request'
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Mapping
@@ -41,7 +42,15 @@ class LabBridge:
         return self.version is not None
 
     def open(self) -> None:
-        """Say hello to the front end (a no-op outside a Jupyter kernel)."""
+        """Say hello to the front end (a no-op outside a Jupyter kernel).
+
+        Called again by every `%%cuda_optimize` run: a reloaded page or another browser
+        tab has a new front end, and only a fresh hello finds it.
+        """
+        if self._comm is not None:
+            with contextlib.suppress(Exception):  # the old front end is gone: nothing to say
+                self._comm.close()
+        self.version = None
         try:
             from comm import create_comm
 
