@@ -1,0 +1,193 @@
+"""JupyterLab in headless Chromium: run the quickstart, Accept a proposal, Apply it, and
+check that the notebook cell now holds the accepted kernel.
+
+Needs Debian's `chromium` (`.ci/run` installs it) and Playwright's Python package; it never
+downloads a browser. Screenshots of the key moments go to `test-artifacts/browser/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kernelmagic.store import SessionStore
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+MAGIC_LINE = "%%cuda_optimize"
+
+pytestmark = pytest.mark.browser
+
+
+def _missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return "needs Debian's chromium (apt-get install -y chromium; .ci/run does it)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "needs playwright (pip install -e '.[test]')"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on 127.0.0.1 over a copy of the quickstart; stopped afterwards."""
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(ROOT / "examples" / "quickstart.ipynb", root / "quickstart.ipynb")
+    port = _free_port()
+    env = {**os.environ, "KERNELMAGIC_SESSION_DB": str(tmp_path / "sessions.sqlite")}
+    env.pop("OPENAI_API_KEY", None)  # the offline search proposer, whatever the machine has
+    log = (tmp_path / "lab.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={root}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            "--allow-root",  # CI containers run as root
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("jupyter lab did not start: " + (tmp_path / "lab.log").read_text())
+            time.sleep(0.3)
+    try:
+        yield url, root, tmp_path / "sessions.sqlite"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _magic_cell_state(page) -> dict:
+    return page.evaluate(
+        """(magic) => {
+        const cell = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'))
+            .find(c => c.querySelector('.jp-InputArea').textContent.includes(magic));
+        if (!cell) return {found: false};
+        const out = cell.querySelector('.jp-Cell-outputArea');
+        const buttons = {};
+        for (const b of out.querySelectorAll('button')) {
+            buttons[b.textContent.trim()] = !b.disabled;
+        }
+        return {
+            found: true,
+            points: out.querySelectorAll('.js-plotly-plot .scatterlayer .point').length,
+            buttons,
+            record: Array.from(out.querySelectorAll('svg')).some(
+                s => !s.closest('.js-plotly-plot') && s.textContent.includes('#')),
+            source: cell.querySelector('.cm-content').innerText,
+        };
+    }""",
+        MAGIC_LINE,
+    )
+
+
+def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
+    from playwright.sync_api import sync_playwright
+
+    url, root, db = lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        try:
+            page.goto(f"{url}/lab/tree/quickstart.ipynb")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+            page.click('.lm-MenuBar-itemLabel >> text="Run"')
+            page.click('.lm-Menu-itemLabel >> text="Run All Cells"')
+
+            state = _wait(page, lambda s: s.get("points", 0) >= 2, 240, "chart points")
+            page.screenshot(path=str(ARTIFACTS / "1-chart.png"), full_page=True)
+            accepted = 0
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                state = _magic_cell_state(page)
+                if state["record"]:
+                    break
+                if state["buttons"].get("Accept"):
+                    if not accepted:
+                        page.screenshot(path=str(ARTIFACTS / "2-accept.png"), full_page=True)
+                    page.get_by_role("button", name="Accept", exact=True).click()
+                    accepted += 1
+                time.sleep(0.5)
+            assert state["record"], "the session did not end within 10 minutes"
+            assert accepted >= 1, "no round proposed a new best to accept"
+            page.screenshot(path=str(ARTIFACTS / "3-record.png"), full_page=True)
+
+            (info,) = SessionStore(db).sessions()
+            stored = SessionStore(db).load(info.id)
+            best = next(c for c in stored.candidates if c.id == stored.meta["best_id"])
+            assert best.round > 0  # an accepted proposal, not the original
+            before = state["source"]
+            page.get_by_role("button", name="Apply", exact=True).click()
+            _wait(page, lambda s: s["source"] != before, 60, "the applied kernel")
+            page.screenshot(path=str(ARTIFACTS / "4-applied.png"), full_page=True)
+            page.keyboard.press("Control+s")
+            time.sleep(2)
+        finally:
+            browser.close()
+    saved = json.loads((root / "quickstart.ipynb").read_text())
+    (magic,) = [c for c in saved["cells"] if "".join(c["source"]).startswith(MAGIC_LINE)]
+    text = "".join(magic["source"])
+    first, _, body = text.partition("\n")
+    assert first.startswith(MAGIC_LINE)
+    assert body.strip() == best.source.strip()
+    assert not [e for e in errors if "kernelmagic" in e.lower() or "comm" in e.lower()], errors
+
+
+def _wait(page, ready, seconds: float, what: str) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = _magic_cell_state(page)
+        if state.get("found") and ready(state):
+            return state
+        time.sleep(0.5)
+    page.screenshot(path=str(ARTIFACTS / "timeout.png"), full_page=True)
+    pytest.fail(f"timed out waiting for {what}: {state}")
