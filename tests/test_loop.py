@@ -13,10 +13,11 @@ from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
 from kernelmagic.loop.start import optimize
 from kernelmagic.store import SessionStore
 
-# The same saxpy doing its arithmetic 60 times: clearly slower, even on the simulator.
+# The same saxpy doing its arithmetic 120 times: several times slower, even on the simulator
+# (a margin that load on a 2-core machine cannot close).
 SLOW_SAXPY = NUMBA_SAXPY.replace(
     "out[i] = a * x[i] + y[i]",
-    "acc = 0.0\n        for _ in range(60):\n"
+    "acc = 0.0\n        for _ in range(120):\n"
     "            acc = a * x[i] + y[i]\n        out[i] = acc",
 )
 BROKEN = "def saxpy(a, x, y:\n    return a\n"
