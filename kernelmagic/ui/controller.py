@@ -207,8 +207,12 @@ class _Notebook:
 
         def done(reply: Mapping[str, Any]) -> None:
             if reply.get("ok"):
-                where = "into this cell" if mode == "replace" else "into a new cell below"
-                view.say(f"#{record.seq} applied {where} (undo with Ctrl/Cmd-Z in the notebook)")
+                where, undo = (
+                    ("into this cell", "Ctrl/Cmd-Z in the cell")
+                    if mode == "replace"
+                    else ("into a new cell below", "Z in command mode")
+                )
+                view.say(f"#{record.seq} applied {where} (undo: {undo})")
             else:
                 view.say(f"could not apply #{record.seq}: {reply.get('message', 'no reason')}")
 
