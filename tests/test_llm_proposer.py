@@ -464,6 +464,37 @@ def test_retried_errors_then_success(openai_server, status):
     assert len(openai_server.chat_requests()) == 2
 
 
+def test_a_reasoning_model_gets_the_parameters_it_takes(openai_server):
+    # OpenAI's o-series and gpt-5 refuse temperature and want max_completion_tokens.
+    openai_server.script(
+        Fail(
+            400,
+            "Unsupported parameter: 'temperature' is not supported with this model.",
+            "invalid_request_error",
+            "unsupported_parameter",
+        ),
+        Fail(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "invalid_request_error",
+            "unsupported_parameter",
+        ),
+        Reply(fenced(FASTER)),
+        Reply(fenced(FASTER)),
+    )
+    p = proposer(openai_server, max_tokens=500)
+    first = p.propose(request())
+    assert len(first.proposals) == 1 and first.exchanges[0].error is None
+    sent = [r.body for r in openai_server.chat_requests()]
+    assert "temperature" in sent[0] and "max_tokens" in sent[0]
+    assert "temperature" not in sent[2] and sent[2]["max_completion_tokens"] == 500
+    # The model's limits are remembered: the next round asks the right way at once.
+    p.propose(request())
+    assert len(openai_server.chat_requests()) == 4
+    assert "temperature" not in openai_server.chat_requests()[3].body
+
+
 def test_errors_left_after_retries_cost_one_reply(openai_server):
     p = proposer(openai_server, max_retries=1)
     openai_server.script(
@@ -485,10 +516,10 @@ def test_errors_left_after_retries_cost_one_reply(openai_server):
 
 def test_a_bad_request_about_the_model_raises_naming_it(openai_server):
     openai_server.script(
-        Fail(400, "Unsupported parameter: 'max_tokens' is not supported with this model.")
+        Fail(400, "The model test-model is not supported with the chat completions endpoint.")
     )
     with pytest.raises(
-        ProposerError, match=r"refused the request for the model 'test-model' \(400: Unsup"
+        ProposerError, match=r"refused the request for the model 'test-model' \(400: The mod"
     ):
         proposer(openai_server, max_tokens=100).propose(request())
 

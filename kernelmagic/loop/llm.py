@@ -37,6 +37,7 @@ NO_KEY = "no-key-needed"
 MAX_PARALLEL = 16
 _ERROR_CHARS = 300
 _NOT_COMPILED = (Status.COMPILE_ERROR, Status.REJECTED)
+_ADAPTABLE = ("temperature", "max_tokens")  # what reasoning models refuse
 _UNKNOWN_MODEL = re.compile(
     r"not (?:be )?found|does not exist|doesn't exist|unknown|invalid model|not supported|"
     r"no such model|not available",
@@ -117,6 +118,7 @@ class LLMProposer:
         self.options = resolve(options or LLMOptions(), environ)
         self.model: str = self.options.model or DEFAULT_MODEL
         self.url = public_url(self.options.base_url or OPENAI_URL)
+        self._unsupported: set[str] = set()  # parameters this model refused
         self._client = openai.OpenAI(
             api_key=self.options.api_key,
             base_url=self.options.base_url or OPENAI_URL,
@@ -161,21 +163,32 @@ class LLMProposer:
 
         sent = tuple(dict(m) for m in messages)
         started = time.monotonic()
-        extra: dict[str, Any] = {}
-        if self.options.max_tokens is not None:
-            extra["max_tokens"] = self.options.max_tokens
-        try:
-            completion = self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=self.options.temperature,
-                **extra,
+        for _ in range(len(_ADAPTABLE) + 1):
+            try:
+                completion = self._client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    **self._sampling(),
+                )
+                break
+            except openai.BadRequestError as exc:
+                if not self._adapt(exc):
+                    error = self._failure(exc)
+                    return Exchange(
+                        self.model, sent, error=error, seconds=time.monotonic() - started
+                    )
+            except openai.OpenAIError as exc:
+                error = self._failure(exc)
+                return Exchange(self.model, sent, error=error, seconds=time.monotonic() - started)
+            except ValueError as exc:  # a body that is not JSON
+                raise ProposerError(self._not_chat(f"invalid JSON: {exc}")) from None
+        else:
+            return Exchange(
+                self.model,
+                sent,
+                error="the model refused every way of setting temperature and reply length",
+                seconds=time.monotonic() - started,
             )
-        except openai.OpenAIError as exc:
-            error = self._failure(exc)
-            return Exchange(self.model, sent, error=error, seconds=time.monotonic() - started)
-        except ValueError as exc:  # a body that is not JSON
-            raise ProposerError(self._not_chat(f"invalid JSON: {exc}")) from None
         seconds = time.monotonic() - started
         # Servers that are only OpenAI-like leave fields out: read each one defensively.
         if not isinstance(completion, openai.types.chat.ChatCompletion):
@@ -193,6 +206,35 @@ class LLMProposer:
             error=None if choice else "the reply held no choices",
             seconds=seconds,
         )
+
+    def _sampling(self) -> dict[str, Any]:
+        """Temperature and reply cap, as far as this model takes them."""
+        params: dict[str, Any] = {}
+        if "temperature" not in self._unsupported:
+            params["temperature"] = self.options.temperature
+        if self.options.max_tokens is not None:
+            name = "max_completion_tokens" if "max_tokens" in self._unsupported else "max_tokens"
+            params[name] = self.options.max_tokens
+        return params
+
+    def _adapt(self, exc: openai.BadRequestError) -> bool:
+        """Reasoning models (OpenAI's o-series, gpt-5) refuse `temperature` and want
+        `max_completion_tokens`: note what was refused, so the request can go again."""
+        body = exc.body if isinstance(exc.body, Mapping) else {}
+        text = f"{body.get('param', '')} {body.get('message', '')} {exc}"
+        refused = next(
+            (
+                p
+                for p in _ADAPTABLE
+                if p not in self._unsupported
+                and re.search(rf"unsupported (?:parameter|value)\W+'?{p}\b", text, re.I)
+            ),
+            None,
+        )
+        if refused is None:
+            return False
+        self._unsupported.add(refused)
+        return True
 
     def _not_chat(self, what: str) -> str:
         return (
