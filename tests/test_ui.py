@@ -295,7 +295,8 @@ def test_the_diff_is_highlighted_escaped_and_bounded():
 
 def test_the_record_has_heading_chart_table_and_final_diff_all_escaped():
     session = fill(50, hostile=True)
-    session.finish("finished", "all 13 rounds done")
+    session.state, session.stop_reason = "finished", "all 13 rounds done"
+    session.finish()
     out = record_html(session)
     assert len(out) < 100_000, len(out)
     assert "<script" not in out and "&lt;script&gt;" in out

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KernelmagicError, OptionError
-from ..loop import proposers
 from ..loop.engine import OptimizeOptions
+from ..loop.llm import LLMOptions
 from ..loop.proposers import PROPOSERS
 from ..loop.start import optimize
 from ..progress import Progress
@@ -138,14 +138,8 @@ def _rerun_spec(args: argparse.Namespace, store: SessionStore) -> dict[str, Any]
     return spec
 
 
-def _llm_options(args: argparse.Namespace) -> Any:
-    wanted = args.proposer == "llm" or (
-        args.proposer == "auto" and (args.base_url or proposers.choose("auto", None) == "llm")
-    )
-    if not wanted or args.replay:
-        return None
-    from ..loop.llm import LLMOptions
-
+def _llm_options(args: argparse.Namespace) -> LLMOptions:
+    # Always given: `proposers.choose` decides whether the llm proposer is the one used.
     fields: dict[str, Any] = {"model": args.model, "base_url": args.base_url}
     if args.temperature is not None:
         fields["temperature"] = args.temperature

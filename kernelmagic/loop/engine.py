@@ -21,7 +21,7 @@ from ..store import SessionStore, StoredSession
 from ..verdict import Status, Verdict
 from .events import Event
 from .fingerprint import evaluation_key
-from .proposal import Mode, Proposal, Proposer, ProposerReply, RoundRequest
+from .proposal import Mode, ProblemBrief, Proposal, Proposer, ProposerReply, RoundRequest
 from .records import CandidateRecord, Decision, RoundRecord, SessionState
 from .session import Session
 
@@ -89,7 +89,7 @@ class Loop:
         problem_key: str,
         brief_device: DeviceInfo,
         device_label: str,
-        brief: object,
+        brief: ProblemBrief,
         approve: Approver | None = None,
     ) -> None:
         self.session = session
@@ -364,7 +364,7 @@ class Loop:
             round=r,
             mode=mode,
             k=self.options.candidates,
-            problem=self.brief,  # type: ignore[arg-type]
+            problem=self.brief,
             device=self.device,
             baseline=base.attempt(base_ms),
             best=best.record.attempt(base_ms) if best else None,
@@ -406,7 +406,7 @@ class Loop:
         finally:
             self.session.state, self.session.stop_reason = state, reason
             self._emit("finished", 0, reason)  # before `done`: followers see it, then stop
-            self.session.finish(state, reason)
+            self.session.finish()
 
 
 def describe_target(

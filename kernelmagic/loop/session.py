@@ -191,8 +191,8 @@ class Session:
         for listener in listeners:
             listener(event)
 
-    def finish(self, state: SessionState, reason: str) -> None:
-        self.state, self.stop_reason = state, reason
+    def finish(self) -> None:
+        """Mark the session over (the loop has set `state` and `stop_reason`)."""
         with self._changed:
             self._done.set()
             self._changed.notify_all()

@@ -84,7 +84,6 @@ def optimize(
     options = options or OptimizeOptions()
     if stored is not None and isinstance(proposer, str) and proposer == "auto":
         proposer = stored.meta["proposer"]
-    name = proposer if isinstance(proposer, str) else proposer.name
     if isinstance(proposer, str):
         name = proposers.choose(proposer, llm, replay=replay)
         proposer = proposers.make(name, llm=llm, replay=replay, store=store)
@@ -111,7 +110,7 @@ def optimize(
             backend=backend,
             device=label,
             device_json=dataclasses.asdict(device) if device else None,
-            proposer=name,
+            proposer=proposer.name,
             model=getattr(proposer, "model", None),
             base_url=getattr(proposer, "url", None),
             options_json={**dataclasses.asdict(options), "replay": replay},

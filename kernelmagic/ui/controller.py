@@ -18,6 +18,7 @@ from ..errors import OptionError
 from ..harness.evaluate import HarnessOptions
 from ..loop.engine import Challenge, OptimizeOptions
 from ..loop.events import Event
+from ..loop.llm import LLMOptions
 from ..loop.records import CandidateRecord
 from ..loop.session import Session
 from ..loop.start import optimize
@@ -81,7 +82,8 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
             "without it (every round's best is kept automatically)"
         )
     gate = Gate() if run.interactive else None
-    llm = _llm_options(run)
+    # Always given: `proposers.choose` decides whether the llm proposer is the one used.
+    llm = LLMOptions(model=run.model, base_url=run.base_url)
     token = _pin_output_to_this_cell(shell)
     try:
         session = optimize(
@@ -252,14 +254,6 @@ class _Notebook:
             f"{what}. The kernelmagic JupyterLab extension is not active in this frontend, so "
             "the notebook cannot be edited from here: copy it into a cell"
         )
-
-
-def _llm_options(run: NotebookRun) -> Any:
-    if run.proposer not in ("llm", "auto") or run.replay:
-        return None
-    from ..loop.llm import LLMOptions
-
-    return LLMOptions(model=run.model, base_url=run.base_url)
 
 
 def _has_widgets(shell: Any) -> bool:
