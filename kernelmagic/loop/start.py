@@ -15,6 +15,7 @@ from ..errors import OptionError
 from ..harness.cluster import WorkerPool
 from ..harness.evaluate import Harness, HarnessOptions
 from ..problem import Problem
+from ..problem_code import capture
 from ..store import SessionStore, StoredSession
 from . import proposers
 from .brief import make_brief
@@ -37,7 +38,7 @@ def optimize(
     backend: str = "auto",
     options: OptimizeOptions | None = None,
     llm: LLMOptions | None = None,
-    replay: str | None = None,
+    replay: str | StoredSession | None = None,
     session_db: str | os.PathLike[str] | SessionStore | None = None,
     harness_options: HarnessOptions | None = None,
     approve: Approver | None = None,
@@ -113,8 +114,9 @@ def optimize(
             proposer=proposer.name,
             model=getattr(proposer, "model", None),
             base_url=getattr(proposer, "url", None),
-            options_json={**dataclasses.asdict(options), "replay": replay},
-            rerun_json=dict(rerun or {}),
+            options_json={**dataclasses.asdict(options), "replay": _replay_ref(replay)},
+            # How to define the problem again elsewhere: what a tutorial export needs.
+            rerun_json={**(rerun or {}), "problem_code": capture(problem).to_dict()},
         )
     else:
         store.update_session(session_id, state="running", stop_reason="")
@@ -152,3 +154,8 @@ def optimize(
     )
     thread.start()
     return session
+
+
+def _replay_ref(replay: str | StoredSession | None) -> str | None:
+    """How the options name the replayed session: a recorded one given as data by its id."""
+    return replay.info.id if isinstance(replay, StoredSession) else replay
