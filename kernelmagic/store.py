@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -27,14 +26,13 @@ from .candidate import Candidate
 from .errors import StoreError
 from .loop.proposal import Exchange
 from .loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
+from .redact import redact_text
 from .verdict import Status, Verdict
 
 SCHEMA_VERSION = 1
 # Verdicts that depend on the circumstances (a timeout setting, a flaky worker) rather
 # than on the candidate alone are not reused.
 _NOT_REUSED = (Status.TIMEOUT.value, Status.CRASHED.value)
-_BEARER = re.compile(r"(?i)(authorization\s*[:=]\s*bearer\s+)\S+|(bearer\s+)[A-Za-z0-9._\-]{12,}")
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -388,12 +386,7 @@ class SessionStore:
             )
 
     def _scrub(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        for secret in self._secrets:
-            value = value.replace(secret, "[redacted]")
-        value = _BEARER.sub(lambda m: (m.group(1) or m.group(2)) + "[redacted]", value)
-        return _KEY_LIKE.sub("[redacted]", value)
+        return redact_text(value, self._secrets) if isinstance(value, str) else value
 
     def _insert(self, table: str, row: Mapping[str, Any], *, replace: bool = False) -> None:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
