@@ -337,18 +337,8 @@ class Loop:
         # Proposals of a round whose proposing was cut short are dropped: it is asked again.
         cut = [c.id for c in stored.candidates if c.round and c.round not in rounds]
         self.store.discard(cut)
-        for rec in stored.candidates:
-            if rec.id not in cut:
-                self.session.put(rec)
+        self.session.restore(stored, skip=cut)
         self._seq = max(c.seq for c in stored.candidates)
-        for kept in stored.rounds:
-            ids = tuple(c.id for c in stored.candidates if c.round == kept.round)
-            self.session.put_round(dataclasses.replace(kept, candidates=ids))
-        for decision in stored.decisions:
-            self.session.add_decision(decision)
-        self.session.set_baseline(stored.meta["baseline_id"])
-        self.session.set_best(stored.meta["best_id"])
-        self.session.tokens = sum(r.tokens for r in stored.rounds)
         unfinished = [r.round for r in stored.rounds if not r.finished]
         if unfinished:
             return min(unfinished)

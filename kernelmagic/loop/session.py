@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Collection, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KernelmagicError, OptionError
 from ..verdict import Status
 from .events import Event
 from .records import CandidateRecord, Decision, RoundRecord, SessionState
+
+if TYPE_CHECKING:
+    from ..store import StoredSession
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +185,33 @@ class Session:
             self._decisions.append(decision)
             if decision.accepted:
                 self._best_id = decision.candidate
+
+    def restore(self, stored: StoredSession, *, skip: Collection[str] = ()) -> None:
+        """Take in a stored session's candidates (but those in `skip`), rounds and decisions."""
+        for rec in stored.candidates:
+            if rec.id not in skip:
+                self.put(rec)
+        for kept in stored.rounds:
+            ids = tuple(c.id for c in stored.candidates if c.round == kept.round)
+            self.put_round(dataclasses.replace(kept, candidates=ids))
+        for decision in stored.decisions:
+            self.add_decision(decision)
+        self.set_baseline(stored.meta["baseline_id"])
+        self.set_best(stored.meta["best_id"])
+        self.tokens = sum(r.tokens for r in stored.rounds)
+
+    @classmethod
+    def of_stored(cls, stored: StoredSession) -> Session:
+        """A finished session as it was stored: for records and exports, no loop attached."""
+        info = stored.info
+        session = cls(
+            info.id, store_path="", planned_rounds=info.rounds, per_round=max(1, info.candidates)
+        )
+        session.restore(stored)
+        session.state = info.state
+        session.stop_reason = info.stop_reason
+        session.finish()
+        return session
 
     def emit(self, event: Event) -> None:
         with self._changed:
