@@ -65,10 +65,21 @@ __all__ = [
     "Verdict",
     "check",
     "compare",
+    "export_tutorial",
     "load_ipython_extension",
     "optimize",
     "profile",
+    "replay_report",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The tutorial export needs nbformat, slow to import: loaded when first asked for.
+    if name in ("export_tutorial", "replay_report"):
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module 'kernelmagic' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -1,4 +1,4 @@
-"""The `kernelmagic` command: `check` one kernel, `optimize` it, list `sessions`.
+"""The `kernelmagic` command: `check` one kernel, `optimize` it, list `sessions`, `export` one.
 
 Exit status: 0 when the answer is a correct kernel, 1 when it is not, 2 for usage errors
 (bad paths, missing names, a backend that cannot run here, a rejected API key), with one
@@ -33,12 +33,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import check, optimize, sessions
+    from .commands import check, export, optimize, sessions
 
     parser = _Parser(prog="kernelmagic", description="Tune GPU kernels with an LLM, safely.")
     parser.add_argument("--version", action="version", version=f"kernelmagic {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (check, optimize, sessions):
+    for module in (check, optimize, sessions, export):
         module.add_parser(sub)
     return parser
 
@@ -117,12 +117,17 @@ def add_problem_arguments(p: argparse.ArgumentParser, *, required: bool = True) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .commands import check, optimize, sessions
+    from .commands import check, export, optimize, sessions
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     _Parser.json_output = "--json" in args_list
     args = build_parser().parse_args(args_list)
-    commands = {"check": check.run, "optimize": optimize.run, "sessions": sessions.run}
+    commands = {
+        "check": check.run,
+        "optimize": optimize.run,
+        "sessions": sessions.run,
+        "export": export.run,
+    }
     try:
         return commands[args.command](args)
     except KernelmagicError as exc:

@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Enum, Float, Int, Unicode
 
@@ -23,6 +23,7 @@ from .harness.evaluate import HarnessOptions
 from .loop.engine import OptimizeOptions
 from .loop.proposers import PROPOSERS
 from .problem import Problem
+from .store import StoredSession
 
 
 @magics_class
@@ -59,6 +60,8 @@ class CudaOptimize(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell=shell, config=shell.config)
         shell.configurables.append(self)
+        self.last_session: str | None = None  # what %cuda_optimize_export exports by default
+        self.last_store: str | None = None
 
     @magic_arguments()
     @argument("--reference", required=True, metavar="NAME", help="the NumPy reference function")
@@ -68,7 +71,12 @@ class CudaOptimize(Magics):
     @argument("--proposer", choices=PROPOSERS, help="auto, llm, search or replay")
     @argument("--model", help="the LLM's model name")
     @argument("--base-url", help="an OpenAI-compatible endpoint URL")
-    @argument("--replay", metavar="SESSION_ID_OR_FILE", help="the session to replay")
+    @argument(
+        "--replay",
+        metavar="SESSION",
+        help="the session to replay: an id, a session file, or a notebook variable holding "
+        "a recorded session (as exported tutorials do)",
+    )
     @argument("--rounds", type=int, help="rounds of proposals")
     @argument("--candidates", type=int, help="candidates per round")
     @argument("--patience", type=int, help="rounds without a new best before stopping")
@@ -85,6 +93,14 @@ class CudaOptimize(Magics):
     @argument("--kernel", help="the CUDA C kernel's name")
     @argument("--grid", help="CUDA C grid expression, e.g. 'cdiv(n, 256)'")
     @argument("--block", help="CUDA C block expression")
+    @argument("--shared", help="CUDA C dynamic shared memory bytes expression")
+    @argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="an NVRTC option for CUDA C, e.g. -use_fast_math (repeatable)",
+    )
     @argument("--cases", type=int, default=3, help="verification cases (default 3)")
     @argument("--atol", type=float, help="absolute tolerance")
     @argument("--rtol", type=float, help="relative tolerance")
@@ -117,7 +133,7 @@ class CudaOptimize(Magics):
                 ),
                 model=args.model or self.model,
                 base_url=args.base_url or self.base_url,
-                replay=args.replay,
+                replay=self._recording(args.replay),
                 session_db=args.session_db or self.session_db,
                 harness=HarnessOptions(timeout_s=_pick(args.timeout, self.timeout)),
                 interactive=args.interactive or self.interactive,
@@ -133,8 +149,52 @@ class CudaOptimize(Magics):
             session = run_in_notebook(run, self.shell)
         except KernelmagicError as exc:
             raise UsageError(str(exc)) from None
+        self.last_session, self.last_store = session.id, session.store_path
         if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = session
+
+    @magic_arguments()
+    @argument(
+        "session",
+        nargs="?",
+        metavar="SESSION",
+        help="a session variable (as bound by --out), id, prefix or session file; default: "
+        "the last session this notebook ran, else the store's newest",
+    )
+    @argument("-o", "--output", metavar="PATH", help="the notebook to write")
+    @argument("--session-db", metavar="PATH", help="the session database")
+    @line_magic
+    def cuda_optimize_export(self, line: str) -> None:
+        """Write a session as a tutorial notebook that a reader can re-run without a key.
+
+        The notebook tells the story (problem, starting kernel, each accepted step with its
+        rationale, diff and numbers, the final kernel, the latency chart) and ends with cells
+        that replay the recorded proposals and compare recorded and re-measured results.
+        """
+        from IPython.display import FileLink, display
+
+        from .commands.export import warnings
+        from .export import export_tutorial
+        from .loop.session import Session
+
+        args = parse_argstring(self.cuda_optimize_export, line)
+        ref = args.session or self.last_session or "last"
+        value = self.shell.user_ns.get(ref) if self.shell is not None else None
+        db = args.session_db or self.session_db
+        if isinstance(value, Session):
+            ref, db = value.id, db or value.store_path
+        elif isinstance(value, StoredSession):
+            ref = value
+        if isinstance(ref, str) and ref == self.last_session and not args.session_db:
+            db = self.last_store or db
+        try:
+            done = export_tutorial(ref, args.output, session_db=db)
+        except KernelmagicError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wrote {done.path}: session {done.session}, {done.steps} accepted steps")
+        for warning in warnings(done):
+            print(f"warning: {warning}")
+        display(FileLink(str(done.path)))
 
     def _problem(self, args: argparse.Namespace) -> Problem:
         return Problem(
@@ -150,6 +210,17 @@ class CudaOptimize(Magics):
             rtol=args.rtol,
             name=args.reference,
         )
+
+    def _recording(self, name: str | None) -> str | StoredSession | None:
+        """--replay NAME: a recorded session held in the notebook, else an id or a file."""
+        from .loop.session import Session
+
+        value = self.shell.user_ns.get(name) if name and self.shell is not None else None
+        if isinstance(value, StoredSession):
+            return value
+        if isinstance(value, Session):
+            return value.id
+        return name
 
     def _cell_id(self) -> str | None:
         """The id JupyterLab sends with the execute request: how Apply finds this cell."""
@@ -173,7 +244,13 @@ class CudaOptimize(Magics):
 
 def _candidate(cell: str, args: argparse.Namespace) -> Candidate:
     candidate = Candidate.from_source(
-        cell, entry=args.entry, kernel=args.kernel, grid=args.grid, block=args.block
+        cell,
+        entry=args.entry,
+        kernel=args.kernel,
+        grid=args.grid,
+        block=args.block,
+        shared=args.shared,
+        compile_options=tuple(args.option),
     )
     if candidate.kind == "python" and "def " not in cell:
         raise UsageError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from .candidate import Candidate
 from .errors import StoreError
 from .loop.proposal import Exchange
 from .loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
+from .redact import environment_secrets, redact
 from .store import StoredSession
 from .verdict import Verdict
 
@@ -80,6 +82,28 @@ def from_dict(data: dict[str, Any]) -> StoredSession:
         ),
         exchanges=tuple(exchanges),
     )
+
+
+def shareable(stored: StoredSession, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """What a shared file carries: no LLM dialogue, endpoint or local paths, secrets redacted.
+
+    A replay needs only the candidates; the prompts and replies stay in the user's store.
+    """
+    data = to_dict(stored)
+    data["exchanges"] = []
+    meta = {k: v for k, v in data["meta"].items() if k not in ("base_url", "rerun")}
+    code = (data["meta"].get("rerun") or {}).get("problem_code")
+    meta["rerun"] = {"problem_code": code} if code else {}
+    data["meta"] = meta
+    return dict(redact(data, (*secrets, *environment_secrets())))
+
+
+def loads(text: str) -> StoredSession:
+    """A session from the text of a session file (exported tutorials embed one)."""
+    try:
+        return from_dict(json.loads(text))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"not a readable kernelmagic session ({exc})") from None
 
 
 def write(stored: StoredSession, path: str | os.PathLike[str]) -> None:

@@ -20,7 +20,7 @@ def choose(
     name: str,
     llm: LLMOptions | None,
     *,
-    replay: str | None = None,
+    replay: str | StoredSession | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> str:
     """`auto` means `replay` when a session to replay is named, `llm` where an endpoint is
@@ -41,7 +41,7 @@ def make(
     name: str,
     *,
     llm: LLMOptions | None = None,
-    replay: str | None = None,
+    replay: str | StoredSession | None = None,
     store: SessionStore | None = None,
     seed: int = 0,
 ) -> Proposer:
@@ -63,11 +63,13 @@ def make(
     raise OptionError(f"unknown proposer {name!r}: choose one of {', '.join(PROPOSERS)}")
 
 
-def recorded(ref: str, store: SessionStore | None) -> StoredSession:
-    """A recorded session from a session file (path ending in .json) or the store."""
+def recorded(ref: str | StoredSession, store: SessionStore | None) -> StoredSession:
+    """A recorded session: given as such, from a session file (.json) or from the store."""
     from .. import session_file
-    from ..store import SessionStore
+    from ..store import SessionStore, StoredSession
 
+    if isinstance(ref, StoredSession):
+        return ref
     if ref.endswith(".json") or os.path.sep in ref or os.path.exists(ref):
         return session_file.read(ref)
     db = store or SessionStore()

@@ -23,6 +23,7 @@ from ..loop.records import CandidateRecord
 from ..loop.session import Session
 from ..loop.start import optimize
 from ..problem import Problem
+from ..store import StoredSession
 from .lab import bridge
 
 
@@ -37,7 +38,7 @@ class NotebookRun:
     options: OptimizeOptions
     model: str | None
     base_url: str | None
-    replay: str | None
+    replay: str | StoredSession | None  # a session id, a session file, or the recording itself
     session_db: str | None
     harness: HarnessOptions
     interactive: bool

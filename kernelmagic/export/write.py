@@ -1,0 +1,69 @@
+"""`export_tutorial`: a session (by id, prefix, `last` or session file) to an .ipynb file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import nbformat
+
+from ..errors import StoreError
+from ..loop.proposers import recorded
+from ..store import SessionStore, StoredSession
+from .notebook import tutorial
+from .story import story
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """Where the tutorial went and what it holds."""
+
+    path: Path
+    session: str
+    steps: int
+    missing: tuple[str, ...]  # names the reader must define (could not be captured)
+    has_problem_code: bool
+
+
+def export_tutorial(
+    session: str | StoredSession,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    session_db: str | os.PathLike[str] | SessionStore | None = None,
+) -> Exported:
+    """Write `session`'s tutorial notebook to `path` (default: tutorial-TITLE-ID.ipynb)."""
+    if isinstance(session_db, SessionStore) or isinstance(session, StoredSession):
+        store = session_db if isinstance(session_db, SessionStore) else None
+    else:
+        store = SessionStore(session_db)
+    stored = recorded(session, store)
+    nb = tutorial(stored)
+    target = Path(path) if path is not None else Path(default_name(stored))
+    if target.suffix != ".ipynb":
+        target = (
+            target.with_suffix(target.suffix + ".ipynb")
+            if target.suffix
+            else target.with_suffix(".ipynb")
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        nbformat.write(nb, tmp)
+        tmp.replace(target)  # never a half-written notebook where the old one was
+    except OSError as exc:
+        raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
+    s = story(stored)
+    return Exported(
+        path=target,
+        session=stored.info.id,
+        steps=len(s.steps),
+        missing=s.code.missing if s.code else (),
+        has_problem_code=s.code is not None,
+    )
+
+
+def default_name(stored: StoredSession) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", stored.info.title).strip("-").lower() or "session"
+    return f"tutorial-{slug}-{stored.info.id}.ipynb"
