@@ -183,6 +183,8 @@ class CudaOptimize(Magics):
         db = args.session_db or self.session_db
         if isinstance(value, Session):
             ref, db = value.id, db or value.store_path
+            if not value.done:
+                print(f"session {value.id} is still running: exporting what it has so far")
         elif isinstance(value, StoredSession):
             ref = value
         if isinstance(ref, str) and ref == self.last_session and not args.session_db:

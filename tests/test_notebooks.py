@@ -60,8 +60,12 @@ def test_the_quickstart_runs_headless_and_saves_small(tmp_path, monkeypatch):
     assert WIDGET_VIEW in kinds  # the live widget
     assert "text/html" in kinds and "<svg" in text  # the static record with its chart
     assert "correct" in text and "simulated" in text
-    _, last = outputs_of(nb.cells[-1])
+    (result,) = [c for c in nb.cells if c.source.startswith("if not tuned.done")]
+    _, last = outputs_of(result)
     assert "kernelmagic Session" in last and "def saxpy" in last
+    _, shared = outputs_of(nb.cells[-1])
+    assert "wrote quickstart-tutorial.ipynb" in shared
+    nbformat.validate(nbformat.read(tmp_path / "quickstart-tutorial.ipynb", as_version=4))
     (info,) = SessionStore(tmp_path / "sessions.sqlite").sessions()
     assert info.state == "finished" and info.best_status == "correct"
     path = tmp_path / "saved.ipynb"
@@ -112,3 +116,13 @@ def test_a_saved_50_candidate_session_stays_under_300_kb(fifty, tmp_path, monkey
     print(f"saved 50-candidate notebook: {size} bytes")
     assert size < 300_000, f"{size} bytes"
     assert "plotly.min.js" not in path.read_text()[:10_000_000]
+
+
+def test_the_tutorial_of_a_50_candidate_session_stays_small(fifty, tmp_path):
+    done = km.export_tutorial(str(fifty), tmp_path / "tutorial.ipynb")
+    size = done.path.stat().st_size
+    print(f"tutorial of a 50-candidate session: {size} bytes")
+    assert size < 300_000, f"{size} bytes"
+    nb = nbformat.read(done.path, as_version=4)
+    recorded = next(c for c in nb.cells if "session_file.loads(" in c.source)
+    assert recorded.source.count('"seq":') == 51  # every candidate travels with it
