@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from .loop.events import Event
 from .loop.session import Session
+from .ui.rows import clean_reason
 
 
 class Progress:
@@ -79,10 +80,17 @@ class Progress:
             return f"  note: {event.message}"
         if event.kind == "decision" and event.decision is not None:
             d = event.decision
-            verb = "new best" if d.accepted else "kept the incumbent"
-            return f"  {verb}: #{d.candidate.rsplit('.', 1)[-1]} ({d.reason})"
+            why = clean_reason(d.reason)
+            if d.accepted:
+                return f"  new best: #{_seq(d.candidate)} ({why})"
+            kept = f"#{_seq(d.incumbent)}" if d.incumbent else "the best"
+            return f"  kept {kept} over #{_seq(d.candidate)} ({why})"
         if event.kind == "finished":
             return f"session {event.session}: {event.message}"
         if event.kind == "started":
             return f"session {event.session} {event.message} (store: {self.session.store_path})"
         return ""
+
+
+def _seq(candidate_id: str) -> str:
+    return candidate_id.rsplit(".", 1)[-1]
