@@ -171,6 +171,20 @@ def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
             page.screenshot(path=str(ARTIFACTS / "4-applied.png"), full_page=True)
             page.keyboard.press("Control+s")
             time.sleep(2)
+
+            # The quickstart's last cell exported the session as a tutorial (Run All ran it
+            # while the session was still going): its chart, a markdown attachment, shows.
+            assert (root / "quickstart-tutorial.ipynb").exists()
+            page.goto(f"{url}/lab/tree/quickstart-tutorial.ipynb")
+            page.locator('.jp-MarkdownOutput h2:has-text("The starting kernel")').wait_for(
+                timeout=90_000
+            )
+            chart = page.locator('.jp-MarkdownOutput img[alt^="Latency of every candidate"]')
+            chart.wait_for(timeout=30_000)
+            chart.scroll_into_view_if_needed()
+            width = chart.evaluate("img => img.complete ? img.naturalWidth : 0")
+            page.screenshot(path=str(ARTIFACTS / "5-tutorial.png"), full_page=True)
+            assert width > 0, "the tutorial's chart did not render"
         finally:
             browser.close()
     saved = json.loads((root / "quickstart.ipynb").read_text())

@@ -40,12 +40,7 @@ def tutorial(stored: StoredSession, *, secrets: Iterable[str] = ()) -> NotebookN
         new_markdown_cell(sections.problem(s)),
         new_code_cell(_problem_source(s)),
         new_markdown_cell(sections.starting_kernel(s)),
-        new_markdown_cell(
-            sections.chart(s),
-            attachments={
-                "latency.svg": {"image/svg+xml": latency_svg(Session.of_stored(s.stored))}
-            },
-        ),
+        new_markdown_cell(sections.chart(latency_svg(Session.of_stored(s.stored)))),
         *(new_markdown_cell(sections.step(s, step)) for step in s.steps),
         new_markdown_cell(sections.final_kernel(s)),
         new_markdown_cell(sections.rerun()),
@@ -120,8 +115,6 @@ def _replay_cell(s: Story) -> str:
 
 def _redacted(cell: NotebookNode, secrets: Iterable[str]) -> NotebookNode:
     cell.source = redact(cell.source, secrets)
-    if "attachments" in cell:
-        cell.attachments = redact(cell.attachments, secrets)
     return cell
 
 

@@ -6,6 +6,7 @@ HTML, and code goes into fences longer than any run of backticks inside it.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 
@@ -52,6 +53,12 @@ def introduction(story: Story) -> str:
         "numba-cuda's CPU simulator (correctness only: its times say nothing about a GPU) "
         "and CUDA C kernels are only compiled.",
     ]
+    if info.state == "running":
+        lines += [
+            "",
+            "> **Note.** The session was still running when this notebook was exported: it "
+            "tells the story so far.",
+        ]
     if story.code is None:
         lines += ["", "> **Note.** " + MISSING_CODE]
     elif story.code.missing:
@@ -101,12 +108,14 @@ def starting_kernel(story: Story) -> str:
     )
 
 
-def chart(story: Story) -> str:
+def chart(svg: str) -> str:
+    """The chart as a data URI: JupyterLab shows SVG there, not as a cell attachment."""
+    uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
     return "\n".join(
         [
             "## The whole session",
             "",
-            "![Latency of every candidate in proposal order](attachment:latency.svg)",
+            f"![Latency of every candidate in proposal order]({uri})",
             "",
             "Each point is one candidate, in the order proposed; the line is the best so far "
             "and the dashed line the starting kernel. Candidates that failed (did not compile, "
@@ -149,6 +158,10 @@ def final_kernel(story: Story) -> str:
             if Status.UNVERIFIED in verdicts
             else ""
         )
+        if story.stored.info.state == "running":
+            return (
+                "## No correct kernel yet\n\nNo candidate had been verified when it was exported."
+            )
         return f"## No correct kernel\n\nNo candidate of this session was correct.{why}"
     label = "the starting kernel" if f.id == story.baseline.id else f"candidate #{f.seq}"
     return "\n".join(
