@@ -245,15 +245,9 @@ class CudaOptimize(Magics):
 
 
 def _candidate(cell: str, args: argparse.Namespace) -> Candidate:
-    candidate = Candidate.from_source(
-        cell,
-        entry=args.entry,
-        kernel=args.kernel,
-        grid=args.grid,
-        block=args.block,
-        shared=args.shared,
-        compile_options=tuple(args.option),
-    )
+    from .commands.check import launch_options
+
+    candidate = Candidate.from_source(cell, **launch_options(args))
     if candidate.kind == "python" and "def " not in cell:
         raise UsageError(
             "the cell holds no kernel: write a Python entry function (numba.cuda or CuPy) "

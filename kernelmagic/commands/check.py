@@ -60,15 +60,19 @@ def problem_from(args: argparse.Namespace, reference: str, inputs: str) -> Probl
 
 
 def candidate_from(args: argparse.Namespace, path: str) -> Candidate:
-    return Candidate.from_file(
-        path,
-        entry=args.entry,
-        kernel=args.kernel,
-        grid=args.grid,
-        block=args.block,
-        shared=args.shared,
-        compile_options=tuple(args.option),
-    )
+    return Candidate.from_file(path, **launch_options(args))
+
+
+def launch_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The launch settings of a candidate, as the command and the magic both spell them."""
+    return {
+        "entry": args.entry,
+        "kernel": args.kernel,
+        "grid": args.grid,
+        "block": args.block,
+        "shared": args.shared,
+        "compile_options": tuple(args.option),
+    }
 
 
 def harness_options(args: argparse.Namespace) -> HarnessOptions:

@@ -96,15 +96,8 @@ def problem(story: Story) -> str:
 
 def starting_kernel(story: Story) -> str:
     b = story.baseline
-    return "\n".join(
-        [
-            "## The starting kernel",
-            "",
-            f"The kernel the session started from: {_result(b)}.",
-            "",
-            *_launch(b),
-            fence(b.source, _language(b)),
-        ]
+    return _kernel(
+        "## The starting kernel", f"The kernel the session started from: {_result(b)}.", b
     )
 
 
@@ -164,16 +157,12 @@ def final_kernel(story: Story) -> str:
             )
         return f"## No correct kernel\n\nNo candidate of this session was correct.{why}"
     label = "the starting kernel" if f.id == story.baseline.id else f"candidate #{f.seq}"
-    return "\n".join(
-        [
-            "## The final kernel",
-            "",
-            f"The session's best, {label}: {_result(f)}.",
-            "",
-            *_launch(f),
-            fence(f.source, _language(f)),
-        ]
-    )
+    return _kernel("## The final kernel", f"The session's best, {label}: {_result(f)}.", f)
+
+
+def _kernel(heading: str, sentence: str, r: CandidateRecord) -> str:
+    """A section that shows one kernel: what it is, how it is launched, its source."""
+    return "\n".join([heading, "", sentence, "", *_launch(r), fence(r.source, _language(r))])
 
 
 def rerun() -> str:
