@@ -8,9 +8,11 @@ import base64
 import json
 import os
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import gpu_available
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from openai_server import Reply, serve
@@ -27,6 +29,7 @@ from kernelmagic.loop.llm import LLMOptions
 from kernelmagic.loop.start import optimize
 from kernelmagic.store import SessionStore
 
+ROOT = Path(__file__).resolve().parents[1]
 # A fast kernel whose source holds what could break the embedded JSON or the markdown.
 TRICKY = NUMBA_SAXPY + '\n# tricky: """ \\" r""" ``` </div>\n'
 HOSTILE_WHY = f"Drop the slow loop. <script>alert(1)</script> ```` the key is {KEY}"
@@ -194,3 +197,35 @@ def test_an_older_session_without_the_problem_source_still_exports(recorded, tmp
     nb = nbformat.read(tmp_path / "old.ipynb", as_version=4)
     (problem,) = [c for c in nb.cells if "def inputs(seed)" in c.source]
     assert "def saxpy_reference" in problem.source and "NotImplementedError" in problem.source
+
+
+@pytest.mark.slow
+def test_a_cuda_c_tutorial_replays_with_its_launch_settings(pool, tmp_path, monkeypatch):
+    """CUDA C carries its NVRTC options into the replay cell; without a GPU the reader's
+    re-run compiles each kernel and the report says that nothing could be run."""
+    db = tmp_path / "s.sqlite"
+    source = (ROOT / "examples" / "saxpy" / "saxpy.cu").read_text()
+    session = optimize(
+        km.Candidate.from_source(source, compile_options=("-use_fast_math",)),
+        km.Problem(saxpy_reference, saxpy_inputs),
+        proposer="search",
+        session_db=db,
+        pool=pool,
+        options=OptimizeOptions(rounds=1, candidates=2),
+    )
+    done = km.export_tutorial(session.id, tmp_path / "cuda.ipynb", session_db=db)
+    nb = nbformat.read(done.path, as_version=4)
+    (magic,) = [c for c in nb.cells if c.source.startswith("%%cuda_optimize")]
+    assert "--option=-use_fast_math" in magic.source.splitlines()[0]
+    assert "```cuda" in "\n".join(c.source for c in nb.cells)
+    monkeypatch.setenv("KERNELMAGIC_SESSION_DB", str(tmp_path / "reader.sqlite"))
+    execute(nb, tmp_path)
+    _, report = outputs_of(nb.cells[-1])
+    (row,) = [line for line in report.splitlines() if line.strip().startswith("starting kernel")]
+    if gpu_available():
+        assert "here: correct" in row
+    else:
+        assert "recorded: unverified" in row and "compiles here" in row
+        assert "none could be run" in report
+    (rerun,) = [s for s in SessionStore(tmp_path / "reader.sqlite").sessions()]
+    assert rerun.candidates == len(session.candidates)
