@@ -11,6 +11,7 @@ backend. The CLI turns them into one line and exit status 2; the notebook magic 
     ├── LoadError            FILE.py:NAME cannot be loaded
     ├── OptionError          an option has a value that cannot work (e.g. an unknown arch)
     ├── BackendUnavailable   the backend asked for cannot run here (says what to use)
+    │   └── WorkersUnavailable   the worker processes failed to start or come back
     ├── ProposerError        the proposer's service refused (bad key, unknown model...)
     └── StoreError           the session store cannot be opened, or has no such session
 """
@@ -40,6 +41,11 @@ class OptionError(KernelmagicError):
 
 class BackendUnavailable(KernelmagicError):
     """The requested backend cannot run on this machine or for this candidate."""
+
+
+class WorkersUnavailable(BackendUnavailable):
+    """The worker processes failed (did not start or come back): the machine's state, not
+    the candidate's doing, so a verdict reached this way is never reused."""
 
 
 class ProposerError(KernelmagicError):

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, WorkersUnavailable
 
 WorkerKind = Literal["sim", "gpu"]
 
@@ -198,7 +198,7 @@ class WorkerPool:
             if names and wanted <= set(names):
                 return sorted(names)
             time.sleep(0.05)
-        raise BackendUnavailable("the worker processes did not start in time")
+        raise WorkersUnavailable("the worker processes did not start in time")
 
     @contextlib.contextmanager
     def _worker(self, kind: WorkerKind, prefer: str | None) -> Iterator[str]:
@@ -246,7 +246,7 @@ class WorkerPool:
                     self.generation += 1
                     return
             time.sleep(0.05)
-        raise BackendUnavailable(f"worker {name} did not come back after it was replaced")
+        raise WorkersUnavailable(f"worker {name} did not come back after it was replaced")
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from ..devices import DeviceInfo, profile
-from ..errors import BackendUnavailable, KernelmagicError, OptionError
+from ..errors import BackendUnavailable, KernelmagicError, OptionError, WorkersUnavailable
 from ..harness.evaluate import Harness
 from ..store import SessionStore, StoredSession
 from ..verdict import Status, Verdict
@@ -233,6 +233,16 @@ class Loop:
     def _judge(self, record: CandidateRecord) -> Verdict:
         try:
             return self.harness.evaluate(record.candidate)
+        except WorkersUnavailable as exc:
+            # Not the kernel's doing: `crashed` is never reused from the store, so the next
+            # session judges this kernel again instead of inheriting the failure.
+            return Verdict(
+                Status.CRASHED,
+                f"not evaluated: the worker processes failed ({exc}); not the kernel's fault",
+                backend=self.harness.backend,
+                device=self.device_label,
+                source_sha256=record.candidate.sha256,
+            )
         except BackendUnavailable as exc:  # e.g. a proposal that switched to CuPy
             return Verdict(
                 Status.REJECTED,
