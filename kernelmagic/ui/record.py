@@ -61,7 +61,7 @@ def record_html(session: Session) -> str:
         '<div style="font-family: sans-serif; font-size: 13px; line-height: 1.4">'
         f'<div style="font-size: 15px; font-weight: bold">{html.escape(headline(session))}</div>'
         f'<div style="color: #444">{facts}</div>'
-        f"<div>{html.escape(best_line(best))}</div>{error}"
+        f"<div>{html.escape(best_line(session, best))}</div>{error}"
         f"{latency_svg(session)}"
         f"{_decisions_html(session, everything)}"
         f"{_table_html(shown, hidden, best)}"
@@ -74,7 +74,7 @@ def record_text(session: Session) -> str:
     everything = rows(session)
     shown, hidden = table_rows(session, everything)
     best = session.best
-    lines = [headline(session), " · ".join(facts_of(session, everything)), best_line(best)]
+    lines = [headline(session), " · ".join(facts_of(session, everything)), best_line(session, best)]
     if session.error:
         lines.append(f"error: {session.error}")
     decisions = session.decisions[-MAX_DECISIONS:]
@@ -139,9 +139,13 @@ def facts_of(session: Session, everything: list[Row]) -> list[str]:
     return facts
 
 
-def best_line(best: Best | None) -> str:
+def best_line(session: Session, best: Best | None) -> str:
     if best is None:
-        return "no correct kernel yet"
+        if session.state == "running":
+            return "no correct kernel yet"
+        if any(c.status is Status.UNVERIFIED for c in session.candidates):
+            return "no correct kernel: without a GPU, CUDA C kernels are compiled, not run"
+        return "no correct kernel"
     speed = f", {best.speedup:.2f}x the baseline" if best.speedup else ""
     return f"best: #{best.record.seq} ({best.record.origin}), {fmt_ms(best.latency_ms)}{speed}"
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from ..loop.records import CandidateRecord, Decision
 from ..loop.session import Session
-from ..verdict import Status
+from ..verdict import Status, Verdict
 
 SIMULATED = "simulated (CPU simulator, not GPU time)"  # said once per view, prominently
 SIM_TAG = "simulated"  # everywhere else
@@ -82,9 +82,17 @@ def make_row(record: CandidateRecord, base_ms: float | None) -> Row:
         latency_ms=ms,
         speedup=base_ms / ms if base_ms and ms else None,
         simulated=bool(v and v.timing and v.timing.simulated),
-        message=first_line(v.message) if v else "",
+        message=_message(v) if v else "",
         reused=record.reused_from is not None,
     )
+
+
+def _message(v: Verdict) -> str:
+    """A verdict's first line; for compile-only, what the compiler told (the same note
+    that nothing ran would otherwise fill every row)."""
+    if v.status is Status.UNVERIFIED and v.compile and v.compile.resources:
+        return "compiled only: " + "; ".join(r.summary() for r in v.compile.resources)
+    return first_line(v.message)
 
 
 def rows(session: Session) -> list[Row]:
