@@ -146,3 +146,21 @@ def test_every_example_notebook_is_rendered(site: Path, notebook: Path) -> None:
         assert squash(source) in page.text, "a %%cuda_optimize cell is missing from the page"
     # The examples page's glob toctree links every notebook.
     assert f'href="examples/{notebook.stem}.html"' in (site / "examples.html").read_text()
+
+
+def test_the_example_tutorial_renders_with_its_chart_and_replay_report(site: Path) -> None:
+    """docs/tutorial-example.ipynb, an exported tutorial as a reader ran it: its story, its
+    chart (a data URI that Sphinx writes out as an image file) and the side-by-side report."""
+    page = read_html(site / "tutorial-example.html")
+    assert any(h.startswith("Step 1") for h in page.headings)
+    assert "Every kernel of the story got the same verdict here" in page.text
+    html = (site / "tutorial-example.html").read_text(encoding="utf-8")
+    assert 'alt="Latency of every candidate in proposal order"' in html
+    nb = nbformat.read(DOCS / "tutorial-example.ipynb", as_version=4)
+    nbformat.validate(nb)
+    (recorded,) = [c.source for c in nb.cells if "session_file.loads(" in c.source]
+    # It still loads with this kernelmagic (the format has not drifted).
+    from kernelmagic import session_file
+
+    text = recorded.split('r"""', 1)[1].rsplit('"""', 1)[0]
+    assert len(session_file.loads(text).candidates) == 10

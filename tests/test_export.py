@@ -105,8 +105,9 @@ def test_the_export_tells_the_story_step_by_step(exported, recorded):
     assert "x the previous kernel" in step and "CPU simulator time" in step
     # The LLM's text cannot inject HTML, and its backticks cannot close our fences.
     assert "<script>" not in text and "&lt;script&gt;" in text
-    (chart,) = [c.source for c in nb.cells if "(data:image/svg+xml;base64," in c.source]
-    uri = re.search(r"\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", chart).group(1)
+    (chart,) = [c.source for c in nb.cells if "data:image/svg+xml;base64," in c.source]
+    uri = re.search(r'<img alt="[^"]+" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', chart)
+    uri = uri.group(1)
     svg = base64.b64decode(uri).decode()
     assert svg.startswith("<svg") and "best so far" in svg
     # Every code cell but the magic's is Python; the magic's holds the starting kernel.

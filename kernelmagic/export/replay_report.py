@@ -49,7 +49,8 @@ class ReplayRow:
     def here_text(self) -> str:
         if self.here is None:
             return "not re-run (the replay stopped before it)"
-        return _result(self.here, show_time=not self.simulated_here)
+        again = " (this machine's stored verdict)" if self.here.reused_from else ""
+        return _result(self.here, show_time=not self.simulated_here) + again
 
     @property
     def agreement(self) -> str:

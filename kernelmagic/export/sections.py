@@ -16,6 +16,7 @@ from ..ui.rows import clean_reason, fmt_ms
 from ..verdict import Status
 from .story import Step, Story
 
+CHART_ALT = "Latency of every candidate in proposal order"
 SIM_NOTE = "CPU simulator time: says whether it is correct, not how fast it is on a GPU"
 _BACKTICKS = re.compile(r"`+")
 
@@ -102,13 +103,14 @@ def starting_kernel(story: Story) -> str:
 
 
 def chart(svg: str) -> str:
-    """The chart as a data URI: JupyterLab shows SVG there, not as a cell attachment."""
+    """The chart as an `<img>` of a data URI: JupyterLab, nbviewer and Sphinx all show that;
+    JupyterLab ignores SVG cell attachments, markdown-it refuses SVG in `![](data:...)`."""
     uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
     return "\n".join(
         [
             "## The whole session",
             "",
-            f"![Latency of every candidate in proposal order]({uri})",
+            f'<img alt="{CHART_ALT}" src="{uri}"/>',
             "",
             "Each point is one candidate, in the order proposed; the line is the best so far "
             "and the dashed line the starting kernel. Candidates that failed (did not compile, "
