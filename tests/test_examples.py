@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import gpu_available
+from test_notebooks import outputs_of
 
 from kernelmagic.store import SessionStore
 from kernelmagic.ui.rows import SIMULATED
@@ -64,22 +65,6 @@ class Run:
         cells = self.nb.cells
         start = cells.index(self.magic) + 1
         return next(c for c in cells[start:] if c.cell_type == "code")
-
-
-def outputs_of(cell: nbformat.NotebookNode) -> tuple[list[str], str]:
-    """The mime types of a cell's outputs, and all its text and HTML together."""
-    kinds, text = [], []
-    for out in cell.get("outputs", []):
-        if out.output_type == "stream":
-            kinds.append("stream")
-            text.append(out.text)
-        elif out.output_type in ("display_data", "execute_result"):
-            kinds.extend(out.data)
-            text.extend(str(v) for k, v in out.data.items() if k.startswith("text/"))
-        elif out.output_type == "error":
-            kinds.append("error")
-            text.append("\n".join(out.traceback))
-    return kinds, "\n".join(text)
 
 
 def run_example(name: str, workdir: Path) -> Run:

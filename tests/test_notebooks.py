@@ -44,6 +44,7 @@ def outputs_of(cell: nbformat.NotebookNode) -> tuple[list[str], str]:
             kinds.extend(out.data)
             text.extend(str(v) for k, v in out.data.items() if k.startswith("text/"))
         elif out.output_type == "error":
+            kinds.append("error")
             text.append("\n".join(out.traceback))
     return kinds, "\n".join(text)
 

@@ -236,21 +236,19 @@ class Loop:
         except WorkersUnavailable as exc:
             # Not the kernel's doing: `crashed` is never reused from the store, so the next
             # session judges this kernel again instead of inheriting the failure.
-            return Verdict(
-                Status.CRASHED,
-                f"not evaluated: the worker processes failed ({exc}); not the kernel's fault",
-                backend=self.harness.backend,
-                device=self.device_label,
-                source_sha256=record.candidate.sha256,
-            )
+            why = f"not evaluated: the worker processes failed ({exc}); not the kernel's fault"
+            return self._not_run(record, Status.CRASHED, why)
         except BackendUnavailable as exc:  # e.g. a proposal that switched to CuPy
-            return Verdict(
-                Status.REJECTED,
-                f"cannot run here: {exc}",
-                backend=self.harness.backend,
-                device=self.device_label,
-                source_sha256=record.candidate.sha256,
-            )
+            return self._not_run(record, Status.REJECTED, f"cannot run here: {exc}")
+
+    def _not_run(self, record: CandidateRecord, status: Status, message: str) -> Verdict:
+        return Verdict(
+            status,
+            message,
+            backend=self.harness.backend,
+            device=self.device_label,
+            source_sha256=record.candidate.sha256,
+        )
 
     # -- selection -----------------------------------------------------------------------
 
