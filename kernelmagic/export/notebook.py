@@ -32,6 +32,8 @@ def tutorial(stored: StoredSession, *, secrets: Iterable[str] = ()) -> NotebookN
     """The tutorial notebook of `stored`, validated; no secret of `secrets` or the
     environment appears in it."""
     secrets = (*secrets, *environment_secrets())
+    # Everything below is built from the redacted data, the chart (base64, which a last
+    # redaction pass could not read) included.
     shared = session_file.shareable(stored, secrets)
     s = story(session_file.from_dict(shared))
     cells = [
@@ -54,7 +56,8 @@ def tutorial(stored: StoredSession, *, secrets: Iterable[str] = ()) -> NotebookN
         cells=[_redacted(c, secrets) for c in cells],
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"},
+            # Highlight cells as IPython: a magic cell holding CUDA C is not Python.
+            "language_info": {"name": "python", "pygments_lexer": "ipython3"},
             "kernelmagic": {"session": s.stored.info.id, "exported_by": _version()},
         },
     )
