@@ -60,8 +60,7 @@ class CudaOptimize(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell=shell, config=shell.config)
         shell.configurables.append(self)
-        self.last_session: str | None = None  # what %cuda_optimize_export exports by default
-        self.last_store: str | None = None
+        self.last_run: Any = None  # the Session %cuda_optimize_export exports by default
 
     @magic_arguments()
     @argument("--reference", required=True, metavar="NAME", help="the NumPy reference function")
@@ -149,7 +148,7 @@ class CudaOptimize(Magics):
             session = run_in_notebook(run, self.shell)
         except KernelmagicError as exc:
             raise UsageError(str(exc)) from None
-        self.last_session, self.last_store = session.id, session.store_path
+        self.last_run = session
         if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = session
 
@@ -178,17 +177,16 @@ class CudaOptimize(Magics):
         from .loop.session import Session
 
         args = parse_argstring(self.cuda_optimize_export, line)
-        ref = args.session or self.last_session or "last"
-        value = self.shell.user_ns.get(ref) if self.shell is not None else None
+        ns = self.shell.user_ns if self.shell is not None else {}
+        value = ns.get(args.session) if args.session else self.last_run
+        ref: str | StoredSession = args.session or "last"
         db = args.session_db or self.session_db
-        if isinstance(value, Session):
-            ref, db = value.id, db or value.store_path
+        if isinstance(value, Session):  # a session run here: it knows its own store
+            ref, db = value.id, args.session_db or value.store_path
             if not value.done:
                 print(f"session {value.id} is still running: exporting what it has so far")
         elif isinstance(value, StoredSession):
             ref = value
-        if isinstance(ref, str) and ref == self.last_session and not args.session_db:
-            db = self.last_store or db
         try:
             done = export_tutorial(ref, args.output, session_db=db)
         except KernelmagicError as exc:

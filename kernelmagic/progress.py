@@ -68,11 +68,7 @@ class Progress:
         if event.kind == "evaluated" and event.candidate is not None:
             c = event.candidate
             ms = f" {c.latency_ms:.4g} ms" if c.latency_ms is not None else ""
-            sim = (
-                " (simulated)"
-                if c.verdict and c.verdict.timing and c.verdict.timing.simulated
-                else ""
-            )
+            sim = " (simulated)" if c.simulated else ""
             reused = " [stored verdict reused]" if c.reused_from else ""
             first = c.verdict.message.split(";")[0].splitlines()[0][:100] if c.verdict else ""
             return f"  #{c.seq} {c.origin}: {c.status}{ms}{sim}{reused} - {first}"

@@ -173,6 +173,11 @@ def test_the_line_magic_exports_a_session_by_its_variable(recorded, tmp_path, ca
     assert "1 accepted steps" in capsys.readouterr().out
     nb = nbformat.read(tmp_path / "mine.ipynb", as_version=4)
     assert nb.metadata["kernelmagic"]["session"] == session.id
+    # With no SESSION, the session the magic last ran in this shell, from its own store.
+    ip.magics_manager.registry["CudaOptimize"].last_run = session
+    ip.run_line_magic("cuda_optimize_export", f"-o {tmp_path / 'last.ipynb'}")
+    last = nbformat.read(tmp_path / "last.ipynb", as_version=4)
+    assert last.metadata["kernelmagic"]["session"] == session.id
     with pytest.raises(UsageError, match="no session"):
         ip.run_line_magic("cuda_optimize_export", f"nosuch --session-db {db}")
 

@@ -38,8 +38,7 @@ class ReplayRow:
 
     @property
     def simulated_here(self) -> bool:
-        v = self.here.verdict if self.here else None
-        return bool(v and v.timing and v.timing.simulated)
+        return self.here is not None and self.here.simulated
 
     @property
     def recorded_text(self) -> str:
@@ -128,17 +127,14 @@ def _result(r: CandidateRecord, *, show_time: bool) -> str:
     if v is None:
         return "not evaluated"
     if show_time and v.latency_ms is not None:
-        sim = " (simulated)" if v.timing and v.timing.simulated else ""
+        sim = " (simulated)" if r.simulated else ""
         return f"{v.status.value}, {fmt_ms(v.latency_ms)}{sim}"
     return v.status.value
 
 
 def _ratio(recorded: CandidateRecord, here: CandidateRecord) -> float | None:
     a, b = recorded.latency_ms, here.latency_ms
-    was_sim = bool(
-        recorded.verdict and recorded.verdict.timing and recorded.verdict.timing.simulated
-    )
-    return b / a if a and b and not was_sim else None
+    return b / a if a and b and not recorded.simulated else None
 
 
 def _summary(report: ReplayReport) -> str:

@@ -26,7 +26,7 @@ def title(story: Story) -> str:
     final = story.final
     if final is not None and story.speedup(final) is not None and story.steps:
         gain = f"{fmt_ms(story.baseline_ms)} → {fmt_ms(final.latency_ms)}"
-        sim = ", simulated" if _simulated(final) else ""
+        sim = ", simulated" if final.simulated else ""
         return f"# Tuning `{_text(info.title)}`: {gain} ({story.speedup(final):.2f}x{sim})"
     return f"# Tuning `{_text(info.title)}` with kernelmagic"
 
@@ -218,7 +218,7 @@ def _result(r: CandidateRecord) -> str:
     where = f" on {_text(v.device)}" if v.device and v.device != "not run" else ""
     if v.latency_ms is None:
         return f"`{v.status.value}`{where}: {_text(v.message.splitlines()[0] if v.message else '')}"
-    sim = f" ({SIM_NOTE})" if _simulated(r) else ""
+    sim = f" ({SIM_NOTE})" if r.simulated else ""
     return f"`{v.status.value}`, median {fmt_ms(v.latency_ms)}{where}{sim}"
 
 
@@ -233,10 +233,6 @@ def _versus(story: Story, s: Step) -> str:
     if s.decision.speedup:
         parts.append(f"{s.decision.speedup:.2f}x in the interleaved comparison")
     return ("Medians: " + ", ".join(parts) + ".") if parts else ""
-
-
-def _simulated(r: CandidateRecord) -> bool:
-    return bool(r.verdict and r.verdict.timing and r.verdict.timing.simulated)
 
 
 def _launch(r: CandidateRecord) -> list[str]:

@@ -41,6 +41,12 @@ class CandidateRecord:
     def source(self) -> str:
         return self.candidate.source
 
+    @property
+    def simulated(self) -> bool:
+        """Its latency is CPU simulator time, not GPU time."""
+        v = self.verdict
+        return bool(v and v.timing and v.timing.simulated)
+
     def attempt(self, baseline_ms: float | None) -> Attempt:
         """This candidate as proposers see it (it must have a verdict)."""
         assert self.verdict is not None
@@ -55,7 +61,7 @@ class CandidateRecord:
             message=v.message,
             rationale=self.rationale,
             latency_ms=latency,
-            simulated=bool(v.timing and v.timing.simulated),
+            simulated=self.simulated,
             speedup=baseline_ms / latency if baseline_ms and latency else None,
             resources=v.compile.resources if v.compile else (),
             compile_log=v.compile.log if v.compile and v.status is Status.COMPILE_ERROR else "",
@@ -72,7 +78,7 @@ class CandidateRecord:
             "parent": self.parent,
             "status": v.status.value if v else "pending",
             "latency_ms": self.latency_ms,
-            "simulated": bool(v and v.timing and v.timing.simulated),
+            "simulated": self.simulated,
             "message": v.message if v else "",
             "rationale": self.rationale,
             "params": dict(self.params) if self.params else None,

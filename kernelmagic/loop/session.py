@@ -99,7 +99,7 @@ class Session:
                 status=record.verdict.status,
                 latency_ms=ms,
                 speedup=base_ms / ms if base_ms and ms else None,
-                simulated=bool(record.verdict.timing and record.verdict.timing.simulated),
+                simulated=record.simulated,
                 record=record,
             )
 

@@ -81,7 +81,7 @@ def make_row(record: CandidateRecord, base_ms: float | None) -> Row:
         status=v.status if v else None,
         latency_ms=ms,
         speedup=base_ms / ms if base_ms and ms else None,
-        simulated=bool(v and v.timing and v.timing.simulated),
+        simulated=record.simulated,
         message=_message(v) if v else "",
         reused=record.reused_from is not None,
     )

@@ -15,7 +15,7 @@ def step_markdown(session: Session, record: CandidateRecord) -> str:
     rationale = record.rationale.strip() or "(the proposer gave no rationale)"
     lines += [f"**What changed and why.** {_quote(rationale)}", ""]
     if v is not None:
-        simulated = bool(v.timing and v.timing.simulated)
+        simulated = record.simulated
         label = " (CPU simulator time, not GPU time)" if simulated else ""
         lines.append(f"- status: `{v.status.value}`; latency {fmt_ms(v.latency_ms)}{label}")
         if base is not None and base.latency_ms and v.latency_ms:
