@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,10 @@ Generator = Callable[[int], Mapping[str, Any]]
 Work = str | float | Callable[[Mapping[str, Any]], float] | None
 
 TIMING_SEED_BASE = 1000
+# Seeds are drawn per evaluation from this range: generators are written for small seeds
+# (sizes often grow with them), and a range this wide is no table a kernel could carry.
+SEED_RANGE = 100
+TWIN_TRIES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Problem:
     flops: Work = None
     allowed_imports: tuple[str, ...] = ()
     name: str = ""
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.reference):
@@ -61,16 +67,31 @@ class Problem:
             raise ProblemError("a problem needs at least one verification case")
         if self.timing_sets < 1:
             raise ProblemError("timing needs at least one input set")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ProblemError(f"the verification seeds must differ: {self.seeds}")
 
     @property
     def title(self) -> str:
         return self.name or getattr(self.reference, "__name__", "problem")
 
-    def verification_seeds(self) -> tuple[int, ...]:
-        return tuple(range(self.cases))
+    def verification_seeds(self, rng: random.Random | None = None) -> tuple[int, ...]:
+        """The stated seeds, or `cases` distinct seeds drawn with `rng` (unpredictable)."""
+        if self.seeds is not None:
+            return self.seeds
+        return tuple((rng or random.SystemRandom()).sample(range(SEED_RANGE), self.cases))
 
-    def timing_seeds(self) -> tuple[int, ...]:
-        return tuple(range(TIMING_SEED_BASE, TIMING_SEED_BASE + self.timing_sets))
+    def timing_seeds(
+        self, rng: random.Random | None = None, *, small: bool = False
+    ) -> tuple[int, ...]:
+        """Seeds for the timing sets: drawn once per harness, so no kernel can know them.
+
+        `small` draws them from the verification range, for the simulator, which times on
+        `inputs` and must not be handed the sizes a generator gives large seeds.
+        """
+        base = 0 if small else TIMING_SEED_BASE
+        span = SEED_RANGE if small else 1000
+        picked = (rng or random.SystemRandom()).sample(range(span), min(self.timing_sets, span))
+        return tuple(base + s for s in picked)
 
     def tolerance(self, expected: np.ndarray) -> Tolerance:
         default = Tolerance.default_for(expected.dtype, expected)
@@ -87,6 +108,7 @@ class Case:
     seed: int
     inputs: Mapping[str, Any]
     expected: tuple[np.ndarray, ...]
+    twin: str | None = None  # how this twin's values were made, for a case's twin
 
     def describe(self) -> str:
         parts = []
@@ -96,7 +118,8 @@ class Case:
                 parts.append(f"{name}: {value.dtype}[{shape}]")
             else:
                 parts.append(f"{name}={value!r}")
-        return f"seed {self.seed} ({', '.join(parts)})"
+        origin = f", {self.twin}" if self.twin else ""
+        return f"seed {self.seed}{origin} ({', '.join(parts)})"
 
     @property
     def output_specs(self) -> tuple[tuple[tuple[int, ...], str], ...]:
@@ -110,6 +133,70 @@ def make_case(problem: Problem, seed: int, *, timing: bool = False) -> Case:
     inputs = _draw(generator, seed)
     expected = run_reference(problem.reference, inputs, seed)
     return Case(seed=seed, inputs=inputs, expected=expected)
+
+
+def twin_case(problem: Problem, case: Case) -> Case | None:
+    """A case with the same shapes as `case` and fresh values, or None if none can be made.
+
+    Run beside the case, it leaves nothing keyed on the size, the shape or a pointer that
+    could pass: a table of answers by size, a cache by shape. The generator is asked
+    first (another seed that gives the same shapes); where shapes follow the seed, the
+    floating-point inputs are shuffled instead. Derived from the case's seed alone, so a
+    stored seed reproduces its twin.
+    """
+    rng = random.Random(f"twin of {case.seed}")
+    for _ in range(TWIN_TRIES):
+        seed = rng.randrange(SEED_RANGE)
+        if seed == case.seed:
+            continue
+        inputs = _draw(problem.inputs, seed)
+        if _same_layout(inputs, case.inputs) and _values_differ(inputs, case.inputs):
+            expected = run_reference(problem.reference, inputs, seed)
+            return Case(seed, inputs, expected, twin=f"twin of seed {case.seed}")
+    shuffled = {
+        k: rng_permuted(v, rng) if _is_float_array(v) else v for k, v in case.inputs.items()
+    }
+    if not _values_differ(shuffled, case.inputs):
+        return None
+    try:
+        expected = run_reference(problem.reference, shuffled, case.seed)
+    except ProblemError:
+        return None  # the reference needs the values' order: no twin rather than a false one
+    return Case(case.seed, shuffled, expected, twin="its float inputs shuffled")
+
+
+def rng_permuted(values: np.ndarray, rng: random.Random) -> np.ndarray:
+    return (
+        np.random.default_rng(rng.randrange(2**32))
+        .permutation(values.ravel())
+        .reshape(values.shape)
+    )
+
+
+def _is_float_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.size > 1 and value.dtype.kind in "fc"
+
+
+def _same_layout(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if isinstance(value, np.ndarray) != isinstance(other, np.ndarray):
+            return False
+        if isinstance(value, np.ndarray):
+            if value.shape != other.shape or value.dtype != other.dtype:
+                return False
+        elif np.asarray(value).dtype.kind in "iub" and value != other:
+            return False  # a size passed as a scalar must match too; other scalars may differ
+    return True
+
+
+def _values_differ(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(v, np.ndarray) and not np.array_equal(v, b[k], equal_nan=v.dtype.kind in "fc")
+        for k, v in a.items()
+    )
 
 
 def _draw(generator: Generator, seed: int) -> Inputs:

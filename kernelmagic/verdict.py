@@ -6,6 +6,19 @@ import dataclasses
 import enum
 from typing import Any
 
+# Messages reach the terminal, the store and the LLM's prompt: a candidate must not be able
+# to flood them (a 16 MB exception message, a compiler log full of its own #warnings).
+MESSAGE_LIMIT = 4000
+LOG_LIMIT = 16000
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` cut to at most about `limit` characters, keeping its head and its tail."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 3 // 4, limit // 5
+    return f"{text[:head]}\n... ({len(text) - head - tail} characters cut) ...\n{text[-tail:]}"
+
 
 class Status(str, enum.Enum):
     """Exactly one of these ends every evaluation."""
@@ -63,6 +76,9 @@ class CompileInfo:
     arch: str | None = None
     resources: tuple[Resources, ...] = ()
     cached: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log", clip(self.log, LOG_LIMIT))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +153,12 @@ class Verdict:
     cases_checked: int = 0
     flags: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()  # the verification seeds drawn: Problem(seeds=...) replays them
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", clip(self.message))
+        object.__setattr__(self, "flags", tuple(clip(f) for f in self.flags))
+        object.__setattr__(self, "warnings", tuple(clip(w) for w in self.warnings))
 
     @property
     def latency_ms(self) -> float | None:
@@ -160,6 +182,7 @@ class Verdict:
             "cases_checked": self.cases_checked,
             "flags": list(self.flags),
             "warnings": list(self.warnings),
+            "seeds": list(self.seeds),
             "timing": dataclasses.asdict(self.timing) if self.timing else None,
             "compile": _compile_dict(self.compile),
             "roofline": _roofline_dict(self.roofline),
@@ -196,6 +219,7 @@ class Verdict:
             cases_checked=data.get("cases_checked", 0),
             flags=tuple(data.get("flags", ())),
             warnings=tuple(data.get("warnings", ())),
+            seeds=tuple(data.get("seeds", ())),
         )
 
     def __str__(self) -> str:

@@ -8,9 +8,9 @@ verification runs in a worker, comparison here, then timing in a worker on the G
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import math
+import uuid
 from typing import Any
 
 from ..backends import Plan, plan
@@ -19,9 +19,9 @@ from ..devices import DeviceInfo, normalize_arch
 from ..errors import KernelmagicError, OptionError
 from ..launch import LaunchError, evaluate_number
 from ..prepare import StaticFailure, prepare
-from ..problem import Case, Problem, make_case, problem_warnings
+from ..problem import Case, Problem, make_case, problem_warnings, twin_case
 from ..verdict import CompileInfo, Roofline, Status, Timing, Verdict
-from . import judge
+from . import judge, sanitizer
 from .cluster import (
     ClusterOptions,
     JobTimeout,
@@ -82,37 +82,66 @@ class Harness:
         self.options = options
         self._pool = pool
         self._cases: list[Case] | None = None
+        self._unused_draw: Draw | None = None
         self._timing_cases: dict[str, list[Case]] = {}
         self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
         self._built_on: dict[str, str] = {}  # candidate hash -> worker name
         self._devices: dict[WorkerKind, DeviceInfo] = {}
         self.warnings: tuple[str, ...] = ()
+        self.sanitizer_note: str | None = None
 
     # -- the problem's side ------------------------------------------------------------
 
     @property
     def cases(self) -> list[Case]:
-        """Verification cases (raises ProblemError for an unusable reference or generator)."""
+        """A first draw of verification cases (raises ProblemError for an unusable problem).
+
+        It names the inputs and gives the problem's warnings; every evaluation then draws
+        its own seeds (see `draw`), starting with this draw.
+        """
         if self._cases is None:
             cases = [make_case(self.problem, s) for s in self.problem.verification_seeds()]
             self.warnings = problem_warnings(self.problem, cases)
             self._cases = cases
+            self._unused_draw = self._with_twins(cases)
         return self._cases
 
+    def draw(self, seeds: tuple[int, ...] | None = None) -> Draw:
+        """Verification cases for one evaluation: fresh seeds (or `seeds`, to reproduce a
+        verdict), and a twin for each case."""
+        self.cases  # noqa: B018 - the first draw also checks the problem
+        if seeds is None and self._unused_draw is not None:
+            drawn, self._unused_draw = self._unused_draw, None
+            return drawn
+        seeds = seeds or self.problem.verification_seeds()
+        return self._with_twins([make_case(self.problem, s) for s in seeds])
+
+    def _with_twins(self, cases: list[Case]) -> Draw:
+        twins = [(k, t) for k, c in enumerate(cases) if (t := twin_case(self.problem, c))]
+        n = len(cases)
+        labels = [f"case {k + 1} of {n}" for k in range(n)]
+        labels += [f"the twin of case {k + 1}" for k, _ in twins]
+        everything = [*cases, *(t for _, t in twins)]
+        # A twin runs once: its job is to differ from its case, not to catch unwritten
+        # elements, which the case's two runs on different poison already do.
+        worker = tuple(
+            _worker_case(i, c, self.problem, label=labels[i], repeats=2 if i < n else 1)
+            for i, c in enumerate(everything)
+        )
+        return Draw(tuple(everything), tuple(labels), worker, n)
+
     def timing_cases(self, *, simulated: bool) -> list[Case]:
-        """Inputs to time on: `timing_inputs` on a GPU; small `inputs` draws on the simulator."""
+        """Inputs to time on: `timing_inputs` on a GPU; small `inputs` draws on the simulator.
+
+        Their seeds are drawn once per harness (the sets are sent to the workers once).
+        """
         key = "sim" if simulated else "gpu"
         if key not in self._timing_cases:
             self._timing_cases[key] = [
                 make_case(self.problem, s, timing=not simulated)
-                for s in self.problem.timing_seeds()
+                for s in self.problem.timing_seeds(small=simulated)
             ]
         return self._timing_cases[key]
-
-    @functools.cached_property
-    def _verify_cases(self) -> tuple[WorkerCase, ...]:
-        """The cases as sent to workers (with tolerances), built once per problem."""
-        return tuple(_worker_case(i, c, self.problem) for i, c in enumerate(self.cases))
 
     @property
     def pool(self) -> WorkerPool:
@@ -122,14 +151,17 @@ class Harness:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def evaluate(self, candidate: Candidate) -> Verdict:
-        """The verdict on `candidate`: never raises for anything the candidate does."""
-        cases = self.cases
-        base = _VerdictBase(candidate.sha256, self.warnings)
+    def evaluate(self, candidate: Candidate, *, seeds: tuple[int, ...] | None = None) -> Verdict:
+        """The verdict on `candidate`: never raises for anything the candidate does.
+
+        `seeds` (a verdict's `seeds`) reproduces that verdict's cases and twins.
+        """
+        drawn = self.draw(seeds)
+        base = _VerdictBase(candidate.sha256, self.warnings, seeds=drawn.seeds)
         try:
             resolved = prepare(
                 candidate,
-                input_names=cases[0].inputs,
+                input_names=drawn.cases[0].inputs,
                 reference_params=_params(self.problem.reference),
                 allowed_imports=self.problem.allowed_imports,
             )
@@ -145,7 +177,7 @@ class Harness:
                 device="no GPU",
             )
         spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
-        job = VerifyJob(spec, self._verify_cases)
+        job = VerifyJob(spec, drawn.worker_cases)
         # The worker that built this exact candidate before still has it compiled.
         outcome = self._run(
             route,
@@ -183,16 +215,19 @@ class Harness:
                 f"compiled for {report.device.arch} with NVRTC; no GPU here to run it, "
                 "so its results are not verified",
             )
-        wrong = judge.judge_runs(self.problem, cases, report.runs)
+        wrong = judge.judge_runs(self.problem, drawn.cases, drawn.labels, report.runs)
+        n = drawn.originals
         if wrong:
-            return base.make(Status.WRONG_RESULT, wrong, cases=len(cases))
+            return base.make(Status.WRONG_RESULT, wrong, cases=n)
+        twins = len(drawn.cases) - n
         checked = (
-            f"matches the reference on {len(cases)} cases "
-            f"({len(report.runs)} runs on poisoned outputs)"
+            f"matches the reference on {n} cases "
+            + (f"and {twins} twins of theirs (same shapes, fresh values) " if twins else "")
+            + f"({len(report.runs)} runs on poisoned outputs)"
         )
         # Timing runs in the process that verified: state a candidate keeps across calls
         # carries on, and the compiled program is already there.
-        return self._timed(spec, route, base, report.device, checked, len(cases), worker)
+        return self._timed(spec, route, base, report.device, checked, n, worker)
 
     def compare(self, a: Candidate, b: Candidate) -> Comparison:
         """Time A and B interleaved (A B B A ...) in one worker; both should be correct first.
@@ -230,6 +265,45 @@ class Harness:
             which = "AB"[report.failed_program or 0]
             return no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
         return from_samples(report, self.options.too_good_speedup, simulated=simulated)
+
+    def sanitize(self, candidate: Candidate) -> Verdict | None:
+        """On a GPU, the candidate's cases once more under compute-sanitizer's memcheck and
+        racecheck: a `rejected` verdict with the tool's report when it finds anything.
+
+        None where it cannot run (the simulator, no sanitizer installed, CUDA C without a
+        GPU); the reason is kept in `sanitizer_note`.
+        """
+        try:
+            resolved = prepare(
+                candidate,
+                input_names=self.cases[0].inputs,
+                reference_params=_params(self.problem.reference),
+                allowed_imports=self.problem.allowed_imports,
+            )
+        except StaticFailure:
+            return None
+        route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
+        if route.worker != "gpu" or not route.run:
+            self.sanitizer_note = "races are not checked on the simulator (see docs/safety.md)"
+            return None
+        drawn = self.draw()
+        spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
+        job = VerifyJob(spec, drawn.worker_cases, repeats=1)
+        for tool in sanitizer.TOOLS:
+            try:
+                found = sanitizer.run(job, tool, timeout_s=4 * self.options.timeout_s)
+            except RuntimeError as exc:
+                self.sanitizer_note = f"not checked for races and memory errors: {exc}"
+                return None
+            if found:
+                base = _VerdictBase(candidate.sha256, self.warnings, seeds=drawn.seeds)
+                return base.make(
+                    Status.REJECTED,
+                    f"compute-sanitizer {tool} found errors in it:\n{found}",
+                    backend=route.backend,
+                    device="GPU",
+                )
+        return None
 
     def device_info(self, candidate: Candidate) -> DeviceInfo | None:
         """The device `candidate` would run on here (the simulator's too); None if none can."""
@@ -295,6 +369,9 @@ class Harness:
     def _time_job(
         self, specs: tuple[RunSpec, ...], *, simulated: bool = False, pairs: bool = False
     ) -> tuple[TimeJob, Any]:
+        # A verdict's timing also times each set's first call, on data the candidate has
+        # never seen; a comparison only ranks two candidates already judged.
+        fresh = not pairs
         """The job, and the timing sets as data already held by the workers."""
         sets = self._scattered_sets(simulated)
         if simulated:
@@ -308,8 +385,8 @@ class Harness:
             options = TimingOptions(
                 warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
             )
-            return TimeJob(specs, options), sets
-        return TimeJob(specs, self.options.timing), sets
+            return TimeJob(specs, options, fresh_check=fresh), sets
+        return TimeJob(specs, self.options.timing, fresh_check=fresh), sets
 
     def _scattered_sets(self, simulated: bool) -> Any:
         # Timing sets can be hundreds of MB: send them once, not with every candidate, and
@@ -318,7 +395,10 @@ class Harness:
         held = self._scattered.get(kind)
         if held is None or held[0] != self.pool.generation:
             cases = self.timing_cases(simulated=simulated)
-            sets = TimingSets(tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)))
+            sets = TimingSets(
+                tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)),
+                token=uuid.uuid4().hex,
+            )
             self._scattered[kind] = (self.pool.generation, self.pool.scatter(sets, kind))
         return self._scattered[kind][1]
 
@@ -367,6 +447,11 @@ class Harness:
             self.pool.replace(worker)
         if wrong:
             return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
+        skipped = judge.skipped_work(
+            report.fresh_ms[0] if report.fresh_ms else (), report.samples_ms[0], simulated
+        )
+        if skipped:
+            return base.make(Status.REJECTED, skipped, cases=n_cases)
         message = (
             f"{checked} and {len(timing_cases)} timing sets; "
             f"{report.checked_runs} timed runs re-checked"
@@ -427,6 +512,7 @@ class _VerdictBase:
 
     sha256: str
     warnings: tuple[str, ...]
+    seeds: tuple[int, ...] = ()
     backend: str = ""
     device: str = ""
     compile: CompileInfo | None = None
@@ -455,6 +541,7 @@ class _VerdictBase:
             cases_checked=cases,
             flags=flags,
             warnings=self.warnings,
+            seeds=self.seeds,
         )
 
 
@@ -465,7 +552,24 @@ def _params(fn: Any) -> list[str]:
         return []
 
 
-def _worker_case(index: int, case: Case, problem: Problem) -> WorkerCase:
+@dataclasses.dataclass(frozen=True)
+class Draw:
+    """One evaluation's verification cases: the first `originals`, then their twins."""
+
+    cases: tuple[Case, ...]
+    labels: tuple[str, ...]
+    worker_cases: tuple[WorkerCase, ...]
+    originals: int
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds that reproduce this draw (twins derive from them)."""
+        return tuple(c.seed for c in self.cases[: self.originals])
+
+
+def _worker_case(
+    index: int, case: Case, problem: Problem, *, label: str = "", repeats: int = 0
+) -> WorkerCase:
     tols = [problem.tolerance(e) for e in case.expected]
     return WorkerCase(
         index,
@@ -473,6 +577,8 @@ def _worker_case(index: int, case: Case, problem: Problem) -> WorkerCase:
         case.output_specs,
         rtol=tuple(t.rtol for t in tols),
         atol=tuple(t.atol for t in tols),
+        label=label or f"case {index + 1}",
+        repeats=repeats,
     )
 
 

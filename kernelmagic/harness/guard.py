@@ -27,6 +27,9 @@ SCALAR_SLACK_BYTES = 256  # a few scalar reads to size a launch are fine
 
 @dataclasses.dataclass
 class Recorder:
+    """What one watched call did; `poison` is the byte its own allocations are filled with."""
+
+    poison: int | None = None
     launches: int = 0
     d2h_bytes: int = 0
     # id of a host buffer -> (the array, digest when written) for provenance checks
@@ -41,10 +44,14 @@ _installed: set[str] = set()
 
 
 @contextlib.contextmanager
-def watching() -> Iterator[Recorder]:
-    """Record launches and device-to-host traffic for the duration of the block."""
+def watching(poison: int | None = None) -> Iterator[Recorder]:
+    """Record launches and device-to-host traffic for the duration of the block.
+
+    With `poison`, every array the candidate allocates meanwhile is filled with that byte,
+    so an element it never writes cannot hold a right value left by an earlier run.
+    """
     global _active
-    recorder = Recorder()
+    recorder = Recorder(poison)
     _active = recorder
     try:
         yield recorder
@@ -117,63 +124,114 @@ def _wrap(
     setattr(owner, name, hooked)
 
 
+# What a real numba DeviceNDArray offers on the host (its public attributes and properties):
+# the simulator's arrays forward everything else to the NumPy array underneath.
+DEVICE_ARRAY_ATTRIBUTES = frozenset(
+    {
+        "shape",
+        "dtype",
+        "size",
+        "ndim",
+        "strides",
+        "nbytes",
+        "flags",
+        "copy_to_host",
+        "copy_to_device",
+        "reshape",
+        "ravel",
+        "view",
+        "T",
+        "transpose",
+        "is_c_contiguous",
+        "is_f_contiguous",
+        "split",
+        "bind",
+        "stream",
+        "alloc_size",
+        "setitem",
+        "getitem",
+        "squeeze",
+        "__cuda_array_interface__",
+    }
+)
+# Host-side operators a real device array does not have (the simulator's forward to NumPy).
+_HOST_OPERATORS = (
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__add__",
+    "__sub__",
+    "__mul__",
+    "__floordiv__",
+    "__truediv__",
+    "__mod__",
+    "__pow__",
+    "__matmul__",
+    "__and__",
+    "__or__",
+    "__xor__",
+    "__lshift__",
+    "__rshift__",
+    "__neg__",
+    "__pos__",
+    "__abs__",
+    "__invert__",
+    "__radd__",
+    "__rsub__",
+    "__rmul__",
+    "__rtruediv__",
+    "__rfloordiv__",
+    "__rmod__",
+    "__rpow__",
+    "__iadd__",
+    "__isub__",
+    "__imul__",
+    "__itruediv__",
+)
+# Functions that hand out a fresh array whose contents are whatever memory held before.
+_ALLOCATORS = ("device_array", "device_array_like", "mapped_array", "managed_array")
+
+
+def _opaque_repr(self: Any) -> str:
+    # A real device array prints its type and address, never its data.
+    return f"<DeviceNDArray shape={tuple(self.shape)} dtype={self.dtype}>"
+
+
 def install_simulator_hooks() -> None:
     """Make the simulator's device arrays as opaque as real ones, and watch them.
 
     The simulator's arrays are NumPy arrays underneath and forward any attribute
-    (`x.sum()`, `x > 0`) to NumPy: on a real GPU those do not exist. Only the attributes
-    of a real DeviceNDArray are let through.
+    (`x.sum()`, `x + 1`, `str(x)`) to NumPy: on a real GPU those do not exist. Only what
+    a real DeviceNDArray offers is let through, and the arrays a candidate allocates are
+    poisoned as a GPU's allocator would leave them (never the last run's answer).
     """
     if "sim" in _installed:
         return
+    from numba import cuda
+    from numba.cuda.simulator import api as sim_api
     from numba.cuda.simulator import kernel as sim_kernel
     from numba.cuda.simulator.cudadrv import devicearray as sim_arrays
 
     fake = sim_arrays.FakeCUDAArray
-    allowed = frozenset(
-        {
-            "shape",
-            "dtype",
-            "size",
-            "ndim",
-            "strides",
-            "nbytes",
-            "itemsize",
-            "flags",
-            "copy_to_host",
-            "copy_to_device",
-            "reshape",
-            "ravel",
-            "view",
-            "T",
-            "transpose",
-            "is_c_contiguous",
-            "is_f_contiguous",
-            "split",
-            "bind",
-            "stream",
-            "alloc_size",
-            "setitem",
-            "getitem",
-            "squeeze",
-            "__cuda_array_interface__",
-        }
-    )
     forward = fake.__getattr__
 
     def strict_getattr(self: Any, name: str) -> Any:
-        if name not in allowed:
+        if name not in DEVICE_ARRAY_ATTRIBUTES:
             raise AttributeError(
                 f"device arrays have no attribute '{name}' on a real GPU: do the work in a kernel"
             )
         return forward(self, name)
 
-    def no_host_math(self: Any, other: Any) -> Any:
+    def no_host_math(self: Any, *other: Any) -> Any:
         raise TypeError("device arrays support no host-side arithmetic or comparison: use a kernel")
 
     fake.__getattr__ = strict_getattr  # type: ignore[method-assign]
-    for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+    for op in _HOST_OPERATORS:
         setattr(fake, op, no_host_math)
+    fake.__str__ = fake.__repr__ = _opaque_repr  # type: ignore[method-assign,assignment]
 
     def count_copy(rec: Recorder, result: Any, self: Any, ary: Any = None, stream: Any = 0) -> None:
         rec.d2h_bytes += result.nbytes
@@ -184,8 +242,18 @@ def install_simulator_hooks() -> None:
         if sim_kernel._kernel_context is None and not isinstance(result, fake):
             rec.d2h_bytes += int(np.asarray(result).nbytes)
 
+    def poison_fresh(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
+        if rec.poison is not None and isinstance(result, fake):
+            object.__getattribute__(result, "_ary").view(np.uint8)[...] = rec.poison
+
     _wrap(fake, "copy_to_host", after=count_copy)
     _wrap(fake, "__getitem__", after=count_item)
+    for name in _ALLOCATORS:
+        # device_array_like calls device_array through its module: poisoned once, either way.
+        _wrap(sim_arrays, name, after=poison_fresh)
+        for namespace in (sim_api, cuda):
+            if hasattr(namespace, name):
+                setattr(namespace, name, getattr(sim_arrays, name))
 
     original_call = sim_kernel.FakeCUDAKernel.__call__
 
@@ -211,7 +279,8 @@ def install_numba_hooks() -> None:
     """Count numba kernel launches and every device-to-host copy numba makes."""
     if "numba" in _installed:
         return
-    from numba.cuda import dispatcher
+    from numba import cuda
+    from numba.cuda import api, dispatcher
     from numba.cuda.cudadrv import driver
 
     def count_launch(rec: Recorder, *args: Any, **kwargs: Any) -> None:
@@ -224,8 +293,17 @@ def install_numba_hooks() -> None:
         if isinstance(dst, np.ndarray):
             rec.host_written(dst)
 
+    def poison_fresh(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
+        if rec.poison is not None and getattr(result, "nbytes", 0):
+            driver.device_memset(result, rec.poison, result.nbytes)
+
     _wrap(dispatcher._Kernel, "launch", before=count_launch)
     _wrap(driver, "device_to_host", after=count_copy)
+    for name in _ALLOCATORS:
+        # device_array_like calls device_array through the api module: poisoned either way.
+        _wrap(api, name, after=poison_fresh)
+        if hasattr(cuda, name):
+            setattr(cuda, name, getattr(api, name))
     _installed.add("numba")
 
 
@@ -243,6 +321,18 @@ def install_cupy_hooks() -> None:
     def count_scalar(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
         rec.d2h_bytes += int(np.asarray(result).nbytes)
 
+    pool = cupy.get_default_memory_pool()
+
+    def poisoning_malloc(size: int) -> Any:
+        # Every CuPy allocation goes through here: a candidate's outputs start as poison.
+        memory = pool.malloc(size)
+        rec = _active
+        if rec is not None and rec.poison is not None and size:
+            stream = cupy.cuda.get_current_stream().ptr
+            cupy.cuda.runtime.memsetAsync(memory.ptr, rec.poison, size, stream)
+        return memory
+
+    cupy.cuda.set_allocator(poisoning_malloc)
     _wrap(cupy.ndarray, "get", after=count_get)
     for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__complex__", "__index__"):
         if hasattr(cupy.ndarray, name):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..candidate import Candidate
 from ..devices import DeviceInfo
-from ..verdict import CompileInfo, Status
+from ..verdict import CompileInfo, Status, clip
 
 OutputSpec = tuple[tuple[int, ...], str]  # shape, dtype.str
 
@@ -56,6 +56,8 @@ class WorkerCase:
     output_specs: tuple[OutputSpec, ...]
     rtol: tuple[float, ...] = ()  # per output, for comparing timed runs with the first run
     atol: tuple[float, ...] = ()
+    label: str = ""  # how messages name it: "case 2 of 3", "the twin of case 2"
+    repeats: int = 0  # runs of this case (0: the job's default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +67,9 @@ class Failure:
     status: Status
     message: str
     replace_worker: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", clip(self.message))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +98,11 @@ class VerifyReport:
 
 @dataclasses.dataclass(frozen=True)
 class TimeJob:
+    """`fresh_check`: time each set's first call too, on a program that never saw the sets."""
+
     specs: tuple[RunSpec, ...]  # one to time, two to compare (interleaved A B B A ...)
     options: TimingOptions
+    fresh_check: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +110,7 @@ class TimingSets:
     """The timing inputs, sent to the workers once per problem (they can be large)."""
 
     sets: tuple[WorkerCase, ...]
+    token: str = ""  # names this problem's sets, so a worker knows which programs saw them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,3 +123,5 @@ class TimeReport:
     failure: Failure | None
     failed_program: int | None = None
     checked_runs: int = 0
+    # [program] -> latencies of first calls on sets the program had never seen
+    fresh_ms: tuple[tuple[float, ...], ...] = ()

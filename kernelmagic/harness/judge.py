@@ -21,6 +21,9 @@ def first_wrong(
 ) -> str | None:
     """A message for the first output that differs from the reference, or None."""
     for i, (got, expected) in enumerate(zip(outputs, case.expected, strict=False)):
+        if type(got) is not np.ndarray or got.dtype.hasobject:
+            # Workers send plain numeric arrays only; anything else is not judged at all.
+            return f"{where}: output {i} is a {type(got).__name__}, not a plain NumPy array"
         if got.dtype != expected.dtype:
             return (
                 f"{where}: output {i} has dtype {got.dtype}; the reference returns {expected.dtype}"
@@ -35,13 +38,17 @@ def first_wrong(
     return None
 
 
-def judge_runs(problem: Problem, cases: Sequence[Case], runs: Sequence[RunRecord]) -> str | None:
+def judge_runs(
+    problem: Problem, cases: Sequence[Case], labels: Sequence[str], runs: Sequence[RunRecord]
+) -> str | None:
     """Check every verification run; the first failure as a message that says where."""
+    if len(runs) < len(cases):
+        return f"the worker reported {len(runs)} runs for {len(cases)} cases"
     for run in runs:
         case = cases[run.case]
         poison = POISON_BYTES[run.repeat % len(POISON_BYTES)]
         where = (
-            f"case {run.case + 1} of {len(cases)}, {case.describe()}, run {run.repeat + 1} "
+            f"{labels[run.case]}, {case.describe()}, run {run.repeat + 1} "
             f"(outputs pre-filled with byte 0x{poison:02X})"
         )
         wrong = first_wrong(problem, case, run.outputs, where)
@@ -66,3 +73,32 @@ def escaped_stream(event_ms: Sequence[float], host_ms: Sequence[float]) -> bool:
     """True when the host waited much longer than the events measured: work on a side stream."""
     event, host = float(np.median(event_ms)), float(np.median(host_ms))
     return host > event + 0.05 + 0.25 * event
+
+
+def skipped_work(
+    fresh_ms: Sequence[float], repeated_ms: Sequence[float], simulated: bool
+) -> str | None:
+    """A rejection when calls on new inputs are much slower than calls on inputs seen before.
+
+    A kernel that fingerprints its inputs and replays an earlier answer passes every
+    correctness check; only its latency tells: on data it has never seen it must do the
+    work. Honest kernels take the same time either way (every call is on cold L2 and
+    refreshed buffers), so the rule asks for a gap no noise makes: every fresh call slower
+    than `factor` times the repeated median (and than every repeated call on the noisy
+    simulator clock).
+    """
+    if len(fresh_ms) < 2 or len(repeated_ms) < 2:
+        return None
+    factor = 2.0 if simulated else 1.5
+    repeated = float(np.median(repeated_ms))
+    slowest_repeat = float(np.max(repeated_ms)) if simulated else repeated
+    fastest_fresh = float(np.min(fresh_ms))
+    if fastest_fresh <= factor * repeated or fastest_fresh <= slowest_repeat:
+        return None
+    clock = "simulated " if simulated else ""
+    return (
+        f"it skips work on inputs it has seen before: its first calls on new inputs took "
+        f"{float(np.median(fresh_ms)):.4g} ms ({clock}median of {len(fresh_ms)}), its calls on "
+        f"repeated inputs {repeated:.4g} ms (median of {len(repeated_ms)}), over {factor:g}x "
+        "faster; a result cached by input contents is not a faster kernel"
+    )

@@ -23,10 +23,14 @@ from typing import Any
 import numpy as np
 
 from .. import cuda_source, launch, nvrtc
-from ..safety import DEFAULT_ALLOWED_IMPORTS, SAFE_BUILTINS
-from ..verdict import CompileInfo, Resources, Status
+from ..safety import SAFE_BUILTINS
+from ..safety_allowlist import extra_modules, import_problem
+from ..verdict import CompileInfo, Resources, Status, clip
 from .jobs import Failure, OutputSpec, RunSpec
 from .runtimes import Runtime
+
+
+CANDIDATE_MODULE_PREFIX = "kernelmagic_candidate_"
 
 
 class CandidateFailure(Exception):
@@ -58,9 +62,10 @@ class PythonProgram:
             cand.source.splitlines(True),
             self.filename,
         )
-        module = types.ModuleType(f"kernelmagic_candidate_{cand.sha256[:12]}")
+        module = types.ModuleType(f"{CANDIDATE_MODULE_PREFIX}{cand.sha256[:12]}")
         module.__dict__["__builtins__"] = {
             **SAFE_BUILTINS,
+            "print": candidate_print,
             "__import__": _guarded_import(spec.allowed_imports),
         }
         sys.modules[module.__name__] = module  # numba resolves globals through the module
@@ -72,6 +77,7 @@ class PythonProgram:
                 Status.COMPILE_ERROR, "the candidate failed while loading: " + self.explain(exc)
             ) from None
         self.compile = CompileInfo(ok=True, seconds=time.perf_counter() - t0)
+        self.seen_sets: set[str] = set()  # timing sets this instance has been called on
         if cand.entry is None or not callable(module.__dict__.get(cand.entry)):
             raise CandidateFailure(Status.COMPILE_ERROR, f"entry function {cand.entry!r} not found")
         self.module = module
@@ -121,11 +127,66 @@ class PythonProgram:
         where = "".join(
             f"\n  line {f.lineno}, in {f.name}: {(f.line or '').strip()}" for f in frames[-3:]
         )
-        text = f"{type(exc).__name__}: {exc}".strip()
-        lines = text.splitlines()
+        lines = exception_text(exc).splitlines()
         if len(lines) > 15:
-            text = "\n".join([*lines[:15], f"... ({len(lines) - 15} more lines)"])
-        return text + where
+            lines = [*lines[:15], f"... ({len(lines) - 15} more lines)"]
+        return "\n".join(lines) + where
+
+
+class _BoundedPrint:
+    """`print` as candidates get it: at most `limit` characters per job reach the worker's log.
+
+    Debug prints are welcome; a candidate printing gigabytes (from every simulated thread)
+    must not fill the disk or stall the job on its own output.
+    """
+
+    limit = 64 * 1024
+
+    def __init__(self) -> None:
+        self.left = self.limit
+
+    def reset(self) -> None:
+        self.left = self.limit
+
+    def __call__(self, *args: Any, sep: Any = " ", end: Any = "\n", **_ignored: Any) -> None:
+        if self.left <= 0:
+            return
+        text = str(sep).join(str(a) for a in args) + str(end)
+        if len(text) > self.left:
+            text = text[: self.left] + f"\n[kernelmagic: output cut at {self.limit} characters]\n"
+        self.left -= len(text)
+        sys.stdout.write(text)
+
+
+candidate_print = _BoundedPrint()
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def exception_text(exc: BaseException) -> str:
+    """`Type: message`, built without running any code the candidate wrote.
+
+    A candidate's exception class (or an argument object of its own) could define a
+    `__str__` that never returns or returns megabytes; such exceptions are described
+    from their plain arguments only, and every text is clipped.
+    """
+    kind = type(exc)
+    args = BaseException.args.__get__(exc)  # not a class attribute the candidate shadowed
+    own_class = any(
+        str(vars(c).get("__module__", "")).startswith(CANDIDATE_MODULE_PREFIX) for c in kind.__mro__
+    )
+    if own_class or not all(type(a) in _PLAIN for a in args):
+        shown = [
+            clip(a) if type(a) is str else repr(a) if type(a) in _PLAIN else f"<{type(a).__name__}>"
+            for a in args[:8]
+        ]
+        text = ", ".join(shown)
+    else:
+        try:
+            text = clip(str(exc))
+        except Exception:  # a library exception whose own formatting fails
+            text = ", ".join(clip(str(a)) for a in args[:8])
+    return f"{kind.__name__}: {text}".strip() if text else kind.__name__
 
 
 class PythonCall:
@@ -154,22 +215,34 @@ class PythonCall:
         self.result = self._program.entry(**self._kwargs)
 
     def outputs(self) -> tuple[Any, ...]:
+        """What the entry returned, as arrays of exactly the runtime's (or NumPy's) own types.
+
+        Exact type checks only: nothing the candidate defined (a subclass, an object with
+        the right attributes, a `__len__`) gets to run while the harness reads its result.
+        """
         result = self.result
-        if self._n == 1 and not isinstance(result, (tuple, list)):
-            return (result,)
-        if not isinstance(result, (tuple, list)):
+        single = self._n == 1 and type(result) not in (tuple, list)
+        values = (result,) if single else result
+        if type(values) not in (tuple, list):
             raise CandidateFailure(
                 Status.WRONG_RESULT,
                 f"the entry function returned one {type(result).__name__}; the reference returns "
                 f"{self._n} arrays",
             )
-        if len(result) != self._n:
+        if len(values) != self._n:
             raise CandidateFailure(
                 Status.WRONG_RESULT,
-                f"the entry function returned {len(result)} values; "
+                f"the entry function returned {len(values)} values; "
                 f"the reference returns {self._n}",
             )
-        return tuple(result)
+        for i, value in enumerate(values):
+            if not self._rt.own(value):
+                raise CandidateFailure(
+                    Status.WRONG_RESULT,
+                    f"output {i} is a {type(value).__name__}, not an array the runtime made: "
+                    "return the device array your kernel wrote (or a NumPy array copied from it)",
+                )
+        return tuple(values)
 
 
 class CudaCProgram:
@@ -190,6 +263,7 @@ class CudaCProgram:
                 Status.COMPILE_ERROR, f"no __global__ kernel named {self.kernel_name!r}"
             )
         self.signature = sigs[-1]
+        self.seen_sets: set[str] = set()
         self.grid, self.block, self.shared = cand.grid, cand.block or "256", cand.shared
         try:
             out = nvrtc.compile_cuda(
@@ -375,14 +449,21 @@ def _function_resources(function: Any, name: str) -> Resources:
 
 
 def _guarded_import(extra: tuple[str, ...]) -> Any:
-    """`import` inside candidate modules: the allowed top-level packages only."""
-    allowed = DEFAULT_ALLOWED_IMPORTS | set(extra)
+    """`import` inside candidate modules: the static rules' module and name allowlists again,
+    for code that got past them. ``import numba.cuda`` asks for "numba.cuda";
+    ``from numba import cuda`` asks for "numba" with fromlist ("cuda",)."""
+    extras = extra_modules(extra)
 
     def guarded(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
     ) -> Any:
-        if level != 0 or name.split(".")[0] not in allowed:
-            raise ImportError(f"candidates may not import {name!r}")
+        problems = [import_problem(name, item, extras) for item in fromlist or (None,)]
+        if level or any(problems):
+            raise ImportError(
+                "candidates may not use relative imports"
+                if level
+                else next(p for p in problems if p)
+            )
         return builtins.__import__(name, globals, locals, fromlist, level)
 
     return guarded

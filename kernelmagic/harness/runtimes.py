@@ -34,7 +34,14 @@ class Runtime(Protocol):
 
     def device_info(self) -> DeviceInfo: ...
     def upload(self, host: np.ndarray) -> Any: ...
-    def download(self, value: Any) -> np.ndarray: ...
+    def own(self, value: Any) -> bool:
+        """Whether `value` is exactly an array type this runtime (or NumPy) makes."""
+        ...
+
+    def download(self, value: Any) -> np.ndarray:
+        """A plain host copy of an `own` value, made by the harness's code alone."""
+        ...
+
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any: ...
     def fill_bytes(self, arr: Any, byte: int) -> None: ...
     def copy(self, dst: Any, src: Any) -> None: ...
@@ -66,8 +73,29 @@ class Runtime(Protocol):
 class _HostChecks:
     """Comparisons on the host: for the simulator, whose arrays live there anyway."""
 
-    def download(self, value: Any) -> np.ndarray:
+    def _device_types(self) -> tuple[type, ...]:
         raise NotImplementedError
+
+    def _device_copy(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def own(self, value: Any) -> bool:
+        kind = type(value)
+        if kind is np.ndarray:
+            return not value.dtype.hasobject
+        return kind in _SCALARS or kind in self._device_types()
+
+    def download(self, value: Any) -> np.ndarray:
+        # Exact types only, copied by the library's own class methods: a subclass, a masked
+        # array or an object with the right attributes never runs its own code here.
+        if not self.own(value):
+            raise TypeError(f"a {type(value).__name__} is not an array")
+        if type(value) is np.ndarray or type(value) in _SCALARS:
+            return np.array(value)
+        host = self._device_copy(value)
+        if type(host) is not np.ndarray or host.dtype.hasobject:
+            raise TypeError(f"a {type(value).__name__} holding {type(host).__name__}")
+        return host
 
     def keep(self, value: Any) -> Any:
         return self.download(value)
@@ -137,8 +165,17 @@ class _GpuRuntime(_HostChecks):
     def release(self) -> None:
         self._tails = {}
 
-    def download(self, value: Any) -> np.ndarray:
-        return _download(value, _gpu_copy_to_host)
+    def _device_types(self) -> tuple[type, ...]:
+        return _gpu_array_types()
+
+    def _device_copy(self, value: Any) -> np.ndarray:
+        from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+        if type(value) is DeviceNDArray:
+            return DeviceNDArray.copy_to_host(value)
+        import cupy
+
+        return cupy.ndarray.get(value)
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         return self._guarded(shape, dtype)
@@ -218,8 +255,16 @@ class SimRuntime(_HostChecks):
     def upload(self, host: np.ndarray) -> Any:
         return self._cuda.to_device(np.array(host))
 
-    def download(self, value: Any) -> np.ndarray:
-        return _download(value, lambda v: v.copy_to_host())
+    def _device_types(self) -> tuple[type, ...]:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+        return (FakeCUDAArray,)
+
+    def _device_copy(self, value: Any) -> np.ndarray:
+        held = object.__getattribute__(value, "_ary")  # no attribute hook of the array runs
+        if type(held) is not np.ndarray:
+            raise TypeError(f"a device array wrapping a {type(held).__name__}")
+        return np.array(held)
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         return self._cuda.device_array(shape, dtype)
@@ -383,24 +428,29 @@ def _flush_bytes(info: DeviceInfo) -> int:
     return max(2 * (info.l2_bytes or 0), 64 * 1024 * 1024)
 
 
-def _download(value: Any, device_copy: Callable[[Any], np.ndarray]) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return np.array(value)
-    if isinstance(value, (bool, int, float, complex, np.generic)):
-        return np.asarray(value)
-    if hasattr(value, "copy_to_host") or hasattr(value, "__cuda_array_interface__"):
-        return device_copy(value)
-    raise TypeError(f"a {type(value).__name__} is not an array")
+# Host scalars a candidate may return for a 0-d output: Python's and NumPy's numeric types.
+_SCALARS = frozenset(
+    {bool, int, float, complex}
+    | {t for t in np.sctypeDict.values() if issubclass(t, (np.number, np.bool_))}
+)
 
 
-def _gpu_copy_to_host(value: Any) -> np.ndarray:
-    if hasattr(value, "get") and type(value).__module__.startswith("cupy"):
-        return value.get()
-    if hasattr(value, "copy_to_host"):
-        return value.copy_to_host()
-    from numba import cuda
+def _gpu_array_types() -> tuple[type, ...]:
+    """numba's and CuPy's device array classes, where installed (exact types, no subclasses)."""
+    found: list[type] = []
+    try:
+        from numba.cuda.cudadrv.devicearray import DeviceNDArray
 
-    return cuda.as_cuda_array(value).copy_to_host()
+        found.append(DeviceNDArray)
+    except ImportError:
+        pass
+    try:
+        import cupy
+
+        found.append(cupy.ndarray)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 def make_runtime(backend: str) -> Runtime:

@@ -19,7 +19,13 @@ from ..devices import DeviceInfo, profile
 from ..verdict import Status
 from . import guard
 from .jobs import POISON_BYTES, Failure, RunRecord, RunSpec, VerifyJob, VerifyReport, WorkerCase
-from .programs import CandidateFailure, CudaCProgram, PythonProgram
+from .programs import (
+    CandidateFailure,
+    CudaCProgram,
+    PythonProgram,
+    candidate_print,
+    exception_text,
+)
 from .runtimes import Runtime, make_runtime
 
 Program = PythonProgram | CudaCProgram
@@ -63,12 +69,12 @@ def describe_device(backend: str) -> DeviceInfo:
     return runtime(backend).device_info()
 
 
-def load(spec: RunSpec, rt: Runtime | None) -> Program:
-    """Compile/load a candidate, reusing this worker's copy when it has one."""
+def load(spec: RunSpec, rt: Runtime | None, *, fresh: bool = False) -> Program:
+    """Compile/load a candidate, reusing this worker's copy unless `fresh` asks for a new one."""
     # On a GPU the target is the GPU; a named architecture is for compiling without one.
     arch = rt.device_info().arch if rt and not rt.simulated else (spec.arch or "sm_90")
     key = (spec.candidate.sha256, spec.backend, arch if rt is not None else arch + ":compile")
-    if key in _programs:
+    if key in _programs and not fresh:
         _programs.move_to_end(key)
         cached = _programs[key]
         cached.compile = dataclasses.replace(cached.compile, cached=True)
@@ -90,6 +96,7 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     """Compile the candidate and, when `run`, run every case `job.repeats` times."""
     spec = job.spec
     device = profile(spec.arch or "sm_90")
+    candidate_print.reset()
     try:
         rt = runtime(spec.backend) if run else None
         device = rt.device_info() if rt else device
@@ -106,8 +113,8 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     try:
         for case in job.cases:
             dev = upload(rt, case.inputs)
-            for rep in range(job.repeats):
-                context = f"case {case.index + 1} of {len(job.cases)}, run {rep + 1}"
+            for rep in range(case.repeats or job.repeats):
+                context = f"{case.label}, run {rep + 1}"
                 runs.append(run_once(program, rt, dev, case, rep))
     except CandidateFailure as exc:
         failure = _with_context(exc.failure, context)
@@ -130,7 +137,7 @@ def _dry_run(program: Program, job: VerifyJob) -> Failure | None:
         try:
             program.plan(case.inputs, case.output_specs)
         except CandidateFailure as exc:
-            return _with_context(exc.failure, f"case {case.index + 1} of {len(job.cases)}")
+            return _with_context(exc.failure, case.label)
     return None
 
 
@@ -143,10 +150,11 @@ def run_once(
 ) -> RunRecord:
     """One call on poisoned outputs, watched for host-side work; inputs checked after."""
     call = program.bind(rt, dev, case.inputs, case.output_specs)
-    call.poison(POISON_BYTES[rep % len(POISON_BYTES)])
+    poison = POISON_BYTES[rep % len(POISON_BYTES)]
+    call.poison(poison)
     rt.synchronize()
     t0 = time.perf_counter()
-    with guard.watching() as rec:
+    with guard.watching(poison) as rec:
         call.run()
         rt.synchronize()
         outputs = call.outputs()
@@ -209,10 +217,7 @@ def _changed_elements(after: np.ndarray, original: np.ndarray) -> np.ndarray:
 
 def classify(exc: BaseException, program: Program | None, context: str) -> Failure:
     """Turn an exception from candidate code or the CUDA runtime into a failure."""
-    try:
-        text = f"{type(exc).__name__}: {exc}"
-    except Exception:
-        text = type(exc).__name__
+    text = exception_text(exc)
     if any(s in text for s in _STICKY):
         return Failure(
             Status.CRASHED,

@@ -1,0 +1,299 @@
+"""Verdicts a candidate cannot fake: fresh seeds and twins, work skipped on seen inputs,
+objects that are not the runtime's arrays, and messages it cannot flood or hang.
+
+All on numba-cuda's CPU simulator, so they run everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from problems import fixed_saxpy_inputs, saxpy_inputs, saxpy_reference
+
+import kernelmagic as km
+from kernelmagic import Status
+from kernelmagic.problem import make_case, twin_case
+
+SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
+FIXED = km.Problem(saxpy_reference, fixed_saxpy_inputs)
+
+HEADER = """
+import math
+import numpy as np
+from numba import cuda
+
+
+@cuda.jit
+def kernel(a, x, y, out):
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = a * x[i] + y[i]
+"""
+
+
+def candidate(entry: str) -> str:
+    return HEADER + "\n" + entry
+
+
+# -- seeds and twins ---------------------------------------------------------------------
+
+
+def test_every_evaluation_draws_its_own_seeds_and_records_them(evaluate):
+    correct = candidate(
+        """
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""
+    )
+    first, second = evaluate(correct, SAXPY), evaluate(correct, SAXPY)
+    assert first.status is second.status is Status.CORRECT, first.message
+    assert len(first.seeds) == len(second.seeds) == 3
+    assert first.seeds != second.seeds  # 1 in ~160,000 to collide by chance
+    assert "twins of theirs" in first.message
+    assert km.Verdict.from_dict(first.to_dict()).seeds == first.seeds
+
+
+def test_stated_seeds_reproduce_a_verdict(evaluate):
+    wrong_for_seed_5 = candidate(
+        f"""
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    if x.size == {saxpy_inputs(5)["n"]}:
+        kernel[1, 1](a, x, y, out)
+        return out
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""
+    )
+    fixed = km.Problem(saxpy_reference, saxpy_inputs, seeds=(5, 6, 7))
+    verdict = evaluate(wrong_for_seed_5, fixed)
+    assert verdict.status is Status.WRONG_RESULT
+    assert verdict.seeds == (5, 6, 7)
+    assert "case 1 of 3, seed 5" in verdict.message
+
+
+def test_a_twin_has_the_same_shapes_and_other_values():
+    for problem in (SAXPY, FIXED):
+        case = make_case(problem, 3)
+        twin = twin_case(problem, case)
+        assert twin is not None and twin.twin
+        assert twin.inputs["x"].shape == case.inputs["x"].shape
+        assert twin.inputs["n"] == case.inputs["n"]
+        assert not np.array_equal(twin.inputs["x"], case.inputs["x"])
+        assert twin_case(problem, case).inputs["x"].tobytes() == twin.inputs["x"].tobytes()
+
+
+def test_a_table_of_answers_by_size_fails_on_the_twin(evaluate):
+    # Answers computed once per size (the first call of each size is honest): right for
+    # every case's two runs, wrong for its twin, which has the case's size.
+    by_size = candidate(
+        """
+seen = {}
+
+def saxpy(a, x, y):
+    if x.size in seen:
+        kernel[1, 1](a, x, y, cuda.device_array(1, np.float32))  # a launch, for show
+        return seen[x.size]
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    seen[x.size] = out
+    return out
+"""
+    )
+    verdict = evaluate(by_size, SAXPY)  # every case has its own size: only twins share it
+    assert verdict.status is Status.WRONG_RESULT, verdict.message
+    assert "twin of case" in verdict.message or "timing set" in verdict.message
+    assert evaluate(by_size, FIXED).status is Status.WRONG_RESULT
+
+
+# -- work skipped on inputs seen before --------------------------------------------------
+
+FINGERPRINT_CACHE = candidate(
+    """
+@cuda.jit
+def first_values(x, into):
+    i = cuda.grid(1)
+    if i < into.size:
+        into[i] = x[i]
+
+
+cache = {}
+
+
+def saxpy(a, x, y):
+    probe = cuda.device_array(4, np.float32)
+    first_values[1, 4](x, probe)
+    seen = probe.copy_to_host()
+    key = (float(a), x.size, float(seen[0]), float(seen[1]), float(seen[2]), float(seen[3]))
+    if key in cache:
+        return cache[key]
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    cache[key] = out
+    return out
+"""
+)
+
+
+def test_a_cache_keyed_on_input_contents_is_rejected(evaluate):
+    verdict = evaluate(FINGERPRINT_CACHE, km.Problem(saxpy_reference, big_saxpy_inputs))
+    assert verdict.status is Status.REJECTED, verdict.message
+    assert "skips work on inputs it has seen before" in verdict.message
+
+
+def big_saxpy_inputs(seed):
+    """Enough threads that a simulated kernel costs far more than replaying a cached answer."""
+    rng = np.random.default_rng(seed)
+    n = 1500 + int(rng.integers(0, 100))
+    return {
+        "a": np.float32(rng.uniform(0.5, 2.0)),
+        "x": rng.standard_normal(n, dtype=np.float32),
+        "y": rng.standard_normal(n, dtype=np.float32),
+        "n": n,
+    }
+
+
+def test_the_skipped_work_rule_spares_honest_noise():
+    from kernelmagic.harness.judge import skipped_work
+
+    assert skipped_work([1.1, 0.9, 1.3], [1.0, 1.2, 0.8], simulated=True) is None
+    assert skipped_work([2.9, 0.5, 3.0], [1.0, 1.1, 1.0], simulated=True) is None  # one hiccup
+    assert skipped_work([0.011, 0.012], [0.010] * 50, simulated=False) is None
+    assert skipped_work([40.0, 41.0, 39.0], [1.0, 1.1, 0.9], simulated=True)
+    assert skipped_work([0.03, 0.031], [0.01] * 50, simulated=False)
+
+
+# -- what comes back must be the runtime's own arrays -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [
+        "Lookalike(out)",
+        "(out, out)",
+        "out.shape",
+    ],
+)
+def test_objects_that_are_not_the_runtimes_arrays_are_not_judged(evaluate, returned):
+    source = candidate(
+        f"""
+class Lookalike:
+    def __init__(self, inner):
+        self.shape = inner.shape
+        self.dtype = inner.dtype
+        self.inner = inner
+
+    def copy_to_host(self):
+        return self.inner.copy_to_host()
+
+
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return {returned}
+"""
+    )
+    verdict = evaluate(source, SAXPY)
+    assert verdict.status is Status.WRONG_RESULT, verdict.message
+
+
+def test_an_unwritten_element_of_a_fresh_allocation_is_poison_not_the_last_answer(evaluate):
+    # The last element is never written; on the simulator a freed buffer used to come back
+    # holding the previous run's answer, so the second run of a case passed.
+    lazy = candidate(
+        """
+@cuda.jit
+def all_but_last(a, x, y, out):
+    i = cuda.grid(1)
+    if i < x.size - 1:
+        out[i] = a * x[i] + y[i]
+
+
+def saxpy(a, x, y):
+    out = cuda.device_array(x.size, np.float32)
+    all_but_last[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""
+    )
+    verdict = evaluate(lazy, SAXPY)
+    assert verdict.status is Status.WRONG_RESULT, verdict.message
+    assert "elements differ" in verdict.message or "mismatch" in verdict.message
+
+
+@pytest.mark.parametrize("expression", ["x * a + y", "x + y", "-x", "x == y"])
+def test_simulator_arrays_do_no_host_arithmetic(evaluate, expression):
+    source = candidate(
+        f"""
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    kernel[1, 1](a, x, y, out)
+    return {expression}
+"""
+    )
+    verdict = evaluate(source, SAXPY)
+    assert verdict.status is not Status.CORRECT, verdict.message
+    assert "host-side arithmetic" in verdict.message or "rejected" in verdict.status.value
+
+
+# -- messages a candidate cannot flood or hang --------------------------------------------
+
+
+def test_an_exception_that_never_formats_does_not_hang_the_harness(evaluate):
+    source = candidate(
+        """
+class Stubborn(Exception):
+    def __str__(self):
+        while True:
+            pass
+
+
+def saxpy(a, x, y):
+    raise Stubborn("no")
+"""
+    )
+    verdict = evaluate(source, SAXPY, timeout_s=30)
+    assert verdict.status is Status.RUNTIME_ERROR, verdict.message
+    assert "Stubborn" in verdict.message
+
+
+def test_a_huge_exception_message_is_clipped(evaluate):
+    source = candidate(
+        """
+def saxpy(a, x, y):
+    raise ValueError("x" * 16_000_000)
+"""
+    )
+    verdict = evaluate(source, SAXPY)
+    assert verdict.status is Status.RUNTIME_ERROR
+    assert len(verdict.message) <= 4200
+    assert "characters cut" in verdict.message
+
+
+def test_printing_is_capped_per_job(evaluate):
+    source = candidate(
+        """
+def saxpy(a, x, y):
+    for _ in range(2000):
+        print("y" * 100_000)
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""
+    )
+    verdict = evaluate(source, SAXPY)
+    assert verdict.status is Status.CORRECT, verdict.message
+
+
+def test_verdict_text_is_bounded_wherever_it_goes():
+    verdict = km.Verdict(
+        status=Status.RUNTIME_ERROR,
+        message="m" * 100_000,
+        backend="numba-sim",
+        device="cpu",
+        source_sha256="0" * 64,
+        flags=("f" * 100_000,),
+    )
+    assert len(verdict.message) < 4200 and len(verdict.flags[0]) < 4200
+    assert len(str(verdict.to_dict())) < 10_000
