@@ -281,6 +281,8 @@ class Loop:
                 )
                 return False
             reason = comparison.message
+        if self._sanitized_away(r, challenger):
+            return False
         if self.approve is None:
             self._decide(r, challenger, incumbent, True, "loop", reason, speedup)
             return True
@@ -292,6 +294,20 @@ class Loop:
             r, challenger, incumbent, accepted, "approver", f"{verdict}: {reason}", speedup
         )
         return accepted
+
+    def _sanitized_away(self, r: int, challenger: CandidateRecord) -> bool:
+        """On a GPU a kernel is crowned only after compute-sanitizer found no race or bad access."""
+        try:
+            found = self.harness.sanitize(challenger.candidate)
+        except WorkersUnavailable:
+            return False
+        if found is None:
+            return False
+        self.store.set_verdict(challenger.id, found, None)
+        record = dataclasses.replace(challenger, verdict=found, reused_from=None)
+        self.session.put(record)
+        self._emit("evaluated", r, found.status.value, candidate=record)
+        return True
 
     def _decide(
         self,
