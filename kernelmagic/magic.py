@@ -177,7 +177,7 @@ class CudaOptimize(Magics):
         from .loop.session import Session
 
         args = parse_argstring(self.cuda_optimize_export, line)
-        ns = self.shell.user_ns if self.shell is not None else {}
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         value = ns.get(args.session) if args.session else self.last_run
         ref: str | StoredSession = args.session or "last"
         db = args.session_db or self.session_db

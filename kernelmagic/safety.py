@@ -7,22 +7,25 @@ from a file. A candidate also runs inside the harness's worker process, so intro
 reach the harness's own state, the file system or the CUDA driver, or patch the timers and the
 comparison. `check_python` rejects such code before it runs anywhere:
 
-* imports: an allowlist of top-level modules, minus driver, file and internal submodules;
+* imports and module attributes: allowlists (`safety_allowlist`) of the modules candidates
+  may import and of the names of each that kernel authors use; everything else reached
+  through a module is refused, because these packages have too many internals to blocklist;
 * names: no double-underscore names, and only the builtins in `SAFE_BUILTINS`, which is also
   what the worker gives candidates at run time, so the two layers agree;
-* attributes: nothing starting with ``_``, no frame or code introspection, no file, process,
-  environment or driver entry points, no internal modules of the allowed packages. Without
-  ``getattr`` every attribute a candidate reaches is spelled out in its source, so these
-  name rules see all of them;
+* attributes of other objects: nothing starting with ``_``, no frame or code introspection,
+  no file, process, environment or driver entry points. Without ``getattr`` every attribute a
+  candidate reaches is spelled out in its source, so these rules see all of them;
 * objects: attributes may be set only on ``self`` in ``__init__``, modules may not be passed
   around, library classes may not be subclassed and classes may define only a few dunder
   methods, so a candidate cannot patch the harness's timers or comparison, nor hand back an
   object that runs its own code when the harness inspects it;
-* strings: CUDA sources may ``#include`` only system headers, and compiler options may not
-  name paths;
+* strings (`safety_strings`): CUDA sources may ``#include`` only system headers, compiler
+  options may not name paths, and anything numba would evaluate as a signature must name
+  only numba types;
 * host code (everything outside GPU-decorated functions) may use NumPy only to allocate and
-  to name dtypes and constants, may not CPU-compile with numba, and may not pull device data
-  back for host-side work.
+  to name dtypes and constants (and at module level to build constant tables,
+  `safety_constants`), may not CPU-compile with numba, and may not pull device data back for
+  host-side work.
 
 A static check cannot follow values computed at run time (a string assembled into an
 ``#include``, a method patched on an object passed around); the harness's dynamic checks
@@ -33,18 +36,27 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import string
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
-from . import cuda_source
+from .safety_allowlist import (
+    ALLOWED_MODULES,
+    ROOTS,
+    Context,
+    allowed_text,
+    covered,
+    extra_modules,
+    import_problem,
+    not_listed,
+    unlisted,
+)
+from .safety_constants import constant_numpy_calls
 from .safety_rules import (
     ATTRIBUTE_RULES,
     BUILTIN_HINTS,
     BUILTIN_NAMES,
     CPU_JIT,
     CUDA_TARGET_DECORATORS,
-    DEFAULT_ALLOWED_IMPORTS,
     DEFINABLE_DUNDERS,
     DEVICE_DECORATORS,
     FILE_ACCESS,
@@ -53,15 +65,19 @@ from .safety_rules import (
     INTERNAL,
     INTROSPECTION,
     INTROSPECTION_PREFIX,
-    KNOWN_SUBMODULES,
     MAX_POSITIONAL,
-    NUMPY_HOST,
     PATH_KEYWORDS,
-    PATH_OPTION_PREFIXES,
-    PATH_OPTIONS,
     REASONS,
     SAFE_BUILTINS,
     SETTABLE,
+)
+from .safety_strings import (
+    Located,
+    Problem,
+    format_string_problem,
+    include_problem,
+    option_problem,
+    signature_problems,
 )
 
 
@@ -74,23 +90,19 @@ class Violation:
     message: str
 
 
-Problem = tuple[str, str]  # (rule, message)
-Located = tuple[ast.AST, Problem]
-
-
 def check_python(source: str, *, allowed_imports: Iterable[str] = ()) -> list[Violation]:
     """Static safety rules for a Python candidate. Raises SyntaxError when source does not parse.
 
     Returns every violation, in source order, at most one per syntax node. `allowed_imports`
-    adds top-level modules to `DEFAULT_ALLOWED_IMPORTS`; such an extra module is fully
-    allowed, attributes included (``os._exit``), except double-underscore attributes.
+    adds modules to `ALLOWED_MODULES`; such an extra module is fully allowed, its submodules
+    and attributes included (``os._exit``), except double-underscore attributes.
     """
     try:
         tree = ast.parse(source)
     except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, deep nesting
         detail = str(exc) or type(exc).__name__
         raise SyntaxError(f"candidate source cannot be parsed: {detail}") from None
-    extras = frozenset(m.split(".")[0] for m in allowed_imports) - DEFAULT_ALLOWED_IMPORTS
+    extras = extra_modules(allowed_imports)
     try:
         checker = _Checker(tree, extras)
         checker.visit(tree)
@@ -124,46 +136,24 @@ def _category(name: str) -> str | None:
     return "internal" if name in INTERNAL else None
 
 
+def _unlisted_problem(what: str, container: str, name: str, context: Context) -> Problem:
+    """A chain that leaves the allowlists at `container.name`: the most specific reason."""
+    if category := _category(name):
+        return ATTRIBUTE_RULES.get(category, "attribute"), (
+            f"'{what}' is not allowed: {REASONS[category]}"
+        )
+    if container.split(".")[0] == "numpy" and context == "host":
+        return "host-numpy", (
+            f"{what} runs on the host: do the work in a GPU kernel (host code may use "
+            "NumPy only to allocate arrays and to name dtypes and constants, and at module "
+            "level to build constant tables from literals; use math for scalar arithmetic)"
+        )
+    return "attribute", f"'{what}' is not allowed: {not_listed(container, name, context)}"
+
+
 def _shown(node: ast.AST) -> str:
     text = ast.unparse(node)
     return text if len(text) <= 60 else "..." + text[-57:]
-
-
-def _format_fields(fmt: str) -> Iterator[str]:
-    for _, field, spec, _ in string.Formatter().parse(fmt):
-        if field is not None:
-            yield field
-        if spec:  # nested fields, as in "{0:{1.x}}"
-            yield from _format_fields(spec)
-
-
-def _format_string_problem(fmt: str) -> Problem | None:
-    try:
-        fields = list(_format_fields(fmt))
-    except ValueError:
-        return "format", "a malformed format string cannot be checked; use an f-string"
-    for field in fields:
-        if "." in field or "[" in field:
-            return "format", (
-                f"format field '{{{field}}}' reads an attribute or item of its argument, "
-                "which can reach object internals; use an f-string"
-            )
-    return None
-
-
-def _include_problem(text: str) -> str | None:
-    # Kernel source inside a Python string gets the same rule as a CUDA C candidate.
-    problems = cuda_source.check_includes(text)
-    return problems[0] if problems else None
-
-
-def _option_problem(text: str) -> str | None:
-    if not text.lstrip().startswith("-"):
-        return None
-    for token in text.split():
-        if token.split("=", 1)[0] in PATH_OPTIONS or token.startswith(PATH_OPTION_PREFIXES):
-            return f"compiler option '{token}' reads or writes files or runs programs; remove it"
-    return None
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
@@ -227,10 +217,10 @@ class _Checker(ast.NodeVisitor):
     def __init__(self, tree: ast.Module, extras: frozenset[str]) -> None:
         self.found: list[tuple[int, int, int, Violation]] = []  # (line, col, end col, ...)
         self._extras = extras
-        self._allowed_text = ", ".join(["numba", "cupy", "cupyx", "numpy", "math", *sorted(extras)])
         self._aliases: dict[str, str] = {}  # local name -> dotted name it stands for
-        self._modules = set(KNOWN_SUBMODULES)  # dotted names that are module objects
+        self._modules = set(ALLOWED_MODULES)  # dotted names that are module objects
         self._collect_aliases(tree)
+        self._constant_funcs = constant_numpy_calls(tree, self._qual)
         self._scan_device_functions(tree)
         self._scopes = [_bindings(tree)]
         self._device = False
@@ -306,7 +296,14 @@ class _Checker(ast.NodeVisitor):
     def _in_extra(self, node: ast.AST) -> bool:
         """Whether `node` is a chain on a module the problem explicitly allows."""
         dotted = self._qual(node)
-        return dotted is not None and dotted.split(".")[0] in self._extras
+        return dotted is not None and covered(dotted, self._extras)
+
+    def _listed_chain(self, node: ast.AST) -> str | None:
+        """The dotted name of `node` when the allowlists judge it: a chain on an allowed module."""
+        dotted = self._qual(node)
+        if dotted is None or dotted.split(".")[0] not in ROOTS or covered(dotted, self._extras):
+            return None
+        return dotted
 
     def _bound(self, name: str) -> bool:
         return any(name in scope for scope in self._scopes)
@@ -320,20 +317,24 @@ class _Checker(ast.NodeVisitor):
         where = (line, getattr(node, "col_offset", 0), getattr(node, "end_col_offset", 0))
         self.found.append((*where, Violation(line, rule, text)))
 
+    def visit_Module(self, node: ast.Module) -> None:
+        for where, problem in signature_problems(node, self._qual):
+            self._flag(where, *problem)
+        self.generic_visit(node)
+
     # -- imports --------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            self._check_import(alias, alias.name, alias.asname)
+            self._check_import(alias, alias.name, None, alias.asname)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.level:
+        if node.level or node.module is None:
             self._flag(
                 node,
                 "import",
-                f"relative imports are not allowed; import {self._allowed_text} by absolute name",
+                f"relative imports are not allowed; import {allowed_text(self._extras)} by "
+                "absolute name",
             )
-            return
-        if node.module == "__future__":  # compiler directives; the parser rejects bad ones
             return
         for alias in node.names:
             if alias.name == "*":
@@ -344,10 +345,11 @@ class _Checker(ast.NodeVisitor):
                     "import the names you use explicitly",
                 )
             else:
-                self._check_import(alias, f"{node.module}.{alias.name}", alias.asname)
+                self._check_import(alias, node.module, alias.name, alias.asname)
 
-    def _check_import(self, node: ast.alias, path: str, asname: str | None) -> None:
-        root, *parts = path.split(".")
+    def _check_import(
+        self, node: ast.alias, module: str, name: str | None, asname: str | None
+    ) -> None:
         if asname and _is_dunder(asname):
             self._flag(
                 node,
@@ -355,20 +357,8 @@ class _Checker(ast.NodeVisitor):
                 f"binding the double-underscore name '{asname}' is not "
                 "allowed; choose an ordinary name",
             )
-        elif root in self._extras:
-            return
-        elif root not in DEFAULT_ALLOWED_IMPORTS:
-            self._flag(
-                node,
-                "import",
-                f"import of '{root}' is not allowed (candidates may import {self._allowed_text})",
-            )
-        elif bad := next(((p, c) for p in parts if (c := _category(p))), None):
-            self._flag(
-                node,
-                "import",
-                f"import of '{path}' is not allowed: '{bad[0]}' - {REASONS[bad[1]]}",
-            )
+        elif problem := import_problem(module, name, self._extras):
+            self._flag(node, "import", problem)
 
     # -- scopes ---------------------------------------------------------------------
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
@@ -515,8 +505,8 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _attribute_name_problem(self, node: ast.Attribute) -> Problem | None:
-        if self._in_extra(node) and not _is_dunder(node.attr):
-            return None
+        if (self._in_extra(node) and not _is_dunder(node.attr)) or self._listed_chain(node):
+            return None  # a chain on an allowed module is judged by the allowlists
         category = _category(node.attr)
         if category is None:
             return None
@@ -551,19 +541,6 @@ class _Checker(ast.NodeVisitor):
         if what != dotted and not isinstance(node, ast.Attribute):
             what = f"{what} ({dotted})"
         if (
-            not self._device
-            and parts[0] == "numpy"
-            and len(parts) > 1
-            and (len(parts) > 2 or parts[1] not in NUMPY_HOST)
-        ):
-            return "host-numpy", (
-                f"{what} runs on the host: do the work in a GPU kernel (host "
-                "code may use NumPy only to allocate arrays and to name "
-                "dtypes and constants; use math for scalar arithmetic)"
-            )
-        if not self._device and parts[-1] == "get_array_module":
-            return "host-numpy", f"{what} can hand back NumPy for host work; use cupy directly"
-        if (
             parts[0] == "numba"
             and len(parts) > 1
             and parts[1] in CPU_JIT
@@ -573,6 +550,13 @@ class _Checker(ast.NodeVisitor):
                 f"{what} compiles for the CPU; write a @cuda.jit kernel "
                 "(vectorize/guvectorize need target='cuda')"
             )
+        if not self._device and parts[-1] == "get_array_module":
+            return "host-numpy", f"{what} can hand back NumPy for host work; use cupy directly"
+        context: Context = (
+            "device" if self._device else "constant" if id(node) in self._constant_funcs else "host"
+        )
+        if self._listed_chain(node) and (where := unlisted(dotted, context)):
+            return _unlisted_problem(what, *where, context)
         if dotted in self._modules and id(node) not in self._bases and _loads(node):
             return "import", (
                 f"module {what} may only be used as {_shown(node)}.<name>; "
@@ -598,7 +582,7 @@ class _Checker(ast.NodeVisitor):
         ):  # not str.format: np.lib.format
             return None
         if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return _format_string_problem(node.value.value)
+            return format_string_problem(node.value.value)
         return "format", (
             f"'{_shown(node)}' formats with a string the checker cannot see, and "
             "format fields can read attributes; use an f-string"
@@ -620,7 +604,7 @@ class _Checker(ast.NodeVisitor):
             and isinstance(node.args[0].value, str)
         ):
             self._format_checked.add(id(func))  # str.format("literal", ...)
-            if problem := _format_string_problem(node.args[0].value):
+            if problem := format_string_problem(node.args[0].value):
                 self._flag(func, *problem)
         for where, problem in self._call_problems(node, dotted):
             self._flag(where, *problem)
@@ -680,5 +664,5 @@ class _Checker(ast.NodeVisitor):
         value = node.value
         if isinstance(value, bytes):
             value = value.decode("latin-1")
-        if isinstance(value, str) and (text := _include_problem(value) or _option_problem(value)):
+        if isinstance(value, str) and (text := include_problem(value) or option_problem(value)):
             self._flag(node, "file-access", text)

@@ -1,7 +1,8 @@
-"""The vocabulary of the safety rules: which modules, names and attributes candidates may use.
+"""The vocabulary of the safety rules: builtins, and the attribute names refused on any object.
 
-Data only; `safety` holds the checker that applies it. Kept apart so the lists can be read
-(and reviewed) in one place.
+Data only; `safety` holds the checker that applies it, and `safety_allowlist` the modules and
+module attributes candidates may use. Kept apart so the lists can be read (and reviewed) in
+one place.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import re
 def _names(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
-
-DEFAULT_ALLOWED_IMPORTS: frozenset[str] = frozenset({"numba", "cupy", "cupyx", "numpy", "math"})
 
 SAFE_BUILTINS: dict[str, object] = {
     name: getattr(builtins, name)
@@ -48,15 +47,6 @@ BUILTIN_HINTS = {
     ),
 }
 
-# Host code may use NumPy only for these: allocation, dtypes, constants, dtype logic.
-NUMPY_HOST = _names(
-    "float16 float32 float64 int8 int16 int32 int64 uint8 uint16 uint32 uint64 bool_ complex64 "
-    "complex128 intp uintp int_ uint intc uintc byte ubyte short ushort longlong ulonglong bool "
-    "half single double dtype empty zeros ones full "
-    "empty_like zeros_like ones_like full_like inf nan pi e finfo iinfo newaxis ndarray "
-    "issubdtype result_type promote_types can_cast number integer signedinteger "
-    "unsignedinteger floating complexfloating"
-)
 # numba's CPU compilers: a host fallback that runs fast enough to pass for a kernel.
 CPU_JIT = _names(
     "jit njit generated_jit cfunc stencil prange pndindex jit_module objmode carray farray "
@@ -72,12 +62,6 @@ DEVICE_DECORATORS = frozenset(
     }
 )
 CUDA_TARGET_DECORATORS = frozenset({"numba.vectorize", "numba.guvectorize"})
-# Public submodules that `from pkg import sub` may bind: modules, so never plain values.
-KNOWN_SUBMODULES = _names(
-    "numba.cuda numba.types numba.cuda.cg numba.cuda.libdevice numba.cuda.random cupy.cuda "
-    "cupy.random cupy.linalg cupy.fft cupyx.jit cupyx.scipy numpy.random numpy.linalg "
-    "numpy.fft"
-)
 
 # Frames, code and classes; py_func hands back the Python function behind a kernel, which
 # would run its body on the host.
@@ -97,7 +81,8 @@ FILE_ACCESS = _names(
 FILE_ACCESS_PATTERN = re.compile(r"^(?:load|save|dump|open|spawn|exec[lv])|file|hook")
 # Modules that numpy 2, numba-cuda and CuPy 14 expose as attributes (their internals and
 # the stdlib modules they import), plus other stdlib modules that reach the OS or the
-# interpreter: `cuda.os.system` or `numba.config` must not be one attribute away.
+# interpreter. Through a module the allowlists refuse them anyway (these names only give the
+# reason); on the objects those libraries hand back, these names are the rule.
 INTERNAL = _names(
     "core lib testing f2py distutils misc simulator cloudpickle config cpython llvmlite np "
     "numpy numba parfors stencils typed experimental extending platform api api_util cext "

@@ -32,6 +32,8 @@ class Recorder:
     poison: int | None = None
     launches: int = 0
     d2h_bytes: int = 0
+    # The simulator's launches, described for compiling them for a real GPU afterwards.
+    described: dict[Any, None] = dataclasses.field(default_factory=dict)
     # id of a host buffer -> (the array, digest when written) for provenance checks
     written: dict[int, tuple[np.ndarray, bytes]] = dataclasses.field(default_factory=dict)
 
@@ -210,6 +212,7 @@ def install_simulator_hooks() -> None:
     """
     if "sim" in _installed:
         return
+    install_signature_guard()
     from numba import cuda
     from numba.cuda.simulator import api as sim_api
     from numba.cuda.simulator import kernel as sim_kernel
@@ -231,7 +234,7 @@ def install_simulator_hooks() -> None:
     fake.__getattr__ = strict_getattr  # type: ignore[method-assign]
     for op in _HOST_OPERATORS:
         setattr(fake, op, no_host_math)
-    fake.__str__ = fake.__repr__ = _opaque_repr  # type: ignore[method-assign,assignment]
+    fake.__str__ = fake.__repr__ = _opaque_repr  # type: ignore[method-assign]
 
     def count_copy(rec: Recorder, result: Any, self: Any, ary: Any = None, stream: Any = 0) -> None:
         rec.d2h_bytes += result.nbytes
@@ -255,12 +258,16 @@ def install_simulator_hooks() -> None:
             if hasattr(namespace, name):
                 setattr(namespace, name, getattr(sim_arrays, name))
 
+    from .gpu_target import describe_launch
+
     original_call = sim_kernel.FakeCUDAKernel.__call__
 
     @functools.wraps(original_call)
     def launch(self: Any, *args: Any) -> Any:
         rec = _active
         is_launch = not (self._device or sim_kernel._kernel_context)
+        if rec is not None and is_launch:
+            rec.described.setdefault(describe_launch(self, args), None)
         result = original_call(self, *args)
         if rec is not None and is_launch:
             rec.launches += 1
@@ -275,10 +282,47 @@ def install_simulator_hooks() -> None:
     _installed.add("sim")
 
 
+def install_signature_guard() -> None:
+    """numba parses signature strings with `eval` and full builtins: parse plain ones only.
+
+    The static rules see literal signatures; this covers strings a candidate builds at
+    run time or hands to numba through a container. The same check as the static rule,
+    then an `eval` with no builtins of text that holds only numba type names, calls,
+    subscripts and constants.
+    """
+    if "signatures" in _installed:
+        return
+    import ast
+    import importlib
+
+    from ..safety_strings import signature_string_problem
+
+    for module_name in ("numba.cuda.core.sigutils", "numba.core.sigutils"):
+        try:
+            sigutils = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        namespace = dict(sigutils.types.__dict__)
+        names = frozenset(n for n in namespace if not n.startswith("_"))
+
+        def parse(
+            text: str, namespace: dict[str, Any] = namespace, names: frozenset[str] = names
+        ) -> Any:
+            problem = signature_string_problem(text, names)
+            if problem:
+                raise TypeError(problem)
+            code = compile(ast.parse(text.strip(), mode="eval"), "<signature>", "eval")
+            return eval(code, {"__builtins__": {}}, namespace)
+
+        sigutils._parse_signature_string = parse  # type: ignore[attr-defined]
+    _installed.add("signatures")
+
+
 def install_numba_hooks() -> None:
     """Count numba kernel launches and every device-to-host copy numba makes."""
     if "numba" in _installed:
         return
+    install_signature_guard()
     from numba import cuda
     from numba.cuda import api, dispatcher
     from numba.cuda.cudadrv import driver
@@ -294,8 +338,9 @@ def install_numba_hooks() -> None:
             rec.host_written(dst)
 
     def poison_fresh(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
-        if rec.poison is not None and getattr(result, "nbytes", 0):
-            driver.device_memset(result, rec.poison, result.nbytes)
+        nbytes = int(getattr(result, "nbytes", 0))
+        if rec.poison is not None and nbytes:
+            driver.device_memset(result, rec.poison, nbytes)
 
     _wrap(dispatcher._Kernel, "launch", before=count_launch)
     _wrap(driver, "device_to_host", after=count_copy)
@@ -311,6 +356,7 @@ def install_cupy_hooks() -> None:
     """Count CuPy's device-to-host copies (its launches happen in compiled code we cannot see)."""
     if "cupy" in _installed:
         return
+    install_signature_guard()
     import cupy
 
     def count_get(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
