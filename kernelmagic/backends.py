@@ -23,7 +23,7 @@ class Plan:
     """`worker` is the kind of worker process; `run` is False where nothing can execute it."""
 
     backend: str
-    worker: Literal["sim", "gpu"] | None
+    worker: Literal["sim", "gpu", "cc"] | None
     run: bool
 
 

@@ -8,6 +8,7 @@ verification runs in a worker, comparison here, then timing in a worker on the G
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import uuid
@@ -41,7 +42,7 @@ from .jobs import (
     WorkerCase,
 )
 from .measure import time_job
-from .worker import describe_device, verify
+from .worker import describe_device, gpu_compile, verify
 
 # Enough pairs for the sign test to reach p < 0.01 with two pairs reversed: the simulator's
 # host clock picks up every hiccup of a loaded machine.
@@ -105,6 +106,12 @@ class Harness:
             self._cases = cases
             self._unused_draw = self._with_twins(cases)
         return self._cases
+
+    @functools.cached_property
+    def identity_cases(self) -> list[Case]:
+        """Cases of the fixed seeds 0, 1, ...: what identifies the problem across sessions
+        (the store's key), never what a candidate is judged on."""
+        return [make_case(self.problem, s) for s in range(self.problem.cases)]
 
     def draw(self, seeds: tuple[int, ...] | None = None) -> Draw:
         """Verification cases for one evaluation: fresh seeds (or `seeds`, to reproduce a
@@ -207,6 +214,11 @@ class Harness:
         base = dataclasses.replace(
             base, backend=route.backend, device=device, compile=report.compile
         )
+        if report.launches:
+            compiled = self._compile_for_gpu(spec, report.launches, base)
+            if isinstance(compiled, Verdict):
+                return compiled
+            base = compiled
         if report.failure:
             return self._failed(report.failure, worker, base)
         if not report.can_run:
@@ -357,6 +369,33 @@ class Harness:
                     f"({type(exc).__name__}: {exc}); please report this",
                     backend=route.backend,
                 )
+
+    def _compile_for_gpu(
+        self, spec: RunSpec, launches: tuple[Any, ...], base: _VerdictBase
+    ) -> _VerdictBase | Verdict:
+        """What the simulator ran, compiled for a real GPU: a kernel only the simulator can
+        run is a compile error; the PTX's resources go on the verdict."""
+        if not self.pool.counts.get("cc"):
+            note = "its kernels were not compiled for a GPU target (no compile worker in this pool)"
+            return dataclasses.replace(base, warnings=(*base.warnings, note))
+        route = Plan(backend=spec.backend, worker="cc", run=True)
+        outcome = self._run(route, base, "compiling for a GPU target", gpu_compile, spec, launches)
+        if isinstance(outcome, Verdict):
+            return outcome
+        compiled, _ = outcome
+        info = compiled.compile_info()
+        if not compiled.ok:
+            message = compiled.first_error or "a kernel cannot be compiled for a GPU"
+            return dataclasses.replace(base, compile=info).make(Status.COMPILE_ERROR, message)
+        notes = [k.message for k in compiled.kernels if k.outcome.name == "UNCHECKED" and k.message]
+        if compiled.load_error:
+            notes.append(compiled.load_error)
+        merged = dataclasses.replace(base.compile or info, resources=info.resources, arch=info.arch)
+        return dataclasses.replace(
+            base,
+            compile=merged,
+            warnings=(*base.warnings, *(f"not checked for a GPU: {n}" for n in notes)),
+        )
 
     def _failed(self, failure: Failure, worker: str, base: _VerdictBase) -> Verdict:
         if failure.replace_worker:

@@ -94,6 +94,7 @@ class VerifyReport:
     runs: tuple[RunRecord, ...]
     failure: Failure | None
     can_run: bool
+    launches: tuple[Any, ...] = ()  # simulator only: gpu_target.KernelLaunch of each kernel
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from .. import cuda_source, launch, nvrtc
+from ..candidate import Candidate
 from ..safety import SAFE_BUILTINS
 from ..safety_allowlist import extra_modules, import_problem
 from ..verdict import CompileInfo, Resources, Status, clip
 from .jobs import Failure, OutputSpec, RunSpec
 from .runtimes import Runtime
-
 
 CANDIDATE_MODULE_PREFIX = "kernelmagic_candidate_"
 
@@ -54,24 +54,15 @@ class PythonProgram:
 
     def __init__(self, spec: RunSpec) -> None:
         cand = spec.candidate
-        self.filename = f"<candidate {cand.sha256[:12]}>"
-        # Registered so tracebacks and numba's error messages can show candidate lines.
-        linecache.cache[self.filename] = (
-            len(cand.source),
-            None,
-            cand.source.splitlines(True),
-            self.filename,
-        )
-        module = types.ModuleType(f"{CANDIDATE_MODULE_PREFIX}{cand.sha256[:12]}")
-        module.__dict__["__builtins__"] = {
-            **SAFE_BUILTINS,
-            "print": candidate_print,
-            "__import__": _guarded_import(spec.allowed_imports),
-        }
-        sys.modules[module.__name__] = module  # numba resolves globals through the module
+        self.filename = candidate_filename(cand)
         t0 = time.perf_counter()
         try:
-            exec(compile(cand.source, self.filename, "exec"), module.__dict__)
+            module, _ = load_module(
+                cand.source,
+                self.filename,
+                f"{CANDIDATE_MODULE_PREFIX}{cand.sha256[:12]}",
+                candidate_builtins(spec.allowed_imports),
+            )
         except Exception as exc:
             raise CandidateFailure(
                 Status.COMPILE_ERROR, "the candidate failed while loading: " + self.explain(exc)
@@ -107,8 +98,7 @@ class PythonProgram:
 
     def forget(self) -> None:
         """Drop what loading registered process-wide, when the worker evicts this program."""
-        sys.modules.pop(self.module.__name__, None)
-        linecache.cache.pop(self.filename, None)
+        forget_module(self.module, self.filename)
 
     def bind(
         self,
@@ -171,7 +161,7 @@ def exception_text(exc: BaseException) -> str:
     from their plain arguments only, and every text is clipped.
     """
     kind = type(exc)
-    args = BaseException.args.__get__(exc)  # not a class attribute the candidate shadowed
+    args = vars(BaseException)["args"].__get__(exc)  # not a class attribute it shadowed
     own_class = any(
         str(vars(c).get("__module__", "")).startswith(CANDIDATE_MODULE_PREFIX) for c in kind.__mro__
     )
@@ -187,6 +177,48 @@ def exception_text(exc: BaseException) -> str:
         except Exception:  # a library exception whose own formatting fails
             text = ", ".join(clip(str(a)) for a in args[:8])
     return f"{kind.__name__}: {text}".strip() if text else kind.__name__
+
+
+def load_module(
+    source: str, filename: str, name: str, builtins: Mapping[str, Any]
+) -> tuple[types.ModuleType, types.CodeType]:
+    """Execute candidate `source` as a fresh module `name` with `builtins`.
+
+    Registered in `linecache` (so tracebacks and numba's messages quote the candidate's
+    lines, even when loading fails) and in `sys.modules` (numba resolves globals through
+    it); `forget_module` undoes both. Returns the module and its top-level code object,
+    whose constants hold every function it defines.
+    """
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType(name)
+    module.__dict__["__builtins__"] = dict(builtins)
+    sys.modules[name] = module
+    try:
+        code = compile(source, filename, "exec")
+        exec(code, module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module, code
+
+
+def forget_module(module: types.ModuleType, filename: str) -> None:
+    sys.modules.pop(module.__name__, None)
+    linecache.cache.pop(filename, None)
+
+
+def candidate_filename(candidate: Candidate) -> str:
+    """The name candidate code is compiled under: tracebacks are told apart from ours by it."""
+    return f"<candidate {candidate.sha256[:12]}>"
+
+
+def candidate_builtins(allowed_imports: tuple[str, ...]) -> dict[str, Any]:
+    """The builtins candidate modules run with: the safe set, a bounded print, a guarded import."""
+    return {
+        **SAFE_BUILTINS,
+        "print": candidate_print,
+        "__import__": _guarded_import(allowed_imports),
+    }
 
 
 class PythonCall:
@@ -449,9 +481,8 @@ def _function_resources(function: Any, name: str) -> Resources:
 
 
 def _guarded_import(extra: tuple[str, ...]) -> Any:
-    """`import` inside candidate modules: the static rules' module and name allowlists again,
-    for code that got past them. ``import numba.cuda`` asks for "numba.cuda";
-    ``from numba import cuda`` asks for "numba" with fromlist ("cuda",)."""
+    """`import` inside candidate modules: the static rules' module and name lists, applied
+    again (``from numba import cuda`` arrives as "numba" with fromlist ("cuda",))."""
     extras = extra_modules(extra)
 
     def guarded(

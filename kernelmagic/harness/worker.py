@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import DeviceInfo, profile
+from ..devices import DeviceInfo, normalize_arch, profile
 from ..verdict import Status
 from . import guard
 from .jobs import POISON_BYTES, Failure, RunRecord, RunSpec, VerifyJob, VerifyReport, WorkerCase
@@ -23,6 +23,8 @@ from .programs import (
     CandidateFailure,
     CudaCProgram,
     PythonProgram,
+    candidate_builtins,
+    candidate_filename,
     candidate_print,
     exception_text,
 )
@@ -62,6 +64,27 @@ def runtime(backend: str) -> Runtime:
     if backend not in _runtimes:
         _runtimes[backend] = make_runtime(backend)
     return _runtimes[backend]
+
+
+def gpu_compile(spec: RunSpec, launches: tuple[Any, ...]) -> Any:
+    """In a worker without the simulator: compile what the simulator launched for a GPU.
+
+    Returns a `gpu_target.GpuCompile`; the candidate's module runs here too (its top level
+    builds the kernels), so this worker is confined like the simulator's.
+    """
+    from .gpu_target import compile_launches
+
+    guard.install_signature_guard()
+    digits = normalize_arch(spec.arch or "sm_90")[3:].rstrip("af")
+    cc = (int(digits[:-1]), int(digits[-1]))
+    candidate = spec.candidate
+    return compile_launches(
+        candidate.source,
+        candidate_filename(candidate),
+        launches,
+        builtins=candidate_builtins(spec.allowed_imports),
+        cc=cc,
+    )
 
 
 def describe_device(backend: str) -> DeviceInfo:
@@ -108,6 +131,7 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     if rt is None:
         return VerifyReport(device, program.compile, (), _dry_run(program, job), can_run=False)
     runs: list[RunRecord] = []
+    launched: dict[Any, None] = {}
     failure = None
     context = "uploading inputs"
     try:
@@ -115,7 +139,7 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
             dev = upload(rt, case.inputs)
             for rep in range(case.repeats or job.repeats):
                 context = f"{case.label}, run {rep + 1}"
-                runs.append(run_once(program, rt, dev, case, rep))
+                runs.append(run_once(program, rt, dev, case, rep, launched))
     except CandidateFailure as exc:
         failure = _with_context(exc.failure, context)
     except BaseException as exc:
@@ -126,7 +150,9 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
     if isinstance(program, PythonProgram) and not rt.simulated:
         # numba compiles on first launch: its kernels' resources exist only now.
         compiled = dataclasses.replace(compiled, resources=program.resources())
-    return VerifyReport(device, compiled, tuple(runs), failure, can_run=True)
+    return VerifyReport(
+        device, compiled, tuple(runs), failure, can_run=True, launches=tuple(launched)
+    )
 
 
 def _dry_run(program: Program, job: VerifyJob) -> Failure | None:
@@ -146,9 +172,16 @@ def upload(rt: Runtime, inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_once(
-    program: Program, rt: Runtime, dev: Mapping[str, Any], case: WorkerCase, rep: int
+    program: Program,
+    rt: Runtime,
+    dev: Mapping[str, Any],
+    case: WorkerCase,
+    rep: int,
+    launched: dict[Any, None],
 ) -> RunRecord:
-    """One call on poisoned outputs, watched for host-side work; inputs checked after."""
+    """One call on poisoned outputs, watched for host-side work; inputs checked after.
+
+    The simulator's kernel launches are added to `launched`, to be compiled for a GPU."""
     call = program.bind(rt, dev, case.inputs, case.output_specs)
     poison = POISON_BYTES[rep % len(POISON_BYTES)]
     call.poison(poison)
@@ -159,6 +192,7 @@ def run_once(
         rt.synchronize()
         outputs = call.outputs()
     seconds = time.perf_counter() - t0
+    launched.update(rec.described)
     if isinstance(program, PythonProgram):
         problem = guard.verdict_on_host_work(rec, outputs, launches_counted=rt.counts_launches)
         if problem:
