@@ -75,6 +75,13 @@ def test_replay_reproduces_the_recorded_candidates_exactly(recorded, pool, tmp_p
     assert replayed == original
     assert [c.origin for c in again.candidates[1:]] == ["replay"] * 4
     assert [c.status for c in again.candidates] == [c.status for c in stored.candidates]
+    # Each replayed kernel is judged on the seeds its recorded verdict was drawn with.
+    judged = [
+        (old.verdict.seeds, new.verdict.seeds)
+        for old, new in zip(stored.candidates[1:], again.candidates[1:], strict=True)
+        if new.reused_from is None and new.verdict.cases_checked
+    ]
+    assert judged and all(old == new and old for old, new in judged)
     assert again.best.source == NUMBA_SAXPY
     assert again.stop_reason.startswith("the replay proposer has nothing more")
 

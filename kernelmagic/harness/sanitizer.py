@@ -90,5 +90,5 @@ def run(job: VerifyJob, tool: str, *, timeout_s: float) -> str | None:
         except subprocess.TimeoutExpired:
             raise RuntimeError(
                 f"compute-sanitizer --tool {tool} ran past {timeout_s:g} s"
-            ) from None  # noqa: E501
+            ) from None
     return findings(done.stdout + "\n" + done.stderr)

@@ -103,6 +103,7 @@ class Loop:
         self.brief = brief
         self.approve = approve
         self._seq = 0
+        self._seeds: dict[str, tuple[int, ...]] = {}  # replayed candidates: their recorded seeds
         session.on_choice = self._user_choice
 
     # -- the loop ------------------------------------------------------------------------
@@ -213,6 +214,8 @@ class Loop:
             params=proposal.params,
         )
         self.store.add_candidate(record, self._key(record))
+        if proposal.seeds:
+            self._seeds[record.id] = proposal.seeds
         self.session.put(record)
         self._emit("proposed", r, candidate=record)
         return record
@@ -232,7 +235,7 @@ class Loop:
 
     def _judge(self, record: CandidateRecord) -> Verdict:
         try:
-            return self.harness.evaluate(record.candidate)
+            return self.harness.evaluate(record.candidate, seeds=self._seeds.pop(record.id, None))
         except WorkersUnavailable as exc:
             # Not the kernel's doing: `crashed` is never reused from the store, so the next
             # session judges this kernel again instead of inheriting the failure.

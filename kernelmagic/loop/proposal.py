@@ -28,6 +28,7 @@ class Proposal:
     rationale: str = ""
     parent: str | None = None  # the id of the candidate it was derived from
     params: Mapping[str, Any] | None = None  # search: the tunable values of this variant
+    seeds: tuple[int, ...] | None = None  # replay: the verification seeds it was judged on
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,7 @@ class ReplayProposer:
                         origin="replay",
                         rationale=c.rationale,
                         params=c.params,
+                        seeds=(c.verdict.seeds or None) if c.verdict else None,
                     )
                 )
         self.last_round = max(self._by_round, default=0)

@@ -61,8 +61,8 @@ def optimize(
     harness = Harness(
         problem, backend=backend, options=harness_options or HarnessOptions(), pool=pool
     )
-    cases = harness.cases  # a broken reference or generator fails here, before any session
-    key = problem_key(problem, cases)
+    harness.cases  # noqa: B018 - a broken reference or generator fails here, before any session
+    key = problem_key(problem, harness.identity_cases)
     stored: StoredSession | None = None
     if resume is not None:
         stored = store.load(store.resolve(resume))
@@ -98,7 +98,7 @@ def optimize(
     device = harness.device_info(first)
     arch = harness.options.arch or "sm_90"
     label = device.describe() if device else f"no GPU (compiled for {arch})"
-    brief = make_brief(problem, cases, task=options.task)
+    brief = make_brief(problem, harness.cases, task=options.task)
     session_id = stored.info.id if stored else uuid.uuid4().hex[:12]
     resolved_llm = getattr(proposer, "options", llm)  # the llm proposer's, with the env's key
     store.add_secret(getattr(resolved_llm, "api_key", None))
