@@ -135,21 +135,23 @@ def make_case(problem: Problem, seed: int, *, timing: bool = False) -> Case:
     return Case(seed=seed, inputs=inputs, expected=expected)
 
 
-def twin_case(problem: Problem, case: Case) -> Case | None:
+def twin_case(problem: Problem, case: Case, *, timing: bool = False) -> Case | None:
     """A case with the same shapes as `case` and fresh values, or None if none can be made.
 
     Run beside the case, it leaves nothing keyed on the size, the shape or a pointer that
     could pass: a table of answers by size, a cache by shape. The generator is asked
     first (another seed that gives the same shapes); where shapes follow the seed, the
     floating-point inputs are shuffled instead. Derived from the case's seed alone, so a
-    stored seed reproduces its twin.
+    stored seed reproduces its twin. `timing`: a twin of a `timing_inputs` case.
     """
     rng = random.Random(f"twin of {case.seed}")
+    generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
+    base = case.seed - case.seed % TIMING_SEED_BASE if case.seed >= TIMING_SEED_BASE else 0
     for _ in range(TWIN_TRIES):
-        seed = rng.randrange(SEED_RANGE)
+        seed = base + rng.randrange(SEED_RANGE)
         if seed == case.seed:
             continue
-        inputs = _draw(problem.inputs, seed)
+        inputs = _draw(generator, seed)
         if _same_layout(inputs, case.inputs) and _values_differ(inputs, case.inputs):
             expected = run_reference(problem.reference, inputs, seed)
             return Case(seed, inputs, expected, twin=f"twin of seed {case.seed}")

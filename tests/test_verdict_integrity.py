@@ -297,3 +297,66 @@ def test_verdict_text_is_bounded_wherever_it_goes():
     )
     assert len(verdict.message) < 4200 and len(verdict.flags[0]) < 4200
     assert len(str(verdict.to_dict())) < 10_000
+
+
+# -- the simulator is no more permissive than a GPU --------------------------------------
+
+
+def test_a_kernel_only_the_simulator_can_run_is_a_compile_error(evaluate):
+    sorted_in_a_kernel = candidate(
+        """
+@cuda.jit
+def host_work_inside(a, x, y, out):
+    i = cuda.grid(1)
+    if i == 0:
+        ordered = np.sort(x)
+        for k in range(x.size):
+            out[k] = a * x[k] + y[k] + 0 * ordered[0]
+
+
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    host_work_inside[1, 1](a, x, y, out)
+    return out
+"""
+    )
+    verdict = evaluate(sorted_in_a_kernel, SAXPY)
+    assert verdict.status is Status.COMPILE_ERROR, verdict.message
+    assert "cannot be compiled for a GPU" in verdict.message
+    assert "np.sort(x)" in verdict.message  # the candidate's own line
+
+
+def test_simulated_kernels_carry_their_ptx_resources(evaluate):
+    verdict = evaluate(
+        candidate(
+            """
+def saxpy(a, x, y):
+    out = cuda.device_array_like(x)
+    kernel[(x.size + 127) // 128, 128](a, x, y, out)
+    return out
+"""
+        ),
+        SAXPY,
+    )
+    assert verdict.status is Status.CORRECT, verdict.message
+    assert verdict.compile is not None and verdict.compile.arch == "sm_90"
+    assert [r.kernel for r in verdict.compile.resources] == ["kernel"]
+
+
+def test_signature_strings_built_at_run_time_cannot_run_code():
+    # numba evaluates signature strings with full builtins; workers parse plain ones only.
+    from numba.cuda.core import sigutils
+
+    from kernelmagic.harness import guard
+
+    guard.install_signature_guard()
+    args, _ = sigutils.normalize_signature("void(float32[:, ::1], int32)")
+    assert len(args) == 2
+    for code in (
+        "__import__('os').system('touch /tmp/pwned')",
+        "float32.__class__.__mro__",
+        "(lambda: 0)()",
+        "[x for x in ().__class__.__base__.__subclasses__()]",
+    ):
+        with pytest.raises(TypeError, match="signature"):
+            sigutils.normalize_signature(code)

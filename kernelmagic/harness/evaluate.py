@@ -85,6 +85,7 @@ class Harness:
         self._cases: list[Case] | None = None
         self._unused_draw: Draw | None = None
         self._timing_cases: dict[str, list[Case]] = {}
+        self._twins: dict[str, list[tuple[int, Case]]] = {}
         self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
         self._built_on: dict[str, str] = {}  # candidate hash -> worker name
         self._devices: dict[WorkerKind, DeviceInfo] = {}
@@ -136,6 +137,17 @@ class Harness:
             for i, c in enumerate(everything)
         )
         return Draw(tuple(everything), tuple(labels), worker, n)
+
+    def timing_twins(self, *, simulated: bool) -> list[tuple[int, Case]]:
+        """(set index, twin) per timing set that has one: what 'inputs never seen' are."""
+        key = "sim" if simulated else "gpu"
+        if key not in self._twins:
+            twins = [
+                (k, twin_case(self.problem, c, timing=not simulated))
+                for k, c in enumerate(self.timing_cases(simulated=simulated))
+            ]
+            self._twins[key] = [(k, t) for k, t in twins if t is not None]
+        return self._twins[key]
 
     def timing_cases(self, *, simulated: bool) -> list[Case]:
         """Inputs to time on: `timing_inputs` on a GPU; small `inputs` draws on the simulator.
@@ -434,9 +446,14 @@ class Harness:
         held = self._scattered.get(kind)
         if held is None or held[0] != self.pool.generation:
             cases = self.timing_cases(simulated=simulated)
+            twins = self.timing_twins(simulated=simulated)
             sets = TimingSets(
                 tuple(_worker_case(i, c, self.problem) for i, c in enumerate(cases)),
                 token=uuid.uuid4().hex,
+                twins=tuple(
+                    dataclasses.replace(_worker_case(len(cases) + j, t, self.problem), of=k)
+                    for j, (k, t) in enumerate(twins)
+                ),
             )
             self._scattered[kind] = (self.pool.generation, self.pool.scatter(sets, kind))
         return self._scattered[kind][1]
@@ -484,6 +501,25 @@ class Harness:
             return self._failed(report.failure, worker, base)
         if report.failure and report.failure.replace_worker:
             self.pool.replace(worker)
+        if wrong:
+            return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
+        twins = self.timing_twins(simulated=simulated)
+        outputs = report.twin_outputs[0] if report.twin_outputs else ()
+        wrong = next(
+            (
+                found
+                for (k, twin), got in zip(twins, outputs, strict=False)
+                if (
+                    found := judge.first_wrong(
+                        self.problem,
+                        twin,
+                        got,
+                        f"the twin of timing set {k + 1}, {twin.describe()}",
+                    )
+                )
+            ),
+            None,
+        )
         if wrong:
             return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
         skipped = judge.skipped_work(

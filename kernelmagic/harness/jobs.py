@@ -57,6 +57,7 @@ class WorkerCase:
     rtol: tuple[float, ...] = ()  # per output, for comparing timed runs with the first run
     atol: tuple[float, ...] = ()
     label: str = ""  # how messages name it: "case 2 of 3", "the twin of case 2"
+    of: int | None = None  # a timing twin: the index of the set whose shapes it has
     repeats: int = 0  # runs of this case (0: the job's default)
 
 
@@ -112,6 +113,8 @@ class TimingSets:
 
     sets: tuple[WorkerCase, ...]
     token: str = ""  # names this problem's sets, so a worker knows which programs saw them
+    # Per set, when one could be made: the same shapes, other values (index `of` the set).
+    twins: tuple[WorkerCase, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,5 +127,6 @@ class TimeReport:
     failure: Failure | None
     failed_program: int | None = None
     checked_runs: int = 0
-    # [program] -> latencies of first calls on sets the program had never seen
+    # [program] -> latencies of calls on twins: shapes it has seen, values it has not
     fresh_ms: tuple[tuple[float, ...], ...] = ()
+    twin_outputs: tuple[tuple[tuple[np.ndarray, ...], ...], ...] = ()  # [program][twin]

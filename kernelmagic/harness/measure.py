@@ -37,6 +37,7 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
     samples: list[list[float]] = [[] for _ in range(n)]
     host: list[list[float]] = [[] for _ in range(n)]
     fresh: list[list[float]] = [[] for _ in range(n)]
+    twin_outs: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n)]
     firsts: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n)]
     checked = 0
     current = 0
@@ -49,20 +50,20 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
                 program = load(spec, rt, fresh=True)  # the sets must be new to what is timed
             program.seen_sets.add(timing_sets.token)
             programs.append(program)
-        bench = _Bench(rt, sets)
+        twins = timing_sets.twins if job.fresh_check else ()
+        bench = _Bench(rt, (*sets, *twins), len(sets))
         kept: list[list[Any]] = [[] for _ in range(n)]
         for current, program in enumerate(programs):
-            # On a GPU one call first warms what a first call pays once (a memory pool
-            # growing to this size), so only the other sets' first calls count as fresh.
-            warmed = not rt.simulated and len(sets) > 1
-            if warmed:
-                bench.timed_call(program, 0, None)
             for k in range(len(sets)):
-                host_out, device_out, ms = bench.first_output(program, k)
+                host_out, device_out, _ = bench.first_output(program, k)
                 firsts[current].append(host_out)
                 kept[current].append(device_out)
-                if not (warmed and k == 0):
-                    fresh[current].append(ms)
+            # Every shape is warm now (a plan or a memory pool built per size is honest):
+            # a twin's call differs from a set's only in values the program never saw.
+            for j in range(len(twins)):
+                host_out, _, ms = bench.first_output(program, len(sets) + j)
+                twin_outs[current].append(host_out)
+                fresh[current].append(ms)
             bench.warm_up(program, job.options.warmup_ms)
         rng = random.Random()  # unseeded: which runs get checked is not predictable
         deadline = time.perf_counter() + job.options.budget_ms / 1e3
@@ -99,22 +100,29 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
         failed_program=failed,
         checked_runs=checked,
         fresh_ms=tuple(tuple(f) for f in fresh) if job.fresh_check else (),
+        twin_outputs=tuple(tuple(t) for t in twin_outs) if job.fresh_check else (),
     )
 
 
 class _Bench:
-    """Device copies of the timing sets and the rotating buffers the calls read from."""
+    """Device copies of the timing sets and the rotating buffers the calls read from.
 
-    def __init__(self, rt: Runtime, sets: Sequence[WorkerCase]) -> None:
+    Timed calls rotate over the first `rotating` sets; the rest (twins) are first calls only.
+    """
+
+    def __init__(self, rt: Runtime, sets: Sequence[WorkerCase], rotating: int) -> None:
         self.rt = rt
         self.sets = sets
+        self.rotating = rotating
         self.pristine = [upload(rt, s.inputs) for s in sets]
         # Sets of equal shapes share buffers; the number of buffers is coprime with the
-        # number of sets, so every buffer sees every set's data in turn.
+        # number of rotating sets, so every buffer sees every set's data in turn.
         groups: dict[tuple[Any, ...], list[int]] = {}
-        for k, s in enumerate(sets):
+        for k, s in enumerate(sets[:rotating]):
             groups.setdefault(_shape_key(s), []).append(k)
-        self.group_of = {k: key for key, ks in groups.items() for k in ks}
+        for k, s in enumerate(sets[rotating:], start=rotating):
+            groups.setdefault(_shape_key(s), [k])  # a twin reads its set's buffers
+        self.group_of = {k: _shape_key(s) for k, s in enumerate(sets)}
         self.slots = {
             key: [self._buffers(ks[0]) for _ in range(_coprime_above_one(len(ks)))]
             for key, ks in groups.items()
@@ -161,7 +169,7 @@ class _Bench:
             return
         end = time.perf_counter() + warmup_ms / 1e3
         for rep in range(1000):
-            self.timed_call(program, rep % len(self.sets), None)
+            self.timed_call(program, rep % self.rotating, None)
             if rep >= 1 and time.perf_counter() > end:
                 break
 
