@@ -13,6 +13,7 @@ import re
 from .. import cuda_source
 from ..candidate import Candidate
 from ..devices import DeviceInfo
+from ..safety_allowlist import ALLOWED_MODULES
 from ..verdict import Status
 from .proposal import Attempt, RoundRequest
 from .replies import entry_function
@@ -43,8 +44,10 @@ The kernel file is a Python module and must keep this contract:
 the problem's inputs by name (arrays already on the device) and compares what it returns \
 with the reference's outputs: one array, or a tuple in the reference's order.
 - Write the kernels with numba.cuda (`from numba import cuda` at module level, \
-`@cuda.jit`) or with CuPy (`import cupy as cp`, e.g. `cp.RawKernel`). Imports are limited \
-to numba, cupy, cupyx, numpy and math; no files, processes, network or introspection.
+`@cuda.jit`) or with CuPy (`import cupy as cp`, e.g. `cp.RawKernel`). Only these modules \
+can be imported: {modules}, and of each only its public kernel API (no internals, files, \
+processes, network or introspection). Host code may use NumPy only to allocate and name \
+dtypes; module-level constant tables built from literals are fine.
 - Allocate the outputs on the device and return them there: a copy to the host is timed \
 too."""
 
@@ -99,7 +102,7 @@ def _contract(request: RoundRequest, base: Candidate) -> str:
             entry = f"`{fn.name}({params})`"
         else:
             entry = f"`{base.entry}`" if base.entry else "(the host function that takes the inputs)"
-        return _PYTHON_CONTRACT.format(entry=entry)
+        return _PYTHON_CONTRACT.format(entry=entry, modules=", ".join(ALLOWED_MODULES))
     kernels = [k for k in cuda_source.find_kernels(base.source) if k.defined]
     wanted = (base.kernel or "").split("<")[0].strip()
     kernel = next((k for k in kernels if k.name == wanted), kernels[0] if kernels else None)
