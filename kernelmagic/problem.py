@@ -52,6 +52,7 @@ class Problem:
     allowed_imports: tuple[str, ...] = ()
     name: str = ""
     seeds: tuple[int, ...] | None = None
+    twins: bool = True
 
     def __post_init__(self) -> None:
         if not callable(self.reference):
@@ -136,47 +137,74 @@ def make_case(problem: Problem, seed: int, *, timing: bool = False) -> Case:
 
 
 def twin_case(problem: Problem, case: Case, *, timing: bool = False) -> Case | None:
-    """A case with the same shapes as `case` and fresh values, or None if none can be made.
+    """A case with the same shapes as `case` and other values, or None if none can be made.
 
     Run beside the case, it leaves nothing keyed on the size, the shape or a pointer that
-    could pass: a table of answers by size, a cache by shape. The generator is asked
-    first (another seed that gives the same shapes); where shapes follow the seed, the
-    floating-point inputs are shuffled instead. Derived from the case's seed alone, so a
-    stored seed reproduces its twin. `timing`: a twin of a `timing_inputs` case.
+    could pass: a table of answers by size, a cache by shape. Tried in order: another seed
+    whose inputs have the same shapes (the generator's own values); the case's arrays
+    shuffled; values of another seed's arrays laid out in the case's shapes. A twin must
+    change the expected answer (a shuffle does not change a sum) and the reference must
+    accept it. Twin seeds lie past the seeds cases are drawn from, so a twin is never a
+    case the candidate saw. Derived from the case's seed alone: a stored seed reproduces
+    its twin. `timing`: a twin of a `timing_inputs` case.
     """
+    if not problem.twins:
+        return None
     rng = random.Random(f"twin of {case.seed}")
     generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
     base = case.seed - case.seed % TIMING_SEED_BASE if case.seed >= TIMING_SEED_BASE else 0
-    for _ in range(TWIN_TRIES):
-        seed = base + rng.randrange(SEED_RANGE)
-        if seed == case.seed:
+    base += 2 * SEED_RANGE if timing else SEED_RANGE
+    first: Inputs | None = None
+    same: Inputs | None = None
+    for _ in range(TWIN_TRIES):  # one draw at a time: timing inputs can be large
+        other = _draw(generator, base + rng.randrange(SEED_RANGE))
+        first = first or other
+        if _same_layout(other, case.inputs):
+            same = other
+            break
+    made: list[tuple[Callable[[], Inputs | None], str]] = [
+        (lambda: same, "another seed's inputs of the same shapes"),
+        (lambda: _shuffled(case.inputs, rng), "its inputs shuffled"),
+        (lambda: _laid_out(first or {}, case.inputs), "another seed's values in its shapes"),
+    ]
+    for make, how in made:
+        inputs = make()
+        if inputs is None or not _values_differ(inputs, case.inputs):
             continue
-        inputs = _draw(generator, seed)
-        if _same_layout(inputs, case.inputs) and _values_differ(inputs, case.inputs):
-            expected = run_reference(problem.reference, inputs, seed)
-            return Case(seed, inputs, expected, twin=f"twin of seed {case.seed}")
-    shuffled = {
-        k: rng_permuted(v, rng) if _is_float_array(v) else v for k, v in case.inputs.items()
-    }
-    if not _values_differ(shuffled, case.inputs):
-        return None
-    try:
-        expected = run_reference(problem.reference, shuffled, case.seed)
-    except ProblemError:
-        return None  # the reference needs the values' order: no twin rather than a false one
-    return Case(case.seed, shuffled, expected, twin="its float inputs shuffled")
+        try:
+            expected = run_reference(problem.reference, inputs, case.seed)
+        except ProblemError:
+            continue  # the reference needs what these values broke: try the next way
+        if any(not np.array_equal(a, b) for a, b in zip(expected, case.expected, strict=False)):
+            return Case(case.seed, inputs, expected, twin=f"a twin: {how}")
+    return None
 
 
-def rng_permuted(values: np.ndarray, rng: random.Random) -> np.ndarray:
-    return (
-        np.random.default_rng(rng.randrange(2**32))
-        .permutation(values.ravel())
-        .reshape(values.shape)
-    )
+def _shuffled(inputs: Mapping[str, Any], rng: random.Random) -> Inputs:
+    return {k: _permuted(v, rng) if _is_array(v) else v for k, v in inputs.items()}
 
 
-def _is_float_array(value: Any) -> bool:
-    return isinstance(value, np.ndarray) and value.size > 1 and value.dtype.kind in "fc"
+def _laid_out(other: Mapping[str, Any], like: Mapping[str, Any]) -> Inputs | None:
+    """`other`'s array values, repeated or cut to `like`'s shapes; `like`'s scalars."""
+    laid: Inputs = {}
+    for key, value in like.items():
+        source = other.get(key)
+        if not _is_array(value):
+            laid[key] = value
+        elif isinstance(source, np.ndarray) and source.dtype == value.dtype and source.size:
+            laid[key] = np.resize(source.ravel(), value.shape)
+        else:
+            return None
+    return laid
+
+
+def _permuted(values: np.ndarray, rng: random.Random) -> np.ndarray:
+    generator = np.random.default_rng(rng.randrange(2**32))
+    return generator.permutation(values.ravel()).reshape(values.shape)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.size > 1 and value.dtype.kind in "fciub"
 
 
 def _same_layout(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

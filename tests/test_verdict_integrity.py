@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from problems import fixed_saxpy_inputs, saxpy_inputs, saxpy_reference
+from problems import (
+    fixed_saxpy_inputs,
+    histogram_inputs,
+    histogram_reference,
+    saxpy_inputs,
+    saxpy_reference,
+)
 
 import kernelmagic as km
 from kernelmagic import Status
@@ -83,6 +89,17 @@ def test_a_twin_has_the_same_shapes_and_other_values():
         assert twin.inputs["n"] == case.inputs["n"]
         assert not np.array_equal(twin.inputs["x"], case.inputs["x"])
         assert twin_case(problem, case).inputs["x"].tobytes() == twin.inputs["x"].tobytes()
+
+
+def test_a_twin_changes_the_answer_even_of_an_order_blind_reduction():
+    # Shuffling the values of a histogram's input leaves its answer as it was; the twin
+    # then takes another seed's values laid out in the case's shape.
+    problem = km.Problem(histogram_reference, histogram_inputs)
+    case = make_case(problem, 4)
+    twin = twin_case(problem, case)
+    assert twin is not None and twin.inputs["values"].shape == case.inputs["values"].shape
+    assert not np.array_equal(twin.expected[0], case.expected[0])
+    assert twin_case(km.Problem(histogram_reference, histogram_inputs, twins=False), case) is None
 
 
 def test_a_table_of_answers_by_size_fails_on_the_twin(evaluate):
@@ -360,3 +377,44 @@ def test_signature_strings_built_at_run_time_cannot_run_code():
     ):
         with pytest.raises(TypeError, match="signature"):
             sigutils.normalize_signature(code)
+
+
+WARP_SUM = """
+import numpy as np
+from numba import cuda, float32
+
+
+@cuda.jit
+def block_sums(x, out):
+    # Each warp sums its 32 values with shuffles; lane 0 adds the warp's total.
+    i = cuda.grid(1)
+    v = x[i] if i < x.size else float32(0.0)
+    offset = 16
+    while offset > 0:
+        v += cuda.shfl_down_sync(0xFFFFFFFF, v, offset)
+        offset //= 2
+    if cuda.laneid == 0:
+        cuda.atomic.add(out, 0, v)
+    if cuda.all_sync(0xFFFFFFFF, True) and cuda.ballot_sync(0xFFFFFFFF, True) == 0:
+        out[0] = -1.0  # never: every lane votes
+
+
+def total(x):
+    out = cuda.to_device(np.zeros(1, np.float32))
+    block_sums[(x.size + 127) // 128, 128](x, out)
+    return out
+"""
+
+
+def sum_reference(x):
+    return np.asarray([x.sum(dtype=np.float64)], dtype=np.float32)
+
+
+def sum_inputs(seed):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal(int(rng.integers(200, 500)), dtype=np.float32)}
+
+
+def test_a_warp_shuffle_reduction_runs_on_the_simulator(evaluate):
+    verdict = evaluate(WARP_SUM, km.Problem(sum_reference, sum_inputs, atol=1e-3, rtol=1e-4))
+    assert verdict.status is Status.CORRECT, verdict.message

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from . import sim_warps
+
 SCALAR_SLACK_BYTES = 256  # a few scalar reads to size a launch are fine
 
 
@@ -213,6 +215,8 @@ def install_simulator_hooks() -> None:
     if "sim" in _installed:
         return
     install_signature_guard()
+    sim_warps.install()
+    import numba.cuda.simulator as sim_package
     from numba import cuda
     from numba.cuda.simulator import api as sim_api
     from numba.cuda.simulator import kernel as sim_kernel
@@ -235,6 +239,34 @@ def install_simulator_hooks() -> None:
     for op in _HOST_OPERATORS:
         setattr(fake, op, no_host_math)
     fake.__str__ = fake.__repr__ = _opaque_repr  # type: ignore[method-assign]
+
+    def squeeze(self: Any, axis: Any = None, stream: Any = 0) -> Any:
+        # A real one returns a device array; forwarded to NumPy it was a host view.
+        return fake(np.squeeze(object.__getattribute__(self, "_ary"), axis))
+
+    fake.squeeze = squeeze  # type: ignore[attr-defined]
+
+    def reduce_on_the_device(func: Any) -> Any:
+        """`cuda.reduce` as a GPU runs it: a launch whose only copy back is the result
+        (the simulator folds it on the host, element by element through __getitem__)."""
+
+        def reduction(seq: Any, res: Any = None, init: Any = 0, stream: Any = 0) -> Any:
+            rec = _active
+            values = object.__getattribute__(seq, "_ary") if isinstance(seq, fake) else seq
+            result = functools.reduce(func, np.asarray(values).ravel(), init)
+            if rec is not None:
+                rec.launches += 1
+            if res is not None:
+                res[0] = result
+                return None
+            if rec is not None:
+                rec.d2h_bytes += int(np.asarray(result).nbytes)
+            return result
+
+        return reduction
+
+    for namespace in (sim_package, cuda):
+        namespace.reduce = namespace.Reduce = reduce_on_the_device
 
     def count_copy(rec: Recorder, result: Any, self: Any, ary: Any = None, stream: Any = 0) -> None:
         rec.d2h_bytes += result.nbytes
