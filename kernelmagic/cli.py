@@ -109,6 +109,13 @@ def add_problem_arguments(p: argparse.ArgumentParser, *, required: bool = True) 
     run.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler")
     run.add_argument("--sim-workers", type=int, default=1, help="simulator worker processes")
     run.add_argument(
+        "--sandbox",
+        choices=("auto", "require", "off"),
+        default="auto",
+        help="the workers' OS confinement: auto enforces what the kernel offers and warns "
+        "about the rest; require refuses to run without all of it; off is for diagnosis",
+    )
+    run.add_argument(
         "--timing-budget-ms",
         type=float,
         default=1000.0,

@@ -110,6 +110,17 @@ class Case:
     inputs: Mapping[str, Any]
     expected: tuple[np.ndarray, ...]
     twin: str | None = None  # how this twin's values were made, for a case's twin
+    # A twin is held to its case's tolerance: the same kind of data, whatever values it drew
+    # (another seed's values can happen to cancel in a sum).
+    scale: tuple[np.ndarray, ...] | None = None
+
+    def tolerance_basis(self, index: int) -> np.ndarray:
+        """What the tolerance of output `index` is scaled to: for a twin, the larger of its
+        own answer and its case's."""
+        own = self.expected[index]
+        if not self.scale:
+            return own
+        return np.concatenate((own.ravel(), self.scale[index].ravel()))
 
     def describe(self) -> str:
         parts = []
@@ -176,7 +187,7 @@ def twin_case(problem: Problem, case: Case, *, timing: bool = False) -> Case | N
         except ProblemError:
             continue  # the reference needs what these values broke: try the next way
         if any(not np.array_equal(a, b) for a, b in zip(expected, case.expected, strict=False)):
-            return Case(case.seed, inputs, expected, twin=f"a twin: {how}")
+            return Case(case.seed, inputs, expected, twin=f"a twin: {how}", scale=case.expected)
     return None
 
 

@@ -80,5 +80,7 @@ def harness_options(args: argparse.Namespace) -> HarnessOptions:
         timeout_s=args.timeout,
         arch=args.arch,
         timing=TimingOptions(budget_ms=args.timing_budget_ms),
-        cluster=ClusterOptions(scheduler_address=args.scheduler, sim_workers=args.sim_workers),
+        cluster=ClusterOptions(
+            scheduler_address=args.scheduler, sim_workers=args.sim_workers, sandbox=args.sandbox
+        ),
     )

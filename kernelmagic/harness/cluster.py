@@ -4,8 +4,10 @@ The calling process (a notebook kernel, the CLI) never runs candidate code. It s
 cluster host process with a scrubbed environment (see `cluster_host`), connects a Dask
 client, and sends each job to a named worker of the right kind. A job that outlives its
 timeout gets its worker killed (a hung kernel cannot be cancelled from inside); a worker
-that dies (segfault, `os._exit`, out of memory) is restarted by its Dask nanny. Either
-way the pool waits for the replacement, so the next job finds a working process.
+that dies (segfault, `os._exit`, out of memory) is restarted by the cluster host, on the
+same port. Either way the pool waits for the replacement, so the next job finds a working
+process. Every worker confines itself before it takes a job (`sandbox`); what the kernel
+could not enforce becomes one warning, `WorkerPool.sandbox_warnings`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,14 +30,16 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from ..errors import BackendUnavailable, WorkersUnavailable
+from .sandbox import Mode
 
-WorkerKind = Literal["sim", "gpu"]
+# "cc": a worker without the simulator that compiles for a GPU target (none is started yet).
+WorkerKind = Literal["sim", "gpu", "cc"]
 
 # Environment variables workers may see. Everything else, API keys included, stays behind.
 _ALLOWED_ENV = re.compile(
     r"^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_\w+|TZ|TMPDIR|TEMP|TMP|PYTHONPATH|PYTHONHOME|"
     r"VIRTUAL_ENV|CONDA_PREFIX|LD_LIBRARY_PATH|CUDA_\w+|NVIDIA_\w+|NUMBA_\w+|CUPY_\w+|"
-    r"OMP_NUM_THREADS|XDG_CACHE_HOME|SYSTEMROOT)$"
+    r"OMP_NUM_THREADS|XDG_CACHE_HOME|SYSTEMROOT|KERNELMAGIC_SANDBOX_PRETEND_MISSING)$"
 )
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.I)
 
@@ -44,16 +49,22 @@ class JobTimeout(Exception):
 
 
 class WorkerDied(Exception):
-    """The worker process died while running the job; its nanny restarted it."""
+    """The worker process died while running the job; it was restarted."""
 
 
 @dataclasses.dataclass(frozen=True)
 class ClusterOptions:
-    """`scheduler_address` connects to an existing Dask cluster instead of starting one."""
+    """`scheduler_address` connects to an existing Dask cluster instead of starting one.
+
+    `sandbox` is the workers' confinement by the kernel (`sandbox.py`): "auto" enforces what
+    this kernel can and warns about the rest, "require" refuses to start without all of it,
+    "off" (for diagnosis only) confines nothing.
+    """
 
     scheduler_address: str | None = None
     sim_workers: int = 1
     startup_timeout_s: float = 120.0
+    sandbox: Mode = "auto"
 
 
 def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -72,20 +83,33 @@ class WorkerPool:
         self.options = options
         self._host: subprocess.Popen[bytes] | None = None
         self.log_path = ""
+        self._dir = ""
+        if options.scheduler_address and options.sandbox == "require":
+            raise BackendUnavailable(
+                "sandbox='require' needs workers kernelmagic starts itself: those of an "
+                "existing Dask cluster are not confined by it"
+            )
         address = options.scheduler_address or self._start_host()
         self.client = Client(address, set_as_default=False, timeout="60s")
         names = self._wait_for_workers(self._host_workers if self._host else None)
-        self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": []}
+        # One line on what confines the workers less than docs/safety.md says; verdicts may
+        # carry it. Empty when everything is enforced.
+        self.sandbox_warnings: tuple[str, ...] = self._sandbox_warnings()
+        for warning in self.sandbox_warnings:
+            print(warning, file=sys.stderr)
+        self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
         self._available = threading.Condition()
-        self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0}
-        self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": []}
+        self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0, "cc": 0}
+        self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
         self.generation = 0  # counts worker replacements: data scattered before may be gone
         for name in names:
-            kind: WorkerKind = "gpu" if name.startswith("gpu-") else "sim"
+            kind: WorkerKind = (
+                "gpu" if name.startswith("gpu-") else "cc" if name.startswith("cc-") else "sim"
+            )
             self._idle[kind].append(name)
             self._names[kind].append(name)
             self.counts[kind] += 1
-        self._pids: dict[str, int] = {}
+        self._pids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -106,8 +130,8 @@ class WorkerPool:
         Returns (result, worker name).
         """
         with self._worker(kind, prefer) as name:
-            address = self._address(name)
-            pid = self._pid(address)
+            worker = self._incarnation(name)
+            address, pid = worker[0], self._pid(worker)
             future = self.client.submit(
                 fn,
                 *args,
@@ -121,7 +145,7 @@ class WorkerPool:
                 return future.result(timeout=timeout_s), name
             except TimeoutError:
                 self._kill(address, pid)
-                self._await_replacement(name, address)
+                self._await_replacement(name, worker)
                 raise JobTimeout(f"did not finish within {timeout_s:g} s") from None
             except Exception as exc:
                 if type(exc).__name__ not in (
@@ -130,7 +154,7 @@ class WorkerPool:
                     "FutureCancelledError",
                 ):
                     raise
-                self._await_replacement(name, address)
+                self._await_replacement(name, worker)
                 raise WorkerDied(str(exc)) from None
             finally:
                 future.release()
@@ -142,9 +166,9 @@ class WorkerPool:
 
     def replace(self, name: str) -> None:
         """Kill and restart a worker whose CUDA context is unusable."""
-        address = self._address(name)
-        self._kill(address, self._pid(address))
-        self._await_replacement(name, address)
+        worker = self._incarnation(name)
+        self._kill(worker[0], self._pid(worker))
+        self._await_replacement(name, worker)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -158,13 +182,21 @@ class WorkerPool:
             if self._host.poll() is None:
                 self._host.kill()
             self._host = None
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)  # scratch directories and the log
+            self._dir = ""
 
     # -- internals -------------------------------------------------------------------
 
     def _start_host(self) -> str:
-        fd, self.log_path = tempfile.mkstemp(prefix="kernelmagic-workers-", suffix=".log")
-        os.close(fd)
-        config = {"sim_workers": self.options.sim_workers, "log": self.log_path}
+        # The workers' scratch directories and the log, all removed at close.
+        self._dir = tempfile.mkdtemp(prefix="kernelmagic-workers-")
+        self.log_path = os.path.join(self._dir, "kernelmagic-workers.log")
+        config = {
+            "sim_workers": self.options.sim_workers,
+            "dir": self._dir,
+            "sandbox": self.options.sandbox,
+        }
         env = worker_environment(os.environ)
         self._host = subprocess.Popen(
             [sys.executable, "-m", "kernelmagic.harness.cluster_host", json.dumps(config)],
@@ -175,6 +207,10 @@ class WorkerPool:
             start_new_session=True,  # a Ctrl-C in the notebook must not reach the workers
         )
         line = _read_line(self._host, self.options.startup_timeout_s)
+        info = json.loads(line) if line else {}
+        if "error" in info:
+            self.close()
+            raise WorkersUnavailable(f"the worker processes refused to start: {info['error']}")
         if not line:
             self._host.kill()
             raise BackendUnavailable(
@@ -183,9 +219,28 @@ class WorkerPool:
                 + "): "
                 + _tail(self.log_path)
             )
-        info = json.loads(line)
         self._host_workers = info["workers"]
+        self._missing: list[str] = info["sandbox"]
         return str(info["address"])
+
+    def _sandbox_warnings(self) -> tuple[str, ...]:
+        if self.options.sandbox == "off":
+            return (
+                "kernelmagic: WARNING: the worker sandbox is off (ClusterOptions.sandbox='off'):"
+                " candidate code runs unconfined; use this for diagnosis only",
+            )
+        if self._host is None:
+            return (
+                "kernelmagic: the workers of an existing Dask cluster are not confined by "
+                "kernelmagic's sandbox: candidate code there can do what those workers can",
+            )
+        if not self._missing:
+            return ()
+        return (
+            "kernelmagic: the worker sandbox does not enforce "
+            + "; ".join(self._missing)
+            + ": candidate code is less confined than docs/safety.md says",
+        )
 
     def _workers(self) -> dict[str, dict[str, Any]]:
         return dict(self.client.scheduler_info(n_workers=-1)["workers"])
@@ -217,32 +272,39 @@ class WorkerPool:
                 self._available.notify_all()
 
     def _address(self, name: str) -> str:
+        return self._incarnation(name)[0]
+
+    def _incarnation(self, name: str) -> tuple[str, str]:
+        """(address, local directory) of worker `name`'s current process: a replacement
+        keeps the address (the sandbox allows the pool's ports only) but not the directory."""
         for address, info in self._workers().items():
             if str(info.get("name")) == name:
-                return address
+                return address, str(info.get("local_directory"))
         self._await_replacement(name, None)
-        return self._address(name)
+        return self._incarnation(name)
 
-    def _pid(self, address: str) -> int | None:
+    def _pid(self, worker: tuple[str, str]) -> int | None:
         if self._host is None:
             return None
         with self._lock:
-            if address not in self._pids:
-                self._pids.update(self.client.run(os.getpid, workers=[address]))
-            return self._pids.get(address)
+            if worker not in self._pids:
+                pids = self.client.run(os.getpid, workers=[worker[0]])
+                self._pids.update({worker: pids[worker[0]]} if worker[0] in pids else {})
+            return self._pids.get(worker)
 
     def _kill(self, address: str, pid: int | None) -> None:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)  # the nanny sees it die and starts a new worker
+                os.kill(pid, signal.SIGKILL)  # the host sees it die and starts a new one
         else:
             self.client.restart_workers([address], timeout=60, raise_for_error=False)
 
-    def _await_replacement(self, name: str, old_address: str | None) -> None:
+    def _await_replacement(self, name: str, old: tuple[str, str] | None) -> None:
         deadline = time.monotonic() + self.options.startup_timeout_s
         while time.monotonic() < deadline:
             for address, info in self._workers().items():
-                if str(info.get("name")) == name and address != old_address:
+                now = (address, str(info.get("local_directory")))
+                if str(info.get("name")) == name and now != old:
                     self.generation += 1
                     return
             time.sleep(0.05)

@@ -176,7 +176,8 @@ class Harness:
         `seeds` (a verdict's `seeds`) reproduces that verdict's cases and twins.
         """
         drawn = self.draw(seeds)
-        base = _VerdictBase(candidate.sha256, self.warnings, seeds=drawn.seeds)
+        warnings = (*self.warnings, *self.pool.sandbox_warnings)
+        base = _VerdictBase(candidate.sha256, warnings, seeds=drawn.seeds)
         try:
             resolved = prepare(
                 candidate,
@@ -645,7 +646,7 @@ class Draw:
 def _worker_case(
     index: int, case: Case, problem: Problem, *, label: str = "", repeats: int = 0
 ) -> WorkerCase:
-    tols = [problem.tolerance(e) for e in case.expected]
+    tols = [problem.tolerance(case.tolerance_basis(i)) for i in range(len(case.expected))]
     return WorkerCase(
         index,
         dict(case.inputs),

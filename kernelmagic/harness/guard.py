@@ -266,7 +266,7 @@ def install_simulator_hooks() -> None:
         return reduction
 
     for namespace in (sim_package, cuda):
-        namespace.reduce = namespace.Reduce = reduce_on_the_device
+        namespace.reduce = namespace.Reduce = reduce_on_the_device  # type: ignore[attr-defined]
 
     def count_copy(rec: Recorder, result: Any, self: Any, ary: Any = None, stream: Any = 0) -> None:
         rec.d2h_bytes += result.nbytes

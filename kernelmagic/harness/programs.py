@@ -64,8 +64,14 @@ class PythonProgram:
                 candidate_builtins(spec.allowed_imports),
             )
         except Exception as exc:
+            why = self.explain(exc)
+            if "FakeOverload" in why:  # numba-cuda's simulator cannot build GPU ufuncs
+                why += (
+                    "\n(numba-cuda's CPU simulator cannot run @cuda.vectorize or "
+                    "@cuda.guvectorize kernels: write a @cuda.jit kernel, or check it on a GPU)"
+                )
             raise CandidateFailure(
-                Status.COMPILE_ERROR, "the candidate failed while loading: " + self.explain(exc)
+                Status.COMPILE_ERROR, "the candidate failed while loading: " + why
             ) from None
         self.compile = CompileInfo(ok=True, seconds=time.perf_counter() - t0)
         self.seen_sets: set[str] = set()  # timing sets this instance has been called on
