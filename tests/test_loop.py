@@ -208,7 +208,7 @@ def test_a_worker_pool_failure_is_not_the_kernels_verdict_and_is_not_reused(run,
 
     real = Harness.evaluate
 
-    def pool_down(self, candidate):
+    def pool_down(self, candidate, **options):
         raise WorkersUnavailable("worker sim-0 did not come back after it was replaced")
 
     monkeypatch.setattr(Harness, "evaluate", pool_down)

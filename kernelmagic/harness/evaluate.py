@@ -179,12 +179,7 @@ class Harness:
         warnings = (*self.warnings, *self.pool.sandbox_warnings)
         base = _VerdictBase(candidate.sha256, warnings, seeds=drawn.seeds)
         try:
-            resolved = prepare(
-                candidate,
-                input_names=drawn.cases[0].inputs,
-                reference_params=_params(self.problem.reference),
-                allowed_imports=self.problem.allowed_imports,
-            )
+            resolved = self._prepare(candidate)
         except StaticFailure as exc:
             return base.make(exc.status, exc.message, backend=self.backend, device="not run")
         route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
@@ -263,12 +258,7 @@ class Harness:
         specs = []
         for label, cand in (("A", a), ("B", b)):
             try:
-                resolved = prepare(
-                    cand,
-                    input_names=self.cases[0].inputs,
-                    reference_params=_params(self.problem.reference),
-                    allowed_imports=self.problem.allowed_imports,
-                )
+                resolved = self._prepare(cand)
             except StaticFailure as exc:
                 return no_comparison(f"candidate {label} cannot run ({exc.status}): {exc}")
             route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
@@ -299,12 +289,7 @@ class Harness:
         GPU); the reason is kept in `sanitizer_note`.
         """
         try:
-            resolved = prepare(
-                candidate,
-                input_names=self.cases[0].inputs,
-                reference_params=_params(self.problem.reference),
-                allowed_imports=self.problem.allowed_imports,
-            )
+            resolved = self._prepare(candidate)
         except StaticFailure:
             return None
         route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
@@ -342,6 +327,15 @@ class Harness:
         return self._devices[route.worker]
 
     # -- internals -----------------------------------------------------------------------
+
+    def _prepare(self, candidate: Candidate) -> Candidate:
+        """The static checks and the resolved entry or kernel (raises StaticFailure)."""
+        return prepare(
+            candidate,
+            input_names=self.cases[0].inputs,
+            reference_params=_params(self.problem.reference),
+            allowed_imports=self.problem.allowed_imports,
+        )
 
     def _run(
         self, route: Plan, base: _VerdictBase, stage: str, fn: Any, *args: Any, **kwargs: Any
