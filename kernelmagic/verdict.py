@@ -229,8 +229,12 @@ class Verdict:
         if self.roofline:
             lines.append(f"  roofline: {self.roofline.summary()}")
         if self.compile:
-            for res in self.compile.resources:
-                lines.append(f"  resources: {res.summary()}")
+            # A kernel whose PTX said nothing worth a number (no assembler on a CPU) is left out.
+            lines.extend(
+                f"  resources: {res.summary()}"
+                for res in self.compile.resources
+                if res.summary() != res.kernel
+            )
         lines.append(f"  backend: {self.backend} on {self.device}")
         lines.extend(f"  flag: {flag}" for flag in self.flags)
         lines.extend(f"  warning: {warning}" for warning in self.warnings)
