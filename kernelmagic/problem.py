@@ -147,7 +147,9 @@ def make_case(problem: Problem, seed: int, *, timing: bool = False) -> Case:
     return Case(seed=seed, inputs=inputs, expected=expected)
 
 
-def twin_case(problem: Problem, case: Case, *, timing: bool = False) -> Case | None:
+def twin_case(
+    problem: Problem, case: Case, *, timing: bool = False, for_timing: bool = False
+) -> Case | None:
     """A case with the same shapes as `case` and other values, or None if none can be made.
 
     Run beside the case, it leaves nothing keyed on the size, the shape or a pointer that
@@ -157,14 +159,15 @@ def twin_case(problem: Problem, case: Case, *, timing: bool = False) -> Case | N
     change the expected answer (a shuffle does not change a sum) and the reference must
     accept it. Twin seeds lie past the seeds cases are drawn from, so a twin is never a
     case the candidate saw. Derived from the case's seed alone: a stored seed reproduces
-    its twin. `timing`: a twin of a `timing_inputs` case.
+    its twin. `timing`: a twin of a `timing_inputs` case; `for_timing`: a twin a timing set
+    gets, drawn apart from the cases' twins (a timing set can share a case's seed).
     """
     if not problem.twins:
         return None
-    rng = random.Random(f"twin of {case.seed}")
+    rng = random.Random(f"{'timing ' if for_timing else ''}twin of {case.seed}")
     generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
     base = case.seed - case.seed % TIMING_SEED_BASE if case.seed >= TIMING_SEED_BASE else 0
-    base += 2 * SEED_RANGE if timing else SEED_RANGE
+    base += 2 * SEED_RANGE if for_timing else SEED_RANGE
     first: Inputs | None = None
     same: Inputs | None = None
     for _ in range(TWIN_TRIES):  # one draw at a time: timing inputs can be large

@@ -42,7 +42,9 @@ def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False
     wins, losses = int(np.count_nonzero(ratios > 1.0)), int(np.count_nonzero(ratios < 1.0))
     p = _sign_test(wins, wins + losses)
     speedup = float(np.median(a) / np.median(b))
-    significant = p < 0.01 and abs(speedup - 1.0) > 0.01
+    # The simulator's host clock drifts by several percent between two runs of one kernel
+    # (a thread scheduled late): there only a 10% difference counts, on a GPU 1%.
+    significant = p < 0.01 and abs(speedup - 1.0) > (0.10 if simulated else 0.01)
     verdict = (
         ("B is faster" if speedup > 1 else "A is faster")
         if significant

@@ -143,7 +143,7 @@ class Harness:
         key = "sim" if simulated else "gpu"
         if key not in self._twins:
             twins = [
-                (k, twin_case(self.problem, c, timing=not simulated))
+                (k, twin_case(self.problem, c, timing=not simulated, for_timing=True))
                 for k, c in enumerate(self.timing_cases(simulated=simulated))
             ]
             self._twins[key] = [(k, t) for k, t in twins if t is not None]
