@@ -44,9 +44,9 @@ from .jobs import (
 from .measure import time_job
 from .worker import describe_device, gpu_compile, verify
 
-# Enough pairs for the sign test to reach p < 0.01 with two pairs reversed: the simulator's
+# Enough pairs for the sign test to reach p < 0.01 with five pairs reversed: the simulator's
 # host clock picks up every hiccup of a loaded machine.
-SIM_COMPARE_PAIRS = 16
+SIM_COMPARE_PAIRS = 24
 
 
 @dataclasses.dataclass(frozen=True)
