@@ -6,12 +6,18 @@ evaluations in flight, and a resumed session finds its proposals waiting. The st
 serves as a cache: a verdict is reused for the same candidate key (normalized source,
 problem, backend and device). Known secrets are scrubbed from everything written.
 
+A session records the process that runs it (`store_owner`): one left ``running`` by a
+process that died is reported as ``interrupted``. Each write first checks that the file is
+still the one opened; a deleted, replaced or full database is a `StoreError` that says so
+(`store_faults`), and `salvage` gathers what is left for `store_rescue` to save elsewhere.
+
 The default file is ``$KERNELMAGIC_SESSION_DB``, else ``sessions.sqlite`` in the user data
 directory (``~/.local/share/kernelmagic`` on Linux).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -22,54 +28,24 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .candidate import Candidate
+from . import store_faults, store_owner, store_schema
 from .errors import StoreError
 from .loop.proposal import Exchange
 from .loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
-from .redact import redact_text
+from .redact import redact
 from .verdict import Status, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = store_schema.VERSION
 # Verdicts that depend on the circumstances (a timeout setting, a flaky worker) rather
 # than on the candidate alone are not reused.
 _NOT_REUSED = (Status.TIMEOUT.value, Status.CRASHED.value)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
-    state TEXT NOT NULL, stop_reason TEXT NOT NULL DEFAULT '', problem_key TEXT NOT NULL,
-    problem_json TEXT NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
-    device_json TEXT, proposer TEXT NOT NULL, model TEXT, base_url TEXT,
-    options_json TEXT NOT NULL, rerun_json TEXT, baseline_id TEXT, best_id TEXT
-);
-CREATE TABLE IF NOT EXISTS candidates (
-    id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL,
-    round INTEGER NOT NULL, origin TEXT NOT NULL, parent TEXT, rationale TEXT NOT NULL,
-    params_json TEXT, candidate_json TEXT NOT NULL, eval_key TEXT NOT NULL, created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS candidates_session ON candidates(session_id, seq);
-CREATE INDEX IF NOT EXISTS candidates_key ON candidates(eval_key);
-CREATE TABLE IF NOT EXISTS verdicts (
-    candidate_id TEXT PRIMARY KEY REFERENCES candidates(id), status TEXT NOT NULL,
-    latency_ms REAL, verdict_json TEXT NOT NULL, reused_from TEXT, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS exchanges (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, round INTEGER NOT NULL,
-    model TEXT NOT NULL, messages_json TEXT NOT NULL, reply TEXT, prompt_tokens INTEGER,
-    completion_tokens INTEGER, finish_reason TEXT, error TEXT, seconds REAL, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, round INTEGER NOT NULL,
-    candidate_id TEXT NOT NULL, incumbent_id TEXT, accepted INTEGER NOT NULL, by TEXT NOT NULL,
-    reason TEXT NOT NULL, speedup REAL, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rounds (
-    session_id TEXT NOT NULL, round INTEGER NOT NULL, mode TEXT NOT NULL,
-    notes_json TEXT NOT NULL, tokens INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL,
-    PRIMARY KEY (session_id, round)
-);
-"""
+# A session's candidates (with their verdicts), decisions, rounds and (round, exchange)s.
+_Records = tuple[
+    tuple[CandidateRecord, ...],
+    tuple[Decision, ...],
+    tuple[RoundRecord, ...],
+    tuple[tuple[int, Exchange], ...],
+]
 
 
 def default_path() -> Path:
@@ -95,49 +71,67 @@ class StoredSession:
 
 
 class SessionStore:
-    """A SQLite file of sessions; safe to share between the loop's thread and the caller's."""
+    """A SQLite file of sessions; safe to share between the loop's thread and the caller's.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    `SessionStore(path)` creates the file if needed: for new sessions. With `create=False`
+    the file must exist (to resume a session); with `read_only=True` it must exist and is
+    only read, never created or changed (listing, exporting, replaying). Those two open
+    the file on first use, so a missing one is reported as what was looked for there.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
+        self._read_only = read_only
+        self._create = create and not read_only
         self._secrets: set[str] = set()
         self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, check_same_thread=False, timeout=30.0, isolation_level=None
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use {self.path} as a session database: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"cannot create the session database {self.path}: {exc}") from None
+        self._db: sqlite3.Connection | None = None
+        self._opened: store_faults.FileId | None = None  # each write checks it is still there
+        self._owner_sql = "NULL, NULL, NULL"  # the owner columns, where the file has them
+        self._lost: str | None = None  # why nothing more can be written, once it cannot
+        self._failure: str | None = None  # the last write that failed
+        self._running: str | None = None  # the session last started or resumed here
+        self._rows: dict[str, dict[str, Any]] = {}  # session rows as this store wrote them
+        if self._create:
+            with self._lock:
+                self._connect()
 
     def add_secret(self, value: str | None) -> None:
         """Never write `value` (an API key, say): it is replaced wherever it would appear."""
         if value and len(value) >= 4:
             self._secrets.add(value)
 
+    def scrub(self, value: Any) -> Any:
+        """`value` (text or JSON-like data) as this store would write it: secrets replaced."""
+        return redact(value, self._secrets)
+
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
 
     # -- writing ---------------------------------------------------------------------
 
     def create_session(self, session_id: str, **fields: Any) -> None:
+        """Store a new session, ``running`` and owned by this process."""
         now = time.time()
         row = {"id": session_id, "created": now, "updated": now, "state": "running", **fields}
-        for name in ("problem_json", "options_json", "rerun_json", "device_json"):
-            if name in row and not isinstance(row[name], str):
-                row[name] = json.dumps(row[name], default=str)
-        self._insert("sessions", row)
+        with self._lock:
+            self._insert("sessions", self._session_row(session_id, row))
 
     def update_session(self, session_id: str, **fields: Any) -> None:
-        fields["updated"] = time.time()
-        names = ", ".join(f"{k} = ?" for k in fields)
-        self._write(f"UPDATE sessions SET {names} WHERE id = ?", (*fields.values(), session_id))
+        """Change a session's row; setting ``state="running"`` (a resume) makes this
+        process its owner."""
+        with self._lock:
+            fields = self._session_row(session_id, {**fields, "updated": time.time()})
+            names = ", ".join(f"{k} = ?" for k in fields)
+            self._write(f"UPDATE sessions SET {names} WHERE id = ?", (*fields.values(), session_id))
 
     def add_candidate(self, record: CandidateRecord, eval_key: str) -> None:
         self._insert(
@@ -244,6 +238,11 @@ class SessionStore:
 
     def resolve(self, ref: str) -> str:
         """The full id of the session `ref` names: an id, a unique prefix, or `last`."""
+        try:
+            with self._lock:
+                self._connect()
+        except StoreError as exc:
+            raise StoreError(f"no session {ref!r}: {exc}") from None
         if ref == "last":
             row = self._read_one("SELECT id FROM sessions ORDER BY created DESC LIMIT 1", ())
             if row is None:
@@ -268,97 +267,79 @@ class SessionStore:
         return [self._info(row[0]) for row in rows]
 
     def load(self, session_id: str) -> StoredSession:
-        meta_row = self._read_one("SELECT * FROM sessions WHERE id = ?", (session_id,), named=True)
-        if meta_row is None:
+        row = self._read_one("SELECT * FROM sessions WHERE id = ?", (session_id,), named=True)
+        if row is None:
             raise StoreError(f"no session {session_id!r} in {self.path}")
-        meta = dict(meta_row)
-        for name in ("problem_json", "options_json", "rerun_json", "device_json"):
-            meta[name.removesuffix("_json")] = json.loads(meta.pop(name) or "null")
-        return StoredSession(
-            info=self._info(session_id),
-            meta=meta,
-            candidates=tuple(self._candidates(session_id)),
-            decisions=tuple(
-                Decision(
-                    session=session_id,
-                    round=r["round"],
-                    candidate=r["candidate_id"],
-                    incumbent=r["incumbent_id"],
-                    accepted=bool(r["accepted"]),
-                    by=r["by"],
-                    reason=r["reason"],
-                    speedup=r["speedup"],
+        info = self._info(session_id)
+        meta = store_schema.meta(dict(row))
+        meta.update(state=info.state, stop_reason=info.stop_reason)
+        return StoredSession(info, meta, *self._records(session_id))
+
+    def salvage(
+        self,
+        session_id: str,
+        *,
+        candidates: Iterable[CandidateRecord] = (),
+        decisions: Iterable[Decision] = (),
+        rounds: Iterable[RoundRecord] = (),
+    ) -> StoredSession:
+        """What is known of a session whose database failed or vanished under it.
+
+        What the open connection still reads (a deleted file stays readable through it),
+        with the row values this store last wrote or tried to, and the loop's own records
+        in place of the stored ones: they hold the writes that never landed. Marked
+        ``failed`` when a write failed. Not scrubbed: pass what is written through `scrub`.
+        """
+        row: dict[str, Any] = {}
+        parts: _Records = ((), (), (), ())
+        with self._lock:
+            try:
+                found = self._read_one(
+                    "SELECT * FROM sessions WHERE id = ?", (session_id,), named=True
                 )
-                for r in self._read(
-                    "SELECT * FROM decisions WHERE session_id = ? ORDER BY id",
-                    (session_id,),
-                    named=True,
-                )
-            ),
-            rounds=tuple(
-                RoundRecord(
-                    round=r["round"],
-                    mode=r["mode"],
-                    candidates=(),
-                    notes=tuple(json.loads(r["notes_json"])),
-                    tokens=r["tokens"],
-                    finished=bool(r["finished"]),
-                )
-                for r in self._read(
-                    "SELECT * FROM rounds WHERE session_id = ? ORDER BY round",
-                    (session_id,),
-                    named=True,
-                )
-            ),
-            exchanges=tuple(
-                (
-                    r["round"],
-                    Exchange(
-                        model=r["model"],
-                        messages=tuple(json.loads(r["messages_json"])),
-                        reply=r["reply"],
-                        prompt_tokens=r["prompt_tokens"],
-                        completion_tokens=r["completion_tokens"],
-                        finish_reason=r["finish_reason"],
-                        error=r["error"],
-                        seconds=r["seconds"],
-                    ),
-                )
-                for r in self._read(
-                    "SELECT * FROM exchanges WHERE session_id = ? ORDER BY id",
-                    (session_id,),
-                    named=True,
-                )
-            ),
-        )
+                row = dict(found) if found is not None else {}
+                parts = self._records(session_id)
+            except StoreError:
+                pass  # unreadable too: the loop's records and the rows written here remain
+            row.update(self._rows.get(session_id, {}))
+            why = self._lost or self._failure
+        if "title" not in row:
+            raise StoreError(f"nothing is left of session {session_id!r} of {self.path} to save")
+        if why:
+            row.update(state="failed", stop_reason=why)
+        cands = tuple(candidates) or parts[0]
+        decs = tuple(decisions) or parts[1]
+        rnds = tuple(rounds) or parts[2]
+        info = store_schema.summary(row, cands, rnds)
+        return StoredSession(info, store_schema.meta(row), cands, decs, rnds, parts[3])
 
     # -- internals -------------------------------------------------------------------
 
-    def _candidates(self, session_id: str) -> Iterable[CandidateRecord]:
-        rows = self._read(
-            "SELECT c.*, v.verdict_json, v.reused_from FROM candidates c LEFT JOIN verdicts v "
-            "ON v.candidate_id = c.id WHERE c.session_id = ? ORDER BY c.seq",
-            (session_id,),
-            named=True,
+    def _records(self, session_id: str) -> _Records:
+        def rows(sql: str) -> list[Any]:
+            return self._read(sql, (session_id,), named=True)
+
+        return (
+            tuple(
+                store_schema.candidate(r)
+                for r in rows(
+                    "SELECT c.*, v.verdict_json, v.reused_from FROM candidates c LEFT JOIN "
+                    "verdicts v ON v.candidate_id = c.id WHERE c.session_id = ? ORDER BY c.seq"
+                )
+            ),
+            tuple(
+                store_schema.decision(r)
+                for r in rows("SELECT * FROM decisions WHERE session_id = ? ORDER BY id")
+            ),
+            tuple(
+                store_schema.round_record(r)
+                for r in rows("SELECT * FROM rounds WHERE session_id = ? ORDER BY round")
+            ),
+            tuple(
+                store_schema.exchange(r)
+                for r in rows("SELECT * FROM exchanges WHERE session_id = ? ORDER BY id")
+            ),
         )
-        for r in rows:
-            cand = json.loads(r["candidate_json"])
-            cand["compile_options"] = tuple(cand.get("compile_options", ()))
-            yield CandidateRecord(
-                id=r["id"],
-                session=session_id,
-                seq=r["seq"],
-                round=r["round"],
-                origin=r["origin"],
-                candidate=Candidate(**cand),
-                rationale=r["rationale"],
-                parent=r["parent"],
-                params=json.loads(r["params_json"]) if r["params_json"] else None,
-                verdict=Verdict.from_dict(json.loads(r["verdict_json"]))
-                if r["verdict_json"]
-                else None,
-                reused_from=r["reused_from"],
-            )
 
     def _info(self, session_id: str) -> SessionInfo:
         row = self._read_one(
@@ -368,25 +349,39 @@ class SessionStore:
             "(SELECT COALESCE(MAX(round), 0) FROM rounds WHERE session_id = s.id AND finished), "
             "(SELECT latency_ms FROM verdicts WHERE candidate_id = s.baseline_id), "
             "(SELECT latency_ms FROM verdicts WHERE candidate_id = s.best_id), "
-            "(SELECT status FROM verdicts WHERE candidate_id = s.best_id) "
-            "FROM sessions s WHERE s.id = ?",
+            "(SELECT status FROM verdicts WHERE candidate_id = s.best_id), "
+            f"{self._owner_sql} FROM sessions s WHERE s.id = ?",
             (session_id,),
         )
         if row is None:
             raise StoreError(f"no session {session_id!r} in {self.path}")
-        return SessionInfo(*row)
+        info = SessionInfo(*row[:14])
+        ended = store_owner.ended(*row[14:]) if info.state == "running" else None
+        return dataclasses.replace(info, state="interrupted", stop_reason=ended) if ended else info
 
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer kernelmagic (schema {row[0]}); upgrade"
-            )
+    def _session_row(self, session_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """`fields` as columns of the sessions table, the owner added when it starts running;
+        remembered for `salvage`."""
+        for name in store_schema.JSON_COLUMNS:
+            if name in fields and not isinstance(fields[name], str):
+                fields[name] = json.dumps(fields[name], default=str)
+        if fields.get("state") == "running":
+            owner = store_owner.current()
+            fields.update(owner_pid=owner.pid, owner_host=owner.host, owner_started=owner.started)
+            self._running = session_id
+        self._rows.setdefault(session_id, {}).update(fields)
+        return fields
 
-    def _scrub(self, value: Any) -> Any:
-        return redact_text(value, self._secrets) if isinstance(value, str) else value
+    def _connect(self) -> sqlite3.Connection:
+        """The connection, opened on first use."""
+        if self._db is None:
+            db = store_schema.connect(self.path, create=self._create, read_only=self._read_only)
+            if not self._read_only:
+                self._opened = store_faults.file_id(self.path)
+            if store_schema.OWNER_COLUMNS.keys() <= store_schema.columns(db):
+                self._owner_sql = ", ".join(f"s.{name}" for name in store_schema.OWNER_COLUMNS)
+            self._db = db
+        return self._db
 
     def _insert(self, table: str, row: Mapping[str, Any], *, replace: bool = False) -> None:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
@@ -396,14 +391,29 @@ class SessionStore:
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         with self._lock:
+            db = self._connect()
+            if self._lost is None and self._opened is not None:
+                self._lost = store_faults.lost(self.path, self._opened, self._running)
+                if self._lost is not None:
+                    # Our WAL still lies beside the path, under the name SQLite would give a
+                    # new file's: fold it into the lost file (still readable through this
+                    # connection) and empty it, or a file put at the path would read it.
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._lost is not None:
+                raise StoreError(self._lost)
             try:
-                self._db.execute(sql, tuple(self._scrub(p) for p in params))
+                db.execute(sql, tuple(self.scrub(p) for p in params))
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to {self.path}: {exc}") from None
+                self._failure = store_faults.failure(exc, self.path, self._running) or (
+                    f"cannot write to {self.path}: {exc}"
+                )
+                raise StoreError(self._failure) from None
+            self._failure = None
 
     def _read(self, sql: str, params: tuple[Any, ...], *, named: bool = False) -> list[Any]:
         with self._lock:
-            cur = self._db.cursor()
+            cur = self._connect().cursor()
             if named:
                 cur.row_factory = sqlite3.Row
             try:

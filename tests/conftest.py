@@ -1,8 +1,11 @@
-"""Shared fixtures: one pool of simulator workers for the whole run; GPU detection for marks."""
+"""Shared fixtures: one pool of simulator workers for the whole run; GPU detection for marks;
+a private data directory, so the suite never writes into the user's own."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +36,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This run's stand-in for the user data directory, and its default session database.
+
+    Set in the environment, so subprocesses and notebook kernels started by tests use it
+    too; a test that wants its own database passes one or sets the variable again.
+    """
+    root = tmp_path_factory.mktemp("data-home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_DATA_HOME", str(root))
+        env.setenv("KERNELMAGIC_SESSION_DB", str(root / "kernelmagic" / "sessions.sqlite"))
+        env.setenv("IPYTHONDIR", str(root / "ipython"))  # shells and kernels keep history there
+        yield root
 
 
 @pytest.fixture(scope="session")

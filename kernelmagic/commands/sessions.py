@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import session_file
     from ..cli import emit_json
 
-    store = SessionStore(args.session_db)
+    store = SessionStore(args.session_db, read_only=True)
     if args.session:
         stored = store.load(store.resolve(args.session))
         if args.json:
@@ -60,6 +60,6 @@ def _line(info: Any) -> str:
     best = f"{info.best_ms:.4g} ms" if info.best_ms is not None else "no correct kernel"
     gain = f" ({info.baseline_ms / info.best_ms:.2f}x)" if info.best_ms and info.baseline_ms else ""
     return (
-        f"{info.id}  {when}  {info.title:<20} {info.proposer:<7} {info.state:<9} "
+        f"{info.id}  {when}  {info.title:<20} {info.proposer:<7} {info.state:<11} "
         f"{info.candidates:>3} candidates, {info.rounds} rounds, best {best}{gain}  [{info.device}]"
     )

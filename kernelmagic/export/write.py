@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..errors import StoreError
+from ..atomic_file import write_text
 from ..loop.proposers import recorded
 from ..store import SessionStore, StoredSession
 from .notebook import tutorial
@@ -33,11 +33,14 @@ def export_tutorial(
     *,
     session_db: str | os.PathLike[str] | SessionStore | None = None,
 ) -> Exported:
-    """Write `session`'s tutorial notebook to `path` (default: tutorial-TITLE-ID.ipynb)."""
+    """Write `session`'s tutorial notebook to `path` (default: tutorial-TITLE-ID.ipynb).
+
+    Only reads the store (never creates one), and only writes into an existing directory.
+    """
     if isinstance(session_db, SessionStore) or isinstance(session, StoredSession):
         store = session_db if isinstance(session_db, SessionStore) else None
     else:
-        store = SessionStore(session_db)
+        store = SessionStore(session_db, read_only=True)  # opened only if `session` is an id
     stored = recorded(session, store)
     nb = tutorial(stored)
     target = Path(path) if path is not None else Path(default_name(stored))
@@ -47,13 +50,7 @@ def export_tutorial(
             if target.suffix
             else target.with_suffix(".ipynb")
         )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        nbformat.write(nb, tmp)
-        tmp.replace(target)  # never a half-written notebook where the old one was
-    except OSError as exc:
-        raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
+    write_text(target, nbformat.writes(nb) + "\n")  # never a half-written notebook
     s = story(stored)
     return Exported(
         path=target,

@@ -63,6 +63,11 @@ def make(
     raise OptionError(f"unknown proposer {name!r}: choose one of {', '.join(PROPOSERS)}")
 
 
+def is_session_file(ref: str) -> bool:
+    """Whether `ref` names a session file rather than a stored session's id."""
+    return ref.endswith(".json") or os.path.sep in ref or os.path.exists(ref)
+
+
 def recorded(ref: str | StoredSession, store: SessionStore | None) -> StoredSession:
     """A recorded session: given as such, from a session file (.json) or from the store."""
     from .. import session_file
@@ -70,7 +75,7 @@ def recorded(ref: str | StoredSession, store: SessionStore | None) -> StoredSess
 
     if isinstance(ref, StoredSession):
         return ref
-    if ref.endswith(".json") or os.path.sep in ref or os.path.exists(ref):
+    if is_session_file(ref):
         return session_file.read(ref)
-    db = store or SessionStore()
+    db = store or SessionStore(read_only=True)
     return db.load(db.resolve(ref))

@@ -10,7 +10,7 @@ from ..candidate import Candidate
 from ..verdict import Status, Verdict
 from .proposal import Attempt, Origin
 
-SessionState = Literal["running", "finished", "stopped", "failed"]
+SessionState = Literal["running", "finished", "stopped", "failed", "interrupted"]
 
 
 @dataclasses.dataclass(frozen=True)
