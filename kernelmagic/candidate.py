@@ -19,6 +19,7 @@ from typing import Literal
 from .errors import CandidateError
 
 Kind = Literal["python", "cuda_c"]
+CUDA_SUFFIXES = (".cu", ".cuh", ".cuda")  # file endings read as CUDA C
 Flavor = Literal["numba", "cupy", "cuda_c"]
 
 _CUDA_C_MARKERS = re.compile(r"__global__|__device__|^\s*#\s*include|extern\s+\"C\"", re.M)
@@ -55,7 +56,7 @@ class Candidate:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **launch: object) -> Candidate:
-        """Read a candidate file; `.cu`/`.cuh` files are CUDA C, `.py` files Python."""
+        """Read a candidate file: `.cu`/`.cuh`/`.cuda` files are CUDA C, `.py` files Python."""
         p = Path(path)
         try:
             source = p.read_text()
@@ -63,11 +64,15 @@ class Candidate:
             raise CandidateError(f"candidate file not found: {p}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CandidateError(f"cannot read candidate file {p}: {exc}") from None
-        kind: Kind | None = None
-        if p.suffix in (".cu", ".cuh", ".cuda"):
-            kind = "cuda_c"
+        if p.suffix in CUDA_SUFFIXES:
+            kind: Kind = "cuda_c"
         elif p.suffix == ".py":
             kind = "python"
+        else:
+            raise CandidateError(
+                f"candidate file {p}: a kernel file ends in .py (Python: numba.cuda or CuPy) "
+                f"or {', '.join(CUDA_SUFFIXES)} (CUDA C), not {p.suffix or 'nothing'!r}"
+            )
         launch.setdefault("name", p.name)
         return cls.from_source(source, kind=kind, **launch)
 

@@ -8,15 +8,19 @@ clear line and no traceback. `--json` prints exactly one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
 from .backends import BACKENDS
 from .errors import KernelmagicError
 from .harness.cluster import close_shared_pools
+from .redact import redact_text
 
 EXIT_CORRECT, EXIT_OTHER, EXIT_USAGE = 0, 1, 2
 
@@ -129,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     _Parser.json_output = "--json" in args_list
     args = build_parser().parse_args(args_list)
+    args.given = given_options(args_list)
     commands = {
         "check": check.run,
         "optimize": optimize.run,
@@ -143,10 +148,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        close_shared_pools()
+        with uninterrupted():
+            close_shared_pools()
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Ctrl-C is ignored meanwhile: shutting the workers down is short and must finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def given_options(argv: Sequence[str]) -> frozenset[str]:
+    """The options named on this command line (not defaulted): what a resume must not undo.
+
+    The same command line parsed again with every default suppressed leaves exactly those.
+    """
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            if action.dest != "command":
+                action.default = argparse.SUPPRESS
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return frozenset(vars(parser.parse_args(list(argv))))
 
 
 def usage_error(args: argparse.Namespace, message: str) -> int:
+    message = redact_text(message)
     if getattr(args, "json", False):
         emit_json({"status": "usage_error", "message": message, "latency_ms": None})
     print(f"kernelmagic: error: {message}", file=sys.stderr)
@@ -154,7 +191,8 @@ def usage_error(args: argparse.Namespace, message: str) -> int:
 
 
 def emit_json(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, indent=None, default=str))
+    """The one JSON object of --json, with secrets taken out like everything printed."""
+    print(redact_text(json.dumps(obj, indent=None, default=str)))
 
 
 if __name__ == "__main__":

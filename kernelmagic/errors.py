@@ -12,6 +12,7 @@ backend. The CLI turns them into one line and exit status 2; the notebook magic 
     ├── OptionError          an option has a value that cannot work (e.g. an unknown arch)
     ├── BackendUnavailable   the backend asked for cannot run here (says what to use)
     │   └── WorkersUnavailable   the worker processes failed to start or come back
+    │       └── PoolClosed       the pool was shut down (a second Ctrl-C) while a job ran
     ├── ProposerError        the proposer's service refused (bad key, unknown model...)
     └── StoreError           the session store cannot be opened, or has no such session
 """
@@ -46,6 +47,11 @@ class BackendUnavailable(KernelmagicError):
 class WorkersUnavailable(BackendUnavailable):
     """The worker processes failed (did not start or come back): the machine's state, not
     the candidate's doing, so a verdict reached this way is never reused."""
+
+
+class PoolClosed(WorkersUnavailable):
+    """The worker pool was closed while a job ran (the process is quitting): nothing was
+    judged, and nothing about the candidate may be concluded or stored."""
 
 
 class ProposerError(KernelmagicError):

@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from .loop.events import Event
 from .loop.session import Session
+from .redact import redact_text
 from .ui.rows import clean_reason
 
 
@@ -18,6 +19,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.total_rounds = session.planned_rounds
         per_round = session.per_round
+        self._shown = 0  # events reported: following again (after a Ctrl-C) goes on from there
         self._bar: Any = None
         if bar and self.stream.isatty():
             from tqdm import tqdm
@@ -30,8 +32,11 @@ class Progress:
             )
 
     def follow(self) -> None:
-        """Report events until the session ends."""
-        for event in self.session.events():
+        """Report events until the session ends, each once however often this is called."""
+        for index, event in enumerate(self.session.events()):
+            if index < self._shown:
+                continue
+            self._shown = index + 1
             self.show(event)
         if self._bar is not None:
             self._bar.close()
@@ -39,16 +44,16 @@ class Progress:
 
     def summary(self) -> None:
         """The outcome, on stdout."""
-        print(repr(self.session))
+        lines = [repr(self.session), f"  stopped: {self.session.stop_reason}"]
         best = self.session.best
-        print(f"  stopped: {self.session.stop_reason}")
         if best is not None:
-            print(f"  best kernel ({best.id}):")
-            print("    " + "\n    ".join(best.source.splitlines()))
+            lines.append(f"  best kernel ({best.id}):")
+            lines.append("    " + "\n    ".join(best.source.splitlines()))
+        print(redact_text("\n".join(lines)))
 
     def show(self, event: Event) -> None:
         """Report one event (a bar update, or a line)."""
-        text = self._describe(event)
+        text = redact_text(self._describe(event))
         if self._bar is not None:
             if event.kind == "evaluated":
                 self._bar.update(1)

@@ -202,20 +202,25 @@ def test_a_problem_that_cannot_run_fails_before_any_session(pool, tmp_path):
     assert SessionStore(tmp_path / "s.sqlite").sessions() == []
 
 
-def test_a_worker_pool_failure_is_not_the_kernels_verdict_and_is_not_reused(run, monkeypatch):
+def test_a_worker_pool_failure_is_not_the_kernels_verdict_and_is_not_reused(
+    run, monkeypatch, tmp_path
+):
     from kernelmagic.errors import WorkersUnavailable
     from kernelmagic.harness.evaluate import Harness
 
-    real = Harness.evaluate
+    real = Harness._evaluate
 
-    def pool_down(self, candidate, **options):
+    def pool_down(self, candidate, drawn):
         raise WorkersUnavailable("worker sim-0 did not come back after it was replaced")
 
-    monkeypatch.setattr(Harness, "evaluate", pool_down)
-    first = run(NUMBA_SAXPY, Scripted([]), options=OptimizeOptions(rounds=1))
-    (base,) = first.candidates
+    monkeypatch.setattr(Harness, "_evaluate", pool_down)
+    with pytest.raises(km.KernelmagicError, match="could not be restored"):
+        run(NUMBA_SAXPY, Scripted([]), options=OptimizeOptions(rounds=1))
+    (stored,) = SessionStore(tmp_path / "s.sqlite").sessions()
+    assert stored.state == "failed" and "resume" in stored.stop_reason
+    (base,) = SessionStore(tmp_path / "s.sqlite").load(stored.id).candidates
     assert base.status is km.Status.CRASHED and "not the kernel's fault" in base.verdict.message
-    monkeypatch.setattr(Harness, "evaluate", real)
+    monkeypatch.setattr(Harness, "_evaluate", real)
     again = run(NUMBA_SAXPY, Scripted([]), options=OptimizeOptions(rounds=1))
     (base,) = again.candidates
     assert base.status is km.Status.CORRECT and base.reused_from is None

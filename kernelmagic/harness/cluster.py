@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
-from ..errors import BackendUnavailable, WorkersUnavailable
+from ..errors import BackendUnavailable, PoolClosed, WorkersUnavailable
 from .sandbox import Mode
 
 # "cc": a worker without the simulator that compiles for a GPU target (none is started yet).
@@ -52,6 +52,10 @@ class WorkerDied(Exception):
     """The worker process died while running the job; it was restarted."""
 
 
+class LostData(Exception):
+    """Data the job depends on was lost with a worker that died earlier; scatter it again."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ClusterOptions:
     """`scheduler_address` connects to an existing Dask cluster instead of starting one.
@@ -65,6 +69,8 @@ class ClusterOptions:
     sim_workers: int = 1
     startup_timeout_s: float = 120.0
     sandbox: Mode = "auto"
+    # How long a job waits for an idle worker (others' jobs hold them) before giving up.
+    queue_timeout_s: float = 600.0
 
 
 def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -81,6 +87,8 @@ class WorkerPool:
         from distributed import Client
 
         self.options = options
+        self.closed = False
+        self._available = threading.Condition()
         self._host: subprocess.Popen[bytes] | None = None
         self.log_path = ""
         self._dir = ""
@@ -90,15 +98,22 @@ class WorkerPool:
                 "existing Dask cluster are not confined by it"
             )
         address = options.scheduler_address or self._start_host()
-        self.client = Client(address, set_as_default=False, timeout="60s")
-        names = self._wait_for_workers(self._host_workers if self._host else None)
+        try:
+            self.client = Client(address, set_as_default=False, timeout="60s")
+            names = self._wait_for_workers(self._host_workers if self._host else None)
+        except BaseException as exc:
+            self.close()  # no half-started pool is left running
+            if isinstance(exc, (OSError, TimeoutError)):
+                raise WorkersUnavailable(
+                    f"cannot reach the Dask scheduler at {address}: {exc}"
+                ) from None
+            raise
         # One line on what confines the workers less than docs/safety.md says; verdicts may
         # carry it. Empty when everything is enforced.
         self.sandbox_warnings: tuple[str, ...] = self._sandbox_warnings()
         for warning in self.sandbox_warnings:
             print(warning, file=sys.stderr)
         self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
-        self._available = threading.Condition()
         self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0, "cc": 0}
         self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
         self.generation = 0  # counts worker replacements: data scattered before may be gone
@@ -143,21 +158,23 @@ class WorkerPool:
             )
             try:
                 return future.result(timeout=timeout_s), name
-            except TimeoutError:
-                self._kill(address, pid)
-                self._await_replacement(name, worker)
-                raise JobTimeout(f"did not finish within {timeout_s:g} s") from None
             except Exception as exc:
-                if type(exc).__name__ not in (
-                    "KilledWorker",
-                    "CommClosedError",
-                    "FutureCancelledError",
-                ):
+                if self.closed:  # shut down under the job: its outcome means nothing
+                    raise PoolClosed("the worker pool was shut down while a job ran") from None
+                if isinstance(exc, TimeoutError):
+                    self._kill(address, pid)
+                    self._await_replacement(name, worker)
+                    raise JobTimeout(f"did not finish within {timeout_s:g} s") from None
+                if type(exc).__name__ not in _LOST:
                     raise
+                if self._alive(name, worker, pid):
+                    # The worker is fine: what died was one that held the job's data.
+                    raise LostData(str(exc)) from None
                 self._await_replacement(name, worker)
                 raise WorkerDied(str(exc)) from None
             finally:
-                future.release()
+                with contextlib.suppress(Exception):
+                    future.release()
 
     def scatter(self, data: Any, kind: WorkerKind) -> Any:
         """Put `data` on every worker of `kind` once; pass the returned future to jobs."""
@@ -171,8 +188,11 @@ class WorkerPool:
         self._await_replacement(name, worker)
 
     def close(self) -> None:
+        self.closed = True
+        with self._available:
+            self._available.notify_all()  # jobs waiting for a worker give up
         with contextlib.suppress(Exception):
-            self.client.close(timeout=5)
+            self.client.close(timeout=5)  # (absent when the pool failed to connect)
         if self._host is not None:
             with contextlib.suppress(Exception):
                 assert self._host.stdin is not None and self._host.stdout is not None
@@ -243,7 +263,36 @@ class WorkerPool:
         )
 
     def _workers(self) -> dict[str, dict[str, Any]]:
-        return dict(self.client.scheduler_info(n_workers=-1)["workers"])
+        if self.closed:
+            raise PoolClosed("the worker pool was shut down")
+        self._check_host()
+        try:
+            return dict(self.client.scheduler_info(n_workers=-1)["workers"])
+        except Exception as exc:  # the scheduler is gone: no worker can be reached
+            raise WorkersUnavailable(
+                f"the Dask scheduler cannot be reached ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def _check_host(self) -> None:
+        """Fail at once when the cluster host has exited: nothing will restart a worker."""
+        if self._host is not None and self._host.poll() is not None:
+            raise WorkersUnavailable(
+                f"the worker processes' host exited (status {self._host.returncode}); "
+                "see " + self.log_path
+            )
+
+    def _alive(self, name: str, worker: tuple[str, str], pid: int | None) -> bool:
+        """Whether `worker` is still the live incarnation of `name`."""
+        if pid is not None:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+        return any(
+            (address, str(info.get("local_directory"))) == worker
+            for address, info in self._workers().items()
+            if str(info.get("name")) == name
+        )
 
     def _wait_for_workers(self, expected: list[str] | None) -> list[str]:
         deadline = time.monotonic() + self.options.startup_timeout_s
@@ -260,7 +309,16 @@ class WorkerPool:
         if not self.counts[kind]:
             raise BackendUnavailable(f"no {kind} workers in this cluster")
         with self._available:
-            self._available.wait_for(lambda: bool(self._idle[kind]))
+            if not self._available.wait_for(
+                lambda: bool(self._idle[kind]) or self.closed,
+                timeout=self.options.queue_timeout_s,
+            ):
+                raise WorkersUnavailable(
+                    f"no {kind} worker became free in {self.options.queue_timeout_s:g} s "
+                    "(other jobs held all of them)"
+                )
+            if self.closed:
+                raise PoolClosed("the worker pool was shut down")
             idle = self._idle[kind]
             name = prefer if prefer in idle else idle[0]
             idle.remove(name)
@@ -277,11 +335,13 @@ class WorkerPool:
     def _incarnation(self, name: str) -> tuple[str, str]:
         """(address, local directory) of worker `name`'s current process: a replacement
         keeps the address (the sandbox allows the pool's ports only) but not the directory."""
-        for address, info in self._workers().items():
-            if str(info.get("name")) == name:
-                return address, str(info.get("local_directory"))
-        self._await_replacement(name, None)
-        return self._incarnation(name)
+        deadline = time.monotonic() + self.options.startup_timeout_s
+        while time.monotonic() < deadline:
+            for address, info in self._workers().items():
+                if str(info.get("name")) == name:
+                    return address, str(info.get("local_directory"))
+            time.sleep(0.05)
+        raise WorkersUnavailable(f"worker {name} is gone and did not come back")
 
     def _pid(self, worker: tuple[str, str]) -> int | None:
         if self._host is None:
@@ -309,6 +369,10 @@ class WorkerPool:
                     return
             time.sleep(0.05)
         raise WorkersUnavailable(f"worker {name} did not come back after it was replaced")
+
+
+# What Dask raises when a job's worker, or one that held its data, went away mid-job.
+_LOST = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
@@ -340,6 +404,15 @@ def shared_pool(options: ClusterOptions) -> WorkerPool:
                 atexit.register(close_shared_pools)
             _shared[options] = WorkerPool(options)
         return _shared[options]
+
+
+def drop_shared_pool(pool: WorkerPool) -> None:
+    """Close a shared pool whose workers failed: the next `shared_pool` starts a new one."""
+    with _shared_lock:
+        for key, shared in list(_shared.items()):
+            if shared is pool:
+                del _shared[key]
+    pool.close()
 
 
 def close_shared_pools() -> None:

@@ -12,12 +12,15 @@ import functools
 import inspect
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ..backends import Plan, plan
 from ..candidate import Candidate
 from ..devices import DeviceInfo, normalize_arch
-from ..errors import KernelmagicError, OptionError
+from ..errors import KernelmagicError, OptionError, PoolClosed, WorkersUnavailable
 from ..launch import LaunchError, evaluate_number
 from ..prepare import StaticFailure, prepare
 from ..problem import Case, Problem, make_case, problem_warnings, twin_case
@@ -26,9 +29,11 @@ from . import judge, sanitizer
 from .cluster import (
     ClusterOptions,
     JobTimeout,
+    LostData,
     WorkerDied,
     WorkerKind,
     WorkerPool,
+    drop_shared_pool,
     shared_pool,
 )
 from .comparison import Comparison, from_samples, no_comparison
@@ -60,6 +65,10 @@ class HarnessOptions:
     too_good_speedup: float = 10.0  # beyond this, a comparison is flagged for a human look
 
 
+# Inputs from this many elements keep the simulator busy for seconds per run.
+SIM_SLOW_ELEMENTS = 20_000
+
+
 class Harness:
     """Evaluates candidates for one problem on one backend."""
 
@@ -82,6 +91,9 @@ class Harness:
         self.backend = backend
         self.options = options
         self._pool = pool
+        self._own_pool = pool is not None  # the caller's pool: not ours to restart
+        self._pool_restarted = False
+        self.workers_failed: str | None = None  # why the workers could not be restored
         self._cases: list[Case] | None = None
         self._unused_draw: Draw | None = None
         self._timing_cases: dict[str, list[Case]] = {}
@@ -168,14 +180,46 @@ class Harness:
             self._pool = shared_pool(self.options.cluster)
         return self._pool
 
+    def _restart_pool(self) -> bool:
+        """After the workers failed, start a new pool (once per harness); False if not ours."""
+        if self._own_pool or self._pool_restarted:
+            return False
+        self._pool_restarted = True
+        if self._pool is not None:
+            drop_shared_pool(self._pool)
+        self._pool = None
+        self._scattered.clear()
+        self._built_on.clear()
+        return True
+
     # -- evaluation ----------------------------------------------------------------------
 
     def evaluate(self, candidate: Candidate, *, seeds: tuple[int, ...] | None = None) -> Verdict:
         """The verdict on `candidate`: never raises for anything the candidate does.
 
-        `seeds` (a verdict's `seeds`) reproduces that verdict's cases and twins.
+        `seeds` (a verdict's `seeds`) reproduces that verdict's cases and twins. When the
+        worker processes fail (not the candidate's doing), a new pool is started once and
+        the candidate judged again; if that fails too the verdict is `crashed`, saying it is
+        not the kernel's fault, and `workers_failed` says why.
         """
         drawn = self.draw(seeds)
+        while True:
+            try:
+                return self._evaluate(candidate, drawn)
+            except PoolClosed:
+                raise  # the process is quitting: there is no verdict to give
+            except WorkersUnavailable as exc:
+                if self._restart_pool():
+                    continue
+                self.workers_failed = str(exc)
+                return _VerdictBase(candidate.sha256, self.warnings, seeds=drawn.seeds).make(
+                    Status.CRASHED,
+                    f"not evaluated: the worker processes failed ({exc}); not the kernel's fault",
+                    backend=self.backend,
+                    device="no worker",
+                )
+
+    def _evaluate(self, candidate: Candidate, drawn: Draw) -> Verdict:
         warnings = (*self.warnings, *self.pool.sandbox_warnings)
         base = _VerdictBase(candidate.sha256, warnings, seeds=drawn.seeds)
         try:
@@ -191,6 +235,8 @@ class Harness:
                 backend=route.backend,
                 device="no GPU",
             )
+        # Until the worker reports its device, verdicts (a timeout, say) name the route's.
+        base = dataclasses.replace(base, backend=route.backend, device=self._route_device(route))
         spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
         job = VerifyJob(spec, drawn.worker_cases)
         # The worker that built this exact candidate before still has it compiled.
@@ -198,9 +244,8 @@ class Harness:
             route,
             base,
             "verification",
-            verify,
-            job,
-            run=route.run,
+            functools.partial(verify, run=route.run),
+            lambda: (job,),
             prefer=self._built_on.get(candidate.sha256),
         )
         if isinstance(outcome, Verdict):
@@ -268,12 +313,19 @@ class Harness:
         if route.worker is None or not route.run:
             return no_comparison("no GPU to run these candidates: they cannot be timed here")
         simulated = route.worker == "sim"
-        job, sets = self._time_job(tuple(specs), simulated=simulated, pairs=True)
         timeout = 4 * self.options.timeout_s if simulated else self._timing_timeout()
-        try:
-            report, worker = self.pool.run(route.worker, time_job, job, sets, timeout_s=timeout)
-        except (JobTimeout, WorkerDied) as exc:
-            return no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
+        for again in (True, False):
+            job, sets = self._time_job(tuple(specs), simulated=simulated, pairs=True)
+            try:
+                report, worker = self.pool.run(route.worker, time_job, job, sets, timeout_s=timeout)
+                break
+            except LostData:
+                if not again:
+                    raise WorkersUnavailable("the comparison's data was lost twice") from None
+            except (JobTimeout, WorkerDied) as exc:
+                return no_comparison(
+                    f"the comparison did not finish: {exc}; the worker was replaced"
+                )
         if report.failure:
             if report.failure.replace_worker:
                 self.pool.replace(worker)
@@ -338,17 +390,38 @@ class Harness:
         )
 
     def _run(
-        self, route: Plan, base: _VerdictBase, stage: str, fn: Any, *args: Any, **kwargs: Any
+        self,
+        route: Plan,
+        base: _VerdictBase,
+        stage: str,
+        fn: Any,
+        make_args: Callable[[], tuple[Any, ...]],
+        *,
+        prefer: str | None = None,
     ) -> tuple[Any, str] | Verdict:
+        """`fn(*make_args())` on a worker of the route's kind, failures made verdicts.
+
+        The arguments are made again for each try: a retry after a worker was replaced
+        needs data scattered again (the copy held by the killed worker is gone).
+        """
         assert route.worker is not None
         timeout = self.options.timeout_s if stage == "verification" else self._timing_timeout()
         # numba-cuda's simulator now and then stalls while starting a block's threads (seen
         # on a loaded 2-core machine, with no kernelmagic code involved): on the simulator a
         # timeout gets one more try on a fresh worker; a real endless loop times out again.
         retries = 1 if route.worker == "sim" else 0
+        lost = 1  # data lost with an earlier worker is scattered again, once
         while True:
             try:
-                return self.pool.run(route.worker, fn, *args, timeout_s=timeout, **kwargs)
+                return self.pool.run(
+                    route.worker, fn, *make_args(), timeout_s=timeout, prefer=prefer
+                )
+            except LostData:
+                if not lost:
+                    raise WorkersUnavailable(
+                        f"{stage}: the data it needs was lost twice with its workers"
+                    ) from None
+                lost -= 1
             except JobTimeout:
                 if retries:
                     retries -= 1
@@ -357,7 +430,8 @@ class Harness:
                 return base.make(
                     Status.TIMEOUT,
                     f"{stage} did not finish within {timeout:g} s{tries} (an endless loop or a "
-                    "hung kernel?); its worker was killed and replaced",
+                    "hung kernel?); its worker was killed and replaced"
+                    + (self._simulator_hint() if route.worker == "sim" else ""),
                     backend=route.backend,
                 )
             except WorkerDied:
@@ -386,7 +460,9 @@ class Harness:
             note = "its kernels were not compiled for a GPU target (no compile worker in this pool)"
             return dataclasses.replace(base, warnings=(*base.warnings, note))
         route = Plan(backend=spec.backend, worker="cc", run=True)
-        outcome = self._run(route, base, "compiling for a GPU target", gpu_compile, spec, launches)
+        outcome = self._run(
+            route, base, "compiling for a GPU target", gpu_compile, lambda: (spec, launches)
+        )
         if isinstance(outcome, Verdict):
             return outcome
         compiled, _ = outcome
@@ -404,6 +480,31 @@ class Harness:
             warnings=(*base.warnings, *(f"not checked for a GPU: {n}" for n in notes)),
         )
 
+    def _simulator_hint(self) -> str:
+        """What a simulator timeout may owe to the problem's sizes rather than the kernel."""
+        largest = max(
+            (v.size for c in self.cases for v in c.inputs.values() if isinstance(v, np.ndarray)),
+            default=0,
+        )
+        if largest < SIM_SLOW_ELEMENTS:
+            return ""
+        return (
+            f". The CPU simulator runs about 10,000 GPU threads a second and the inputs have "
+            f"up to {largest:,} elements: a slow but correct kernel can time out too; give "
+            "inputs(seed) smaller sizes (time large ones on a GPU) or a larger --timeout"
+        )
+
+    def _route_device(self, route: Plan) -> str:
+        assert route.worker is not None
+        known = self._devices.get(route.worker)
+        if known is not None:
+            return known.describe()
+        if route.worker == "sim":
+            return "CPU simulator (numba-cuda)"
+        if not route.run:
+            return f"no GPU (compiled for {self.options.arch or 'sm_90'})"
+        return "a GPU worker"
+
     def _failed(self, failure: Failure, worker: str, base: _VerdictBase) -> Verdict:
         if failure.replace_worker:
             self.pool.replace(worker)
@@ -415,10 +516,10 @@ class Harness:
     def _time_job(
         self, specs: tuple[RunSpec, ...], *, simulated: bool = False, pairs: bool = False
     ) -> tuple[TimeJob, Any]:
+        """The job, and the timing sets as data already held by the workers."""
         # A verdict's timing also times each set's first call, on data the candidate has
         # never seen; a comparison only ranks two candidates already judged.
         fresh = not pairs
-        """The job, and the timing sets as data already held by the workers."""
         sets = self._scattered_sets(simulated)
         if simulated:
             # The simulator is slow and its clock means little: one checked call per set,
@@ -464,12 +565,18 @@ class Harness:
         worker: str,
     ) -> Verdict:
         simulated = device.simulated
+        if simulated and self.problem.timing_inputs is not None:
+            note = (
+                "timing_inputs are for a GPU: the simulator timed on draws of inputs(seed), "
+                "the verification cases' sizes"
+            )
+            base = dataclasses.replace(base, warnings=(*base.warnings, note))
         outcome = self._run(
             route,
             base,
             "timing",
             time_job,
-            *self._time_job((spec,), simulated=simulated),
+            lambda: self._time_job((spec,), simulated=simulated),
             prefer=worker,
         )
         if isinstance(outcome, Verdict):

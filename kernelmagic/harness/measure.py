@@ -58,16 +58,26 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
                 host_out, device_out, _ = bench.first_output(program, k)
                 firsts[current].append(host_out)
                 kept[current].append(device_out)
-            # Every shape is warm now (a plan or a memory pool built per size is honest):
-            # a twin's call differs from a set's only in values the program never saw.
-            for j in range(len(twins)):
+            bench.warm_up(program, job.options.warmup_ms)
+
+        # Every shape is warm now (a plan or a memory pool built per size is honest): a
+        # twin's call differs from a set's only in values the program never saw. The twins'
+        # calls are spread among the repeated ones, so a burst of load on the machine slows
+        # both kinds alike instead of passing for skipped work.
+        pending = list(range(len(twins)))
+
+        def fresh_call() -> None:
+            j = pending.pop(0)
+            for current, program in enumerate(programs):
                 host_out, _, ms = bench.first_output(program, len(sets) + j)
                 twin_outs[current].append(host_out)
                 fresh[current].append(ms)
-            bench.warm_up(program, job.options.warmup_ms)
+
         rng = random.Random()  # unseeded: which runs get checked is not predictable
         deadline = time.perf_counter() + job.options.budget_ms / 1e3
         for rep in range(job.options.max_reps):
+            if pending:
+                fresh_call()
             k = rep % len(sets)
             order = range(n) if rep % 2 == 0 else reversed(range(n))
             for current in order:
@@ -81,6 +91,8 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
                 checked += check
             if _done(samples, job.options) or time.perf_counter() > deadline:
                 break
+        while pending:
+            fresh_call()
         if job.options.check_every > 1:
             for current, program in enumerate(programs):
                 for k in range(len(sets)):  # every set's last word is checked

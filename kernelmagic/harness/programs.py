@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import cuda_source, launch, nvrtc
-from ..candidate import Candidate
+from ..candidate import CUDA_SUFFIXES, Candidate
 from ..safety import SAFE_BUILTINS
 from ..safety_allowlist import extra_modules, import_problem
 from ..verdict import CompileInfo, Resources, Status, clip
@@ -309,6 +309,7 @@ class CudaCProgram:
                 name_expression=self.kernel_name,
                 arch=arch,
                 options=cand.compile_options,
+                filename=_cuda_filename(cand.name),  # messages name the user's file
             )
         except ValueError as exc:  # a target this NVRTC cannot build for
             raise CandidateFailure(Status.COMPILE_ERROR, str(exc)) from None
@@ -518,3 +519,7 @@ def _check_pointee(param: cuda_source.Param, dtype: np.dtype, what: str, status:
         f"parameter '{param.name}' points to {param.base} ({param.dtype}) "
         f"but {what} is {dtype.name}",
     )
+
+
+def _cuda_filename(name: str) -> str:
+    return name if name.endswith(CUDA_SUFFIXES) else f"{name}.cu"

@@ -15,9 +15,18 @@ import time
 from collections.abc import Callable
 
 from ..devices import DeviceInfo, profile
-from ..errors import BackendUnavailable, KernelmagicError, OptionError, WorkersUnavailable
+from ..errors import (
+    BackendUnavailable,
+    KernelmagicError,
+    OptionError,
+    PoolClosed,
+    StoreError,
+    WorkersUnavailable,
+)
 from ..harness.evaluate import Harness
+from ..redact import redact_text
 from ..store import SessionStore, StoredSession
+from ..store_rescue import save_rescue
 from ..verdict import Status, Verdict
 from .events import Event
 from .fingerprint import evaluation_key
@@ -137,8 +146,22 @@ class Loop:
                     break
             else:
                 reason = f"all {rounds} rounds done"
+                if resumed and first > rounds:
+                    reason += " before: resume with more rounds to go on"
             state: SessionState = "stopped" if self.session.stop_requested else "finished"
             self._finish(state, reason or "done")
+        except PoolClosed:
+            # A second Ctrl-C (or the process exiting) shut the workers down mid-evaluation:
+            # nothing was judged, nothing is stored for it, and the session can be resumed.
+            self._finish("interrupted", "interrupted before it finished; resume it to go on")
+        except StoreError as exc:
+            # The database is gone or full: what the session holds goes to a file beside it.
+            try:
+                message = f"{exc}; the session is saved in {save_rescue(self.store, self.session)}"
+            except StoreError as again:
+                message = f"{exc} (and it could not be saved elsewhere either: {again})"
+            self.session.error = StoreError(message)
+            self._finish("failed", message)
         except KernelmagicError as exc:
             self.session.error = exc
             self._finish("failed", str(exc))
@@ -202,14 +225,22 @@ class Loop:
 
     def _record(self, proposal: Proposal, r: int) -> CandidateRecord:
         self._seq += 1
+        # A reply can echo the API key: it is taken out before anything sees the proposal,
+        # so what is judged, stored, shown and printed is the same text.
+        source = redact_text(proposal.candidate.source)
+        candidate = (
+            proposal.candidate
+            if source == proposal.candidate.source
+            else dataclasses.replace(proposal.candidate, source=source)
+        )
         record = CandidateRecord(
             id=f"{self.session.id}.{self._seq}",
             session=self.session.id,
             seq=self._seq,
             round=r,
             origin=proposal.origin,
-            candidate=proposal.candidate,
-            rationale=proposal.rationale,
+            candidate=candidate,
+            rationale=redact_text(proposal.rationale),
             parent=proposal.parent,
             params=proposal.params,
         )
@@ -227,20 +258,23 @@ class Loop:
             verdict, reused = hit
         else:
             verdict = self._judge(record)
+        # A `crashed` verdict of failed workers is stored (and never reused: see the store).
         self.store.set_verdict(record.id, verdict, reused)
         record = dataclasses.replace(record, verdict=verdict, reused_from=reused)
         self.session.put(record)
         self._emit("evaluated", record.round, verdict.status.value, candidate=record)
+        if self.harness.workers_failed:
+            raise WorkersUnavailable(
+                f"the worker processes could not be restored ({self.harness.workers_failed}); "
+                "the session is stored: resume it once the machine has recovered"
+            )
         return record
 
     def _judge(self, record: CandidateRecord) -> Verdict:
         try:
             return self.harness.evaluate(record.candidate, seeds=self._seeds.pop(record.id, None))
-        except WorkersUnavailable as exc:
-            # Not the kernel's doing: `crashed` is never reused from the store, so the next
-            # session judges this kernel again instead of inheriting the failure.
-            why = f"not evaluated: the worker processes failed ({exc}); not the kernel's fault"
-            return self._not_run(record, Status.CRASHED, why)
+        except WorkersUnavailable:
+            raise  # the machine's state, not the kernel's: no verdict (see `_evaluate`)
         except BackendUnavailable as exc:  # e.g. a proposal that switched to CuPy
             return self._not_run(record, Status.REJECTED, f"cannot run here: {exc}")
 
@@ -302,6 +336,8 @@ class Loop:
         """On a GPU a kernel is crowned only after compute-sanitizer found no race or bad access."""
         try:
             found = self.harness.sanitize(challenger.candidate)
+        except PoolClosed:
+            raise
         except WorkersUnavailable:
             return False
         if found is None:
@@ -420,6 +456,9 @@ class Loop:
     def _finish(self, state: SessionState, reason: str) -> None:
         try:
             self.store.update_session(self.session.id, state=state, stop_reason=reason)
+        except StoreError as exc:  # the store failed: the session still ends, and says why
+            if self.session.error is None:
+                self.session.error = exc
         finally:
             self.session.state, self.session.stop_reason = state, reason
             self._emit("finished", 0, reason)  # before `done`: followers see it, then stop

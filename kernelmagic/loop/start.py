@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import redact
 from ..candidate import Candidate
 from ..errors import OptionError
 from ..harness.cluster import WorkerPool
@@ -101,6 +102,7 @@ def optimize(
     brief = make_brief(problem, harness.cases, task=options.task)
     session_id = stored.info.id if stored else uuid.uuid4().hex[:12]
     resolved_llm = getattr(proposer, "options", llm)  # the llm proposer's, with the env's key
+    redact.remember(getattr(resolved_llm, "api_key", None))
     store.add_secret(getattr(resolved_llm, "api_key", None))
     if stored is None:
         store.create_session(
