@@ -26,7 +26,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 MAGIC_LINE = "%%cuda_optimize"
 
-pytestmark = pytest.mark.browser
+# Its own waits (page loads, the chart, a whole session) add up past the suite's 300 s on a
+# loaded machine.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1500)]
 
 
 def _missing() -> str | None:

@@ -339,3 +339,47 @@ def test_the_suite_never_writes_into_the_users_data_directory(data_home, tmp_pat
     done = km.export_tutorial(str(save_rescue(store, in_memory(store, base))), tmp_path / "t")
     assert done.path == tmp_path / "t.ipynb" and done.session == "s1"
     assert not (tmp_path / "default.sqlite").exists()
+
+
+# -- the loop when its store fails ------------------------------------------------------
+
+
+class _DeletesTheDatabase:
+    """A proposer that removes the session database before it answers, as `rm` would."""
+
+    name = "search"
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+
+    def propose(self, request):
+        from kernelmagic.loop.proposal import Proposal, ProposerReply
+
+        self.db.unlink()
+        candidate = km.Candidate.from_source(NUMBA_SAXPY + "\n# proposed\n")
+        return ProposerReply(proposals=(Proposal(candidate, "search", "a variant"),))
+
+
+def test_a_session_whose_database_is_deleted_mid_run_ends_saying_so_and_loses_nothing(
+    pool, tmp_path
+):
+    db = tmp_path / "sessions.sqlite"
+    session = optimize(
+        NUMBA_SAXPY,
+        km.Problem(saxpy_reference, saxpy_inputs),
+        proposer=_DeletesTheDatabase(db),
+        backend="numba-sim",
+        session_db=db,
+        pool=pool,
+        options=OptimizeOptions(rounds=2, candidates=1),
+        wait=False,
+    )
+    with pytest.raises(StoreError, match="was deleted while session") as err:
+        session.wait(timeout_s=300)
+    assert session.state == "failed"
+    rescue = tmp_path / f"sessions.sqlite.{session.id}.session.json"
+    assert str(rescue) in str(err.value)
+    rescued = session_file.read(rescue)
+    assert [c.origin for c in rescued.candidates] == ["user", "search"]
+    assert rescued.candidates[0].status is Status.CORRECT
+    assert not db.exists()

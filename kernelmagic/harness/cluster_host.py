@@ -41,6 +41,11 @@ _DASK_CONFIG = {
     # The profiler samples every thread's stack from the event loop every 10 ms; no one
     # reads the profiles.
     "distributed.worker.profile.enabled": False,
+    # Each job leaves log entries in the worker and the scheduler; at Dask's defaults (1,000
+    # and 10,000 entries) a long-lived worker grew by tens of KB per evaluation for hundreds
+    # of evaluations. Short logs keep it flat.
+    "distributed.admin.low-level-log-length": 100,
+    "distributed.admin.log-length": 100,
     "logging.distributed": "error",
 }
 _TERMINATE_FRACTION = 0.95  # of a worker's memory limit, as Dask's nanny does by default

@@ -244,10 +244,11 @@ class Loop:
             parent=proposal.parent,
             params=proposal.params,
         )
+        # Held in memory first: a store that fails now loses nothing (see `run`'s rescue).
+        self.session.put(record)
         self.store.add_candidate(record, self._key(record))
         if proposal.seeds:
             self._seeds[record.id] = proposal.seeds
-        self.session.put(record)
         self._emit("proposed", r, candidate=record)
         return record
 
@@ -258,10 +259,10 @@ class Loop:
             verdict, reused = hit
         else:
             verdict = self._judge(record)
-        # A `crashed` verdict of failed workers is stored (and never reused: see the store).
-        self.store.set_verdict(record.id, verdict, reused)
         record = dataclasses.replace(record, verdict=verdict, reused_from=reused)
         self.session.put(record)
+        # A `crashed` verdict of failed workers is stored (and never reused: see the store).
+        self.store.set_verdict(record.id, verdict, reused)
         self._emit("evaluated", record.round, verdict.status.value, candidate=record)
         if self.harness.workers_failed:
             raise WorkersUnavailable(
