@@ -21,6 +21,7 @@ from .candidate import Candidate
 from .errors import KernelmagicError
 from .harness.evaluate import HarnessOptions
 from .loop.engine import OptimizeOptions
+from .loop.llm import LLMOptions
 from .loop.proposers import PROPOSERS
 from .problem import Problem
 from .store import StoredSession
@@ -35,6 +36,13 @@ class CudaOptimize(Magics):
     )
     base_url = Unicode(
         None, allow_none=True, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)"
+    ).tag(config=True)
+    llm_timeout = Float(
+        LLMOptions.request_timeout_s,
+        help="seconds one LLM request may go without a byte of reply, all tries together",
+    ).tag(config=True)
+    llm_retries = Int(
+        LLMOptions.max_retries, help="more tries of an LLM request after a 429 or 5xx"
     ).tag(config=True)
     proposer = Enum(PROPOSERS, "auto", help="llm, search, replay; auto: llm if configured").tag(
         config=True
@@ -70,6 +78,13 @@ class CudaOptimize(Magics):
     @argument("--proposer", choices=PROPOSERS, help="auto, llm, search or replay")
     @argument("--model", help="the LLM's model name")
     @argument("--base-url", help="an OpenAI-compatible endpoint URL")
+    @argument(
+        "--llm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="the longest one LLM request may go without a byte of reply, all tries together",
+    )
+    @argument("--llm-retries", type=int, metavar="N", help="more tries after a 429 or 5xx")
     @argument(
         "--replay",
         metavar="SESSION",
@@ -130,8 +145,12 @@ class CudaOptimize(Magics):
                     target=args.target or self.target,
                     task=args.task or "",
                 ),
-                model=args.model or self.model,
-                base_url=args.base_url or self.base_url,
+                llm=LLMOptions(
+                    model=args.model or self.model,
+                    base_url=args.base_url or self.base_url,
+                    request_timeout_s=_pick(args.llm_timeout, self.llm_timeout),
+                    max_retries=_pick(args.llm_retries, self.llm_retries),
+                ),
                 replay=self._recording(args.replay),
                 session_db=args.session_db or self.session_db,
                 harness=HarnessOptions(timeout_s=_pick(args.timeout, self.timeout)),
@@ -182,7 +201,7 @@ class CudaOptimize(Magics):
         ref: str | StoredSession = args.session or "last"
         db = args.session_db or self.session_db
         if isinstance(value, Session):  # a session run here: it knows its own store
-            ref, db = value.id, args.session_db or value.store_path
+            ref, db = value.id, args.session_db or value.store_path or db
             if not value.done:
                 print(f"session {value.id} is still running: exporting what it has so far")
         elif isinstance(value, StoredSession):

@@ -1,9 +1,11 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1, for tests of the `llm` proposer.
 
-It speaks enough of the protocol for the official `openai` client (non-streaming
-`POST /v1/chat/completions`, `GET /v1/models`), so tests exercise the real client: its
-retries, timeouts and error classes. Each request takes the next scripted step (a reply,
-an HTTP error); with none left it sends the default reply. Every request is recorded.
+It speaks enough of the protocol for the official `openai` client (`POST
+/v1/chat/completions`, streamed as server-sent events when the request asks for a stream,
+and `GET /v1/models`), so tests exercise the real client: its error classes, its
+connections. Each request takes the next scripted step (a reply, an HTTP error, any body,
+or raw bytes on the socket: tests/llm_faults.py has a catalogue of misbehaviours); with none
+left it sends the default reply. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -13,21 +15,29 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
 class Reply:
-    """A chat completion; `delay_s` is slept before answering (to provoke timeouts)."""
+    """A chat completion; `delay_s` is slept before answering (to provoke timeouts).
+
+    Asked for a stream, the server sends the content in `chunks` pieces, `chunk_delay_s`
+    apart (a slow model that keeps sending); `streamed=False` answers with one JSON body
+    all the same, as some servers do.
+    """
 
     content: str | None
     finish_reason: str = "stop"
     prompt_tokens: int = 120
     completion_tokens: int = 80
     delay_s: float = 0.0
+    chunks: int = 4
+    chunk_delay_s: float = 0.0
+    streamed: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +54,22 @@ class Fail:
 
 @dataclasses.dataclass(frozen=True)
 class Raw:
-    """A 200 answer with any body: a server that is not an OpenAI endpoint."""
+    """An answer with any body: a server that is not an OpenAI endpoint, or a proxy."""
 
     body: bytes
     content_type: str = "text/html"
+    status: int = 200
 
 
-Step = Reply | Fail | Raw
+@dataclasses.dataclass(frozen=True)
+class Wire:
+    """Whatever `respond(handler)` writes to the socket (or does not): faults below HTTP.
+    `handler.server_closing` is set when the server stops, for steps that hang."""
+
+    respond: Callable[[BaseHTTPRequestHandler], None]
+
+
+Step = Reply | Fail | Raw | Wire
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +99,7 @@ class FakeOpenAI:
         self._steps: collections.deque[Step] = collections.deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self.closing = threading.Event()  # releases steps that hang
 
     @property
     def url(self) -> str:
@@ -97,12 +117,14 @@ class FakeOpenAI:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
     def start(self) -> None:
+        self.closing.clear()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         # A short poll interval: `shutdown` waits for one, once per test.
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     def stop(self) -> None:
+        self.closing.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -132,6 +154,8 @@ def serve(**kwargs: Any) -> Iterator[FakeOpenAI]:
 
 def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        server_closing = server.closing
+
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
 
@@ -176,10 +200,20 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._error(step.status, step.message, step.type, step.code, headers)
                 return
             if isinstance(step, Raw):
-                self._send(200, step.body, step.content_type)
+                self._send(step.status, step.body, step.content_type)
+                return
+            if isinstance(step, Wire):
+                self.close_connection = True
+                # OSError: the client gave up, or the step broke the connection itself.
+                with suppress(OSError):
+                    step.respond(self)
                 return
             time.sleep(step.delay_s)
-            self._json(200, _completion(model, step))
+            if isinstance(body, dict) and body.get("stream") and step.streamed:
+                options = body.get("stream_options") or {}
+                self._stream(model, step, usage=bool(options.get("include_usage")))
+            else:
+                self._json(200, completion(model, step))
 
         def _take(self, body: Any) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -215,6 +249,18 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps(body).encode(), "application/json", headers)
 
+        def _stream(self, model: str, reply: Reply, *, usage: bool) -> None:
+            self.close_connection = True  # the end of the stream is the end of the body
+            try:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                for event in stream_events(model, reply, usage=usage):
+                    self.wfile.write(event)
+                    time.sleep(reply.chunk_delay_s)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def _send(
             self,
             status: int,
@@ -236,7 +282,8 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _completion(model: str, reply: Reply) -> dict[str, Any]:
+def completion(model: str, reply: Reply) -> dict[str, Any]:
+    """`reply` as one chat completion (what a server sends when not asked for a stream)."""
     return {
         "id": f"chatcmpl-{time.monotonic_ns()}",
         "object": "chat.completion",
@@ -255,4 +302,31 @@ def _completion(model: str, reply: Reply) -> dict[str, Any]:
             "completion_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         },
+    }
+
+
+def stream_events(model: str, reply: Reply, *, usage: bool = True) -> list[bytes]:
+    """`reply` as server-sent events: the role, the content in pieces, the finish reason,
+    the usage (when asked for), and [DONE]."""
+    content = reply.content or ""
+    size = max(1, -(-len(content) // max(1, reply.chunks)))
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    if reply.content is None:
+        deltas = [{"role": "assistant", "content": None}]
+    deltas += [{"content": content[i : i + size]} for i in range(0, len(content), size)]
+    chunks = [_chunk(model, [{"index": 0, "delta": d, "finish_reason": None}]) for d in deltas]
+    chunks.append(_chunk(model, [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]))
+    if usage:
+        tokens = completion(model, reply)["usage"]
+        chunks.append({**_chunk(model, []), "usage": tokens})
+    return [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+
+
+def _chunk(model: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-stream",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
     }

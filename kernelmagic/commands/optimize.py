@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import KernelmagicError, OptionError
+from ..harness.cluster import close_shared_pools
 from ..loop.engine import OptimizeOptions
-from ..loop.llm import LLMOptions
-from ..loop.proposers import PROPOSERS
+from ..loop.llm import LLMOptions, public_url
+from ..loop.proposers import PROPOSERS, is_session_file, recorded
+from ..loop.session import Session
 from ..loop.start import optimize
 from ..progress import Progress
-from ..store import SessionStore
+from ..store import SessionStore, StoredSession
+
+# How long a second Ctrl-C waits for the loop to note the interruption (a proposer's
+# request in flight is not waited for: the store shows the session interrupted anyway).
+_QUIT_WAIT_S = 10.0
 
 
 def add_parser(sub: Any) -> None:
@@ -41,6 +50,20 @@ def add_parser(sub: Any) -> None:
     )
     loop.add_argument("--temperature", type=float, help="LLM sampling temperature")
     loop.add_argument(
+        "--llm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="the longest one LLM request may go without a byte of reply, all its tries "
+        f"together ({LLMOptions.request_timeout_s:g}); a reply that keeps coming is not cut",
+    )
+    loop.add_argument(
+        "--llm-retries",
+        type=int,
+        metavar="N",
+        help="more tries of an LLM request after a 429, a 5xx or a broken connection, "
+        f"within --llm-timeout ({LLMOptions.max_retries})",
+    )
+    loop.add_argument(
         "--replay", metavar="SESSION_ID_OR_FILE", help="the session to replay (--proposer replay)"
     )
     loop.add_argument("--rounds", type=int, help="rounds of proposals (default 5)")
@@ -64,8 +87,12 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import EXIT_CORRECT, EXIT_OTHER, EXIT_USAGE, emit_json
     from .check import candidate_from, harness_options, problem_from
 
-    store = SessionStore(args.session_db)
-    rerun = _rerun_spec(args, store)
+    # A resume needs the database it names; only a new session may create one.
+    store = SessionStore(args.session_db, create=not args.resume)
+    stored = store.load(store.resolve(args.resume)) if args.resume else None
+    if stored is not None:
+        _restore_arguments(args, stored)
+    rerun = _rerun_spec(args, stored)
     if args.proposer == "replay" and not args.replay and not args.resume:
         raise OptionError("--proposer replay needs --replay SESSION_ID_OR_FILE")
     problem = problem_from(args, rerun["reference"], rerun["inputs"])
@@ -86,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         options=options,
         llm=_llm_options(args),
-        replay=args.replay,
+        replay=_replayed(args.replay, args.session_db),
         session_db=store,
         harness_options=harness_options(args),
         resume=args.resume,
@@ -95,11 +122,10 @@ def run(args: argparse.Namespace) -> int:
     )
     progress = Progress(session)
     try:
-        progress.follow()
+        with _stop_on_first_ctrl_c(session):
+            progress.follow()
     except KeyboardInterrupt:
-        print("stopping after the evaluation in flight (Ctrl-C again to quit now)", file=sys.stderr)
-        session.stop()
-        progress.follow()
+        return _quit_now(session)
     try:
         session.wait()
     except KernelmagicError as exc:
@@ -114,13 +140,92 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CORRECT if session.best is not None else EXIT_OTHER
 
 
-def _rerun_spec(args: argparse.Namespace, store: SessionStore) -> dict[str, Any]:
+@contextlib.contextmanager
+def _stop_on_first_ctrl_c(session: Session) -> Iterator[None]:
+    """The first Ctrl-C asks the loop to stop after the evaluation in flight; the next one
+    raises KeyboardInterrupt. A handler, not an exception, for the first: wherever it lands
+    the loop goes on, so no second Ctrl-C can fall between catching one and the next."""
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if session.stop_requested:
+            raise KeyboardInterrupt
+        session.stop()  # first: a Ctrl-C landing during the print below is the second
+        print("stopping after the evaluation in flight (Ctrl-C again to quit now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _replayed(ref: str | None, session_db: str | None) -> str | StoredSession | None:
+    """The session `--replay` names: a session file as its path (the session stores it so),
+    a stored session looked up without creating a database."""
+    if ref is None or is_session_file(ref):
+        return ref
+    return recorded(ref, SessionStore(session_db, read_only=True))
+
+
+def _quit_now(session: Session) -> int:
+    """A second Ctrl-C: shut the workers down under the evaluation in flight (which then
+    stores nothing) and leave the session resumable."""
+    from ..cli import uninterrupted
+
+    with uninterrupted(), contextlib.suppress(KernelmagicError):
+        close_shared_pools()
+        session.wait(_QUIT_WAIT_S)  # the loop marks the session interrupted
+    print(
+        f"interrupted: session {session.id} is stored; `kernelmagic optimize --resume "
+        f"{session.id}` goes on from where it stopped",
+        file=sys.stderr,
+    )
+    return 130
+
+
+# What a resumed session takes from its stored command line unless named again: all but
+# the session's identity (its files, store and proposer, which are restored on their own).
+_NOT_RESUMED = frozenset(
+    {"command", "given", "resume", "json", "session_db", "candidate", "reference", "inputs"}
+    | {"proposer", "replay"}
+)
+# Sessions stored before their command line was: their loop options, by option name.
+_STORED_OPTIONS = {
+    "rounds": "rounds",
+    "candidates": "candidates",
+    "patience": "patience",
+    "time_budget_s": "time_budget",
+    "max_tokens": "max_tokens",
+    "target": "target",
+    "task": "task",
+}
+
+
+def _restore_arguments(args: argparse.Namespace, stored: StoredSession) -> None:
+    """Fill every option not named on this command line from the session's own.
+
+    The endpoint and model are the stored session's (never $OPENAI_BASE_URL's now): the key
+    goes to no other server unless this command line names one.
+    """
+    given: frozenset[str] = getattr(args, "given", frozenset())
+    saved = dict((stored.meta.get("rerun") or {}).get("args") or {})
+    if not saved:
+        options = stored.meta.get("options") or {}
+        saved = {arg: options[key] for key, arg in _STORED_OPTIONS.items() if key in options}
+    if stored.meta.get("proposer") == "llm":
+        saved.update(base_url=stored.meta.get("base_url"), model=stored.meta.get("model"))
+    for name, value in saved.items():
+        if name not in given and name not in _NOT_RESUMED and hasattr(args, name):
+            setattr(args, name, value)
+
+
+def _rerun_spec(args: argparse.Namespace, stored: StoredSession | None) -> dict[str, Any]:
     """What re-running this session needs; on --resume, filled in from the stored session."""
     spec = {"reference": args.reference, "inputs": args.inputs, "candidate": args.candidate}
-    if args.resume:
-        stored = store.load(store.resolve(args.resume)).meta.get("rerun") or {}
+    if stored is not None:
+        kept = stored.meta.get("rerun") or {}
         for key in spec:
-            spec[key] = spec[key] or stored.get(key)
+            spec[key] = spec[key] or kept.get(key)
         if args.candidate:
             raise OptionError("--resume continues the stored kernel: leave out CANDIDATE_FILE")
     elif not args.candidate:
@@ -132,15 +237,32 @@ def _rerun_spec(args: argparse.Namespace, store: SessionStore) -> dict[str, Any]
         value = spec[key]
         if value and key == "candidate":
             spec[key] = str(Path(value).resolve())
-        elif value and ":" in value:
-            path, _, name = value.rpartition(":")
-            spec[key] = f"{Path(path).resolve()}:{name}"
+        elif value:
+            spec[key] = _absolute_spec(value)
+    if args.timing_inputs:
+        args.timing_inputs = _absolute_spec(args.timing_inputs)
+    kept = {k: v for k, v in vars(args).items() if k not in _NOT_RESUMED}
+    if kept.get("base_url"):
+        kept["base_url"] = public_url(kept["base_url"])  # no credentials in the store
+    spec["args"] = kept
     return spec
+
+
+def _absolute_spec(value: str) -> str:
+    """FILE.py:NAME with an absolute FILE: a resume may run from another directory."""
+    if ":" not in value:
+        return value
+    path, _, name = value.rpartition(":")
+    return f"{Path(path).resolve()}:{name}"
 
 
 def _llm_options(args: argparse.Namespace) -> LLMOptions:
     # Always given: `proposers.choose` decides whether the llm proposer is the one used.
     fields: dict[str, Any] = {"model": args.model, "base_url": args.base_url}
-    if args.temperature is not None:
-        fields["temperature"] = args.temperature
+    chosen = {
+        "temperature": args.temperature,
+        "request_timeout_s": args.llm_timeout,
+        "max_retries": args.llm_retries,
+    }
+    fields.update((k, v) for k, v in chosen.items() if v is not None)
     return LLMOptions(**fields)

@@ -47,19 +47,25 @@ def parse_reply(
     *,
     base: Candidate,
     finish_reason: str | None = None,
+    cut: str | None = None,
     name: str = "llm",
 ) -> ParsedReply:
-    """The complete kernel of `base`'s kind in `text`, keeping `base`'s launch settings."""
+    """The complete kernel of `base`'s kind in `text`, keeping `base`'s launch settings.
+
+    `cut` says why the reply was not read to its end (kernelmagic stopped reading it): it
+    counts as cut off, as one that ended at the token limit does.
+    """
+    why = cut or (f"finish_reason={finish_reason}" if finish_reason else None)
     visible = _THINK.sub("", text or "").strip()
     if not visible:
         if text and "<think>" in text and "</think>" not in text:
-            return ParsedReply(None, "", _cut("while still reasoning", finish_reason))
-        return ParsedReply(None, "", _empty(finish_reason))
+            return ParsedReply(None, "", _cut("while still reasoning", why))
+        return ParsedReply(None, "", _empty(finish_reason, cut))
     blocks, prose = _split(visible)
     fenced = bool(blocks)
     if not fenced:
         # Some models answer with bare code: the whole reply is then the only block.
-        blocks = [_Block(visible, 0, closed=finish_reason != "length")]
+        blocks = [_Block(visible, 0, closed=finish_reason != "length" and cut is None)]
         prose = ""
     rationale = _rationale(prose)
     problems: list[tuple[int, str]] = []
@@ -76,7 +82,7 @@ def parse_reply(
             return ParsedReply(None, rationale, "the reply repeats the current kernel unchanged")
         return ParsedReply(dataclasses.replace(base, source=chosen.code, name=name), rationale)
     if not blocks[-1].closed:
-        return ParsedReply(None, rationale, _cut("before the kernel was complete", finish_reason))
+        return ParsedReply(None, rationale, _cut("before the kernel was complete", why))
     if problems:
         return ParsedReply(None, rationale, max(problems)[1])
     if not fenced:
@@ -254,12 +260,14 @@ def _rationale(prose: str) -> str:
     return text[: RATIONALE_CHARS - 1].rstrip() + "…"
 
 
-def _cut(when: str, finish_reason: str | None) -> str:
-    reason = f" (finish_reason={finish_reason})" if finish_reason else ""
+def _cut(when: str, why: str | None) -> str:
+    reason = f" ({why})" if why else ""
     return f"the reply was cut off{reason} {when}"
 
 
-def _empty(finish_reason: str | None) -> str:
+def _empty(finish_reason: str | None, cut: str | None) -> str:
+    if cut:
+        return f"the reply was empty ({cut})"
     if finish_reason and finish_reason != "stop":
         return f"the reply was empty (finish_reason={finish_reason})"
     return "the reply was empty"

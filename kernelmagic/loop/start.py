@@ -76,6 +76,7 @@ def optimize(
         first = base.candidate
         saved = dict(stored.meta["options"] or {})
         replay = replay or saved.pop("replay", None)
+        llm = _stored_endpoint(llm, stored)
         if options is None:
             fields = {f.name for f in dataclasses.fields(OptimizeOptions)}
             options = OptimizeOptions(**{k: v for k, v in saved.items() if k in fields})
@@ -156,6 +157,21 @@ def optimize(
     )
     thread.start()
     return session
+
+
+def _stored_endpoint(llm: LLMOptions | None, stored: StoredSession) -> LLMOptions | None:
+    """The LLM options of a resumed session: the endpoint and model it was started with
+    wherever the caller names none (never $OPENAI_BASE_URL's: the key goes nowhere else)."""
+    if stored.meta.get("proposer") != "llm":
+        return llm
+    from .llm import LLMOptions
+
+    given = llm or LLMOptions()
+    return dataclasses.replace(
+        given,
+        base_url=given.base_url or stored.meta.get("base_url"),
+        model=given.model or stored.meta.get("model"),
+    )
 
 
 def _replay_ref(replay: str | StoredSession | None) -> str | None:

@@ -36,8 +36,7 @@ class NotebookRun:
     proposer: str
     backend: str
     options: OptimizeOptions
-    model: str | None
-    base_url: str | None
+    llm: LLMOptions  # always given: `proposers.choose` decides whether the llm proposer runs
     replay: str | StoredSession | None  # a session id, a session file, or the recording itself
     session_db: str | None
     harness: HarnessOptions
@@ -83,8 +82,6 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
             "without it (every round's best is kept automatically)"
         )
     gate = Gate() if run.interactive else None
-    # Always given: `proposers.choose` decides whether the llm proposer is the one used.
-    llm = LLMOptions(model=run.model, base_url=run.base_url)
     token = _pin_output_to_this_cell(shell)
     try:
         session = optimize(
@@ -93,7 +90,7 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
             proposer=run.proposer,
             backend=run.backend,
             options=run.options,
-            llm=llm,
+            llm=run.llm,
             replay=run.replay,
             session_db=run.session_db,
             harness_options=run.harness,
