@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -191,7 +192,7 @@ class WorkerPool:
         self.closed = True
         with self._available:
             self._available.notify_all()  # jobs waiting for a worker give up
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), _client_log_muted():
             self.client.close(timeout=5)  # (absent when the pool failed to connect)
         if self._host is not None:
             with contextlib.suppress(Exception):
@@ -373,6 +374,19 @@ class WorkerPool:
 
 # What Dask raises when a job's worker, or one that held its data, went away mid-job.
 _LOST = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
+
+
+@contextlib.contextmanager
+def _client_log_muted() -> Iterator[None]:
+    """Dask's client logs a traceback when it is closed while reconnecting to a scheduler
+    that died: a failure kernelmagic reports in its own words."""
+    log = logging.getLogger("distributed.client")
+    was = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = was
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
