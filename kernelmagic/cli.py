@@ -1,6 +1,7 @@
 """The `kernelmagic` command: `check` one kernel, `optimize` it, list `sessions`, `export` one.
 
-Exit status: 0 when the answer is a correct kernel, 1 when it is not, 2 for usage errors
+Exit status: 0 when the answer is a correct kernel, 1 when it is not (or when the worker
+processes failed, which is no one's usage error), 2 for usage errors
 (bad paths, missing names, a backend that cannot run here, a rejected API key), with one
 clear line and no traceback. `--json` prints exactly one JSON object on stdout.
 """
@@ -18,7 +19,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backends import BACKENDS
-from .errors import KernelmagicError
+from .errors import KernelmagicError, WorkersUnavailable
 from .harness.cluster import close_shared_pools
 from .redact import redact_text
 
@@ -142,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return commands[args.command](args)
+    except WorkersUnavailable as exc:
+        # The machine's state, not a mistake in the command: no usage error.
+        return workers_failed(args, str(exc))
     except KernelmagicError as exc:
         return usage_error(args, str(exc))
     except KeyboardInterrupt:
@@ -188,6 +192,14 @@ def usage_error(args: argparse.Namespace, message: str) -> int:
         emit_json({"status": "usage_error", "message": message, "latency_ms": None})
     print(f"kernelmagic: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def workers_failed(args: argparse.Namespace, message: str) -> int:
+    message = redact_text(f"the worker processes failed: {message}; not the kernel's fault")
+    if getattr(args, "json", False):
+        emit_json({"status": "crashed", "message": message, "latency_ms": None})
+    print(f"kernelmagic: {message}", file=sys.stderr)
+    return EXIT_OTHER
 
 
 def emit_json(obj: dict[str, Any]) -> None:

@@ -14,7 +14,8 @@ backend. The CLI turns them into one line and exit status 2; the notebook magic 
     │   └── WorkersUnavailable   the worker processes failed to start or come back
     │       └── PoolClosed       the pool was shut down (a second Ctrl-C) while a job ran
     ├── ProposerError        the proposer's service refused (bad key, unknown model...)
-    └── StoreError           the session store cannot be opened, or has no such session
+    └── StoreError           the session store cannot be opened, was lost or is full, or
+                             has no such session
 """
 
 from __future__ import annotations
@@ -59,4 +60,5 @@ class ProposerError(KernelmagicError):
 
 
 class StoreError(KernelmagicError):
-    """The session database cannot be used, or a session named in it does not exist."""
+    """The session database cannot be used (missing, deleted or replaced under a running
+    session, a full disk), or a session named in it does not exist."""

@@ -416,3 +416,38 @@ def test_a_shared_pool_whose_host_died_is_replaced_by_the_next_harness(monkeypat
         assert cluster.shared_pool(options) is harness.pool
     finally:
         cluster.drop_shared_pool(harness.pool)
+
+
+def test_workers_failing_before_a_session_starts_is_not_a_usage_error(
+    root, tmp_path, monkeypatch, capsys
+):
+    from kernelmagic import cli
+    from kernelmagic.errors import WorkersUnavailable
+    from kernelmagic.harness.evaluate import Harness
+
+    def down(self, candidate):
+        raise WorkersUnavailable("the worker processes' host exited (status -9)")
+
+    monkeypatch.setattr(Harness, "device_info", down)
+    code = cli.main(
+        [
+            "optimize",
+            str(root / "slow.py"),
+            "--reference",
+            f"{root / 'problem.py'}:reference",
+            "--inputs",
+            f"{root / 'problem.py'}:inputs",
+            "--backend",
+            "numba-sim",
+            "--proposer",
+            "search",
+            "--session-db",
+            str(tmp_path / "s.sqlite"),
+            "--json",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 1
+    said = json.loads(out.out)
+    assert said["status"] == "crashed" and "not the kernel's fault" in said["message"]
+    assert "Traceback" not in out.err

@@ -105,9 +105,9 @@ class WorkerPool:
         except BaseException as exc:
             self.close()  # no half-started pool is left running
             if isinstance(exc, (OSError, TimeoutError)):
-                raise WorkersUnavailable(
-                    f"cannot reach the Dask scheduler at {address}: {exc}"
-                ) from None
+                # A scheduler the user named is a setting to fix; our own one failing is not.
+                error = BackendUnavailable if options.scheduler_address else WorkersUnavailable
+                raise error(f"cannot reach the Dask scheduler at {address}: {exc}") from None
             raise
         # One line on what confines the workers less than docs/safety.md says; verdicts may
         # carry it. Empty when everything is enforced.
