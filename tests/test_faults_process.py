@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from openai_server import Reply, serve
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
-from test_cli_optimize import PROBLEM, kernelmagic
+from test_cli_optimize import PROBLEM, base_args, kernelmagic
 from test_loop import SLOW_SAXPY
 
 import kernelmagic as km
@@ -38,35 +38,23 @@ import numpy as np
 def reference(a, x, y):
     return a * x + y
 
-def inputs(seed):
+def saxpy(seed, n):
     rng = np.random.default_rng(seed)
-    n = 300 + 97 * seed
     return {
         "a": np.float32(rng.uniform(-2.0, 2.0)),
         "x": rng.standard_normal(n, dtype=np.float32),
         "y": rng.standard_normal(n, dtype=np.float32),
         "n": n,
     }
+
+def inputs(seed):
+    return saxpy(seed, 300 + 97 * seed)
 
 def huge(seed):
-    rng = np.random.default_rng(seed)
-    n = 1 << 24
-    return {
-        "a": np.float32(rng.uniform(-2.0, 2.0)),
-        "x": rng.standard_normal(n, dtype=np.float32),
-        "y": rng.standard_normal(n, dtype=np.float32),
-        "n": n,
-    }
+    return saxpy(seed, 1 << 24)
 
 def fixed(seed):
-    rng = np.random.default_rng(seed)
-    n = 4099
-    return {
-        "a": np.float32(rng.uniform(-2.0, 2.0)),
-        "x": rng.standard_normal(n, dtype=np.float32),
-        "y": rng.standard_normal(n, dtype=np.float32),
-        "n": n,
-    }
+    return saxpy(seed, 4099)
 """
 
 
@@ -213,18 +201,10 @@ def _optimize_in_background(
             sys.executable,
             "-m",
             "kernelmagic",
-            "optimize",
-            str(root / "slow.py"),
-            "--reference",
-            f"{root / 'problem.py'}:reference",
-            "--inputs",
-            inputs or f"{root / 'problem.py'}:inputs",
-            "--backend",
-            "numba-sim",
+            *base_args(root, db),
             "--proposer",
             "search",
-            "--session-db",
-            str(db),
+            *(["--inputs", inputs] if inputs else []),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -307,19 +287,7 @@ def test_resume_keeps_the_sessions_endpoint_model_and_budgets(root, tmp_path, mo
     with serve(default=reply) as first, serve(default=reply) as other:
         key = first.api_key
         env = {**os.environ, "OPENAI_API_KEY": key, "OPENAI_BASE_URL": other.url}
-        args = [
-            "optimize",
-            str(root / "slow.py"),
-            "--reference",
-            f"{root / 'problem.py'}:reference",
-            "--inputs",
-            f"{root / 'problem.py'}:inputs",
-            "--backend",
-            "numba-sim",
-            "--session-db",
-            str(db),
-            "--json",
-        ]
+        args = [*base_args(root, db), "--json"]
         started = kernelmagic(
             *args,
             "--base-url",
@@ -368,14 +336,7 @@ def test_a_key_echoed_in_a_reply_never_reaches_stdout_or_stderr(root, tmp_path):
         )
         env = {**os.environ, "OPENAI_API_KEY": key}
         result = kernelmagic(
-            "optimize",
-            str(root / "slow.py"),
-            "--reference",
-            f"{root / 'problem.py'}:reference",
-            "--inputs",
-            f"{root / 'problem.py'}:inputs",
-            "--backend",
-            "numba-sim",
+            *base_args(root, tmp_path / "s.sqlite"),
             "--base-url",
             server.url,
             "--model",
@@ -384,8 +345,6 @@ def test_a_key_echoed_in_a_reply_never_reaches_stdout_or_stderr(root, tmp_path):
             "1",
             "--candidates",
             "2",
-            "--session-db",
-            str(tmp_path / "s.sqlite"),
             "--json",
             env=env,
         )
@@ -431,18 +390,9 @@ def test_workers_failing_before_a_session_starts_is_not_a_usage_error(
     monkeypatch.setattr(Harness, "device_info", down)
     code = cli.main(
         [
-            "optimize",
-            str(root / "slow.py"),
-            "--reference",
-            f"{root / 'problem.py'}:reference",
-            "--inputs",
-            f"{root / 'problem.py'}:inputs",
-            "--backend",
-            "numba-sim",
+            *base_args(root, tmp_path / "s.sqlite"),
             "--proposer",
             "search",
-            "--session-db",
-            str(tmp_path / "s.sqlite"),
             "--json",
         ]
     )
