@@ -54,6 +54,9 @@ def huge(seed):
     return saxpy(seed, 1 << 24)
 
 def fixed(seed):
+    return saxpy(seed, 1031)
+
+def slow(seed):  # seconds per evaluation on the simulator
     return saxpy(seed, 4099)
 """
 
@@ -192,9 +195,7 @@ def test_a_session_whose_workers_cannot_be_restored_ends_with_the_reason(doomed_
     assert stored.candidates[0].status is km.Status.CORRECT
 
 
-def _optimize_in_background(
-    root: Path, db: Path, *extra: str, inputs: str | None = None
-) -> subprocess.Popen[str]:
+def _optimize_in_background(root: Path, db: Path, *extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     return subprocess.Popen(
         [
@@ -204,7 +205,6 @@ def _optimize_in_background(
             *base_args(root, db),
             "--proposer",
             "search",
-            *(["--inputs", inputs] if inputs else []),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -229,7 +229,7 @@ def _lines_until(proc: subprocess.Popen[str], marker: str, seen: list[str]) -> N
 
 def test_one_ctrl_c_stops_after_the_evaluation_in_flight_and_prints_once(root, tmp_path):
     db = tmp_path / "s.sqlite"
-    proc = _optimize_in_background(root, db, "--rounds", "4", inputs=f"{root / 'growing.py'}:fixed")
+    proc = _optimize_in_background(root, db, "--rounds", "4")
     seen: list[str] = []
     try:
         _lines_until(proc, " started (store: ", seen)  # the user's kernel is being judged
@@ -249,9 +249,9 @@ def test_one_ctrl_c_stops_after_the_evaluation_in_flight_and_prints_once(root, t
 
 def test_a_second_ctrl_c_quits_at_once_and_stores_no_verdict_for_the_evaluation(root, tmp_path):
     db = tmp_path / "s.sqlite"
-    # Inputs of 4,099 elements: each evaluation takes seconds on the simulator, so the
-    # second Ctrl-C lands while one is in flight.
-    proc = _optimize_in_background(root, db, "--rounds", "4", inputs=f"{root / 'growing.py'}:fixed")
+    # The second Ctrl-C must land while the user's kernel is judged: inputs that take seconds.
+    slow = ["--inputs", f"{root / 'growing.py'}:slow"]
+    proc = _optimize_in_background(root, db, "--rounds", "4", *slow)
     seen: list[str] = []
     try:
         _lines_until(proc, " started (store: ", seen)  # the user's kernel is being judged
