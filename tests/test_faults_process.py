@@ -8,12 +8,16 @@ stored a correct kernel as `runtime_error`; a resume sent the key to another end
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from test_cli_optimize import PROBLEM, base_args, kernelmagic
 from test_loop import SLOW_SAXPY
 
 import kernelmagic as km
+from kernelmagic import store_owner
 from kernelmagic.harness import cluster
 from kernelmagic.harness.cluster import ClusterOptions, JobTimeout, LostData, WorkerPool
 from kernelmagic.harness.measure import time_job
@@ -401,3 +406,27 @@ def test_workers_failing_before_a_session_starts_is_not_a_usage_error(
     said = json.loads(out.out)
     assert said["status"] == "crashed" and "not the kernel's fault" in said["message"]
     assert "Traceback" not in out.err
+
+
+def test_the_directories_of_a_pool_whose_caller_died_are_removed_by_the_next(tmp_path):
+    """A caller killed with SIGKILL never closes its pool: its log and scratch stay, until
+    the next pool on the machine starts."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = Path(tempfile.mkdtemp(prefix="kernelmagic-workers-"))
+    (orphan / "kernelmagic-workers.log").write_text("a log nobody will read")
+    owner = store_owner.Owner(int(dead.stdout), socket.gethostname(), "gone/1")
+    (orphan / "owner.json").write_text(json.dumps(dataclasses.asdict(owner)))
+    alive = Path(tempfile.mkdtemp(prefix="kernelmagic-workers-"))
+    (alive / "owner.json").write_text(json.dumps(dataclasses.asdict(store_owner.current())))
+    try:
+        pool = WorkerPool(ClusterOptions(startup_timeout_s=20))
+        pool.close()
+        assert not orphan.exists() and alive.exists()
+    finally:
+        shutil.rmtree(orphan, ignore_errors=True)
+        shutil.rmtree(alive, ignore_errors=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import glob
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
+from .. import store_owner
 from ..errors import BackendUnavailable, PoolClosed, WorkersUnavailable
 from .sandbox import Mode
 
@@ -210,8 +212,12 @@ class WorkerPool:
     # -- internals -------------------------------------------------------------------
 
     def _start_host(self) -> str:
-        # The workers' scratch directories and the log, all removed at close.
-        self._dir = tempfile.mkdtemp(prefix="kernelmagic-workers-")
+        # The workers' scratch directories and the log, all removed at close (and, should
+        # this process die before, by the next pool to start).
+        _remove_orphaned_dirs()
+        self._dir = tempfile.mkdtemp(prefix=_DIR_PREFIX)
+        with open(os.path.join(self._dir, _OWNER_FILE), "w") as fh:
+            json.dump(dataclasses.asdict(store_owner.current()), fh)
         self.log_path = os.path.join(self._dir, "kernelmagic-workers.log")
         config = {
             "sim_workers": self.options.sim_workers,
@@ -370,6 +376,22 @@ class WorkerPool:
                     return
             time.sleep(0.05)
         raise WorkersUnavailable(f"worker {name} did not come back after it was replaced")
+
+
+_DIR_PREFIX = "kernelmagic-workers-"
+_OWNER_FILE = "owner.json"
+
+
+def _remove_orphaned_dirs() -> None:
+    """Remove the pool directories (logs, scratch) of callers that died without closing."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), _DIR_PREFIX + "*")):
+        try:
+            with open(os.path.join(path, _OWNER_FILE)) as fh:
+                owner = store_owner.Owner(**json.load(fh))
+        except (OSError, ValueError, TypeError):
+            continue  # not ours to judge (or being created right now)
+        if store_owner.gone(owner):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # What Dask raises when a job's worker, or one that held its data, went away mid-job.
