@@ -295,11 +295,16 @@ def test_reading_commands_never_create_a_database(tmp_path):
     db = tmp_path / "nothing" / "sessions.sqlite"
     env = {**os.environ, "KERNELMAGIC_SESSION_DB": str(db)}
     expect = f"no session database at {db} (nothing has been stored there yet)"
-    for args in (["sessions"], ["sessions", "last"], ["sessions", "--json"], ["export", "abc"]):
+    for args in (["sessions", "last"], ["sessions", "abc", "--json"], ["export", "abc"]):
         run = kernelmagic(*args, env=env)
         assert run.returncode == 2 and "Traceback" not in run.stderr, args
         (line,) = run.stderr.splitlines()
         assert line.startswith("kernelmagic: error: ") and line.endswith(expect), args
+    # Listing them lists nothing, and is no error.
+    listed = kernelmagic("sessions", env=env)
+    assert listed.returncode == 0 and listed.stdout == f"no sessions in {db} yet\n"
+    listed = kernelmagic("sessions", "--json", env=env)
+    assert listed.returncode == 0 and json.loads(listed.stdout)["sessions"] == []
     assert not db.parent.exists()
     for store in (SessionStore(db, read_only=True), SessionStore(db, create=False)):
         with pytest.raises(StoreError, match=re.escape(f"no session 'abc': {expect}")):

@@ -44,12 +44,13 @@ def run(args: argparse.Namespace) -> int:
             first = (c.verdict.message.splitlines() or [""])[0][:70] if c.verdict else ""
             print(f"  #{c.seq:<3} round {c.round:<2} {c.origin:<7} {status:<14} {ms:>12}  {first}")
         return 0
-    sessions = store.sessions(limit=args.limit)
+    # Listing a database that does not exist yet lists nothing (and creates nothing).
+    sessions = store.sessions(limit=args.limit) if store.path.exists() else []
     if args.json:
         emit_json({"session_db": str(store.path), "sessions": [s.__dict__ for s in sessions]})
         return 0
     if not sessions:
-        print(f"no sessions in {store.path}")
+        print(f"no sessions in {store.path}" + ("" if store.path.exists() else " yet"))
     for info in sessions:
         print(_line(info))
     return 0
