@@ -9,6 +9,7 @@ stored a correct kernel as `runtime_error`; a resume sent the key to another end
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -430,3 +431,12 @@ def test_the_directories_of_a_pool_whose_caller_died_are_removed_by_the_next(tmp
     finally:
         shutil.rmtree(orphan, ignore_errors=True)
         shutil.rmtree(alive, ignore_errors=True)
+
+
+def test_a_full_temporary_directory_is_a_pool_failure_in_words(monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", full)
+    with pytest.raises(km.KernelmagicError, match=r"cannot make the workers' directory.*No space"):
+        WorkerPool(ClusterOptions())

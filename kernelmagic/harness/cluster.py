@@ -215,9 +215,15 @@ class WorkerPool:
         # The workers' scratch directories and the log, all removed at close (and, should
         # this process die before, by the next pool to start).
         _remove_orphaned_dirs()
-        self._dir = tempfile.mkdtemp(prefix=_DIR_PREFIX)
-        with open(os.path.join(self._dir, _OWNER_FILE), "w") as fh:
-            json.dump(dataclasses.asdict(store_owner.current()), fh)
+        try:
+            self._dir = tempfile.mkdtemp(prefix=_DIR_PREFIX)
+            with open(os.path.join(self._dir, _OWNER_FILE), "w") as fh:
+                json.dump(dataclasses.asdict(store_owner.current()), fh)
+        except OSError as exc:  # a full or read-only temporary directory
+            self.close()
+            raise WorkersUnavailable(
+                f"cannot make the workers' directory in {tempfile.gettempdir()}: {exc}"
+            ) from None
         self.log_path = os.path.join(self._dir, "kernelmagic-workers.log")
         config = {
             "sim_workers": self.options.sim_workers,
