@@ -314,18 +314,16 @@ class Harness:
             return no_comparison("no GPU to run these candidates: they cannot be timed here")
         simulated = route.worker == "sim"
         timeout = 4 * self.options.timeout_s if simulated else self._timing_timeout()
-        for again in (True, False):
-            job, sets = self._time_job(tuple(specs), simulated=simulated, pairs=True)
-            try:
-                report, worker = self.pool.run(route.worker, time_job, job, sets, timeout_s=timeout)
-                break
-            except LostData:
-                if not again:
-                    raise WorkersUnavailable("the comparison's data was lost twice") from None
-            except (JobTimeout, WorkerDied) as exc:
-                return no_comparison(
-                    f"the comparison did not finish: {exc}; the worker was replaced"
-                )
+        try:
+            report, worker = self._submit(
+                route.worker,
+                "the comparison",
+                time_job,
+                lambda: self._time_job(tuple(specs), simulated=simulated, pairs=True),
+                timeout_s=timeout,
+            )
+        except (JobTimeout, WorkerDied) as exc:
+            return no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
         if report.failure:
             if report.failure.replace_worker:
                 self.pool.replace(worker)
@@ -410,18 +408,11 @@ class Harness:
         # on a loaded 2-core machine, with no kernelmagic code involved): on the simulator a
         # timeout gets one more try on a fresh worker; a real endless loop times out again.
         retries = 1 if route.worker == "sim" else 0
-        lost = 1  # data lost with an earlier worker is scattered again, once
         while True:
             try:
-                return self.pool.run(
-                    route.worker, fn, *make_args(), timeout_s=timeout, prefer=prefer
+                return self._submit(
+                    route.worker, stage, fn, make_args, timeout_s=timeout, prefer=prefer
                 )
-            except LostData:
-                if not lost:
-                    raise WorkersUnavailable(
-                        f"{stage}: the data it needs was lost twice with its workers"
-                    ) from None
-                lost -= 1
             except JobTimeout:
                 if retries:
                     retries -= 1
@@ -450,6 +441,29 @@ class Harness:
                     f"({type(exc).__name__}: {exc}); please report this",
                     backend=route.backend,
                 )
+
+    def _submit(
+        self,
+        kind: WorkerKind,
+        stage: str,
+        fn: Any,
+        make_args: Callable[[], tuple[Any, ...]],
+        *,
+        timeout_s: float,
+        prefer: str | None = None,
+    ) -> tuple[Any, str]:
+        """`pool.run` with the arguments made again, once, when the data they name was lost
+        with a worker that died earlier (scattered timing sets live on the workers)."""
+        try:
+            return self.pool.run(kind, fn, *make_args(), timeout_s=timeout_s, prefer=prefer)
+        except LostData:
+            pass
+        try:
+            return self.pool.run(kind, fn, *make_args(), timeout_s=timeout_s, prefer=prefer)
+        except LostData:
+            raise WorkersUnavailable(
+                f"{stage}: the data it needs was lost twice with its workers"
+            ) from None
 
     def _compile_for_gpu(
         self, spec: RunSpec, launches: tuple[Any, ...], base: _VerdictBase
