@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import kernelmagic as km
+from kernelmagic.cli._loading import load_object
 from kernelmagic.export import tutorial
 from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
-from kernelmagic.loading import load_object
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
 from kernelmagic.store import SessionStore
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import kernelmagic as km
 import kernelmagic.loop.proposal
+from kernelmagic.cli._loading import load_object
 from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
-from kernelmagic.loading import load_object
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.store import SessionStore
 

@@ -3,10 +3,9 @@
 The public surface is `__all__`; everything else is private modules of one idea each.
 """
 
-from .api import check, compare, optimize
-from .candidate import Candidate
-from .devices import DeviceInfo, profile
-from .errors import (
+from kernelmagic._api import check, compare, optimize
+from kernelmagic.candidate import Candidate
+from kernelmagic.errors import (
     BackendUnavailable,
     CandidateError,
     KernelmagicError,
@@ -16,18 +15,19 @@ from .errors import (
     ProposerError,
     StoreError,
 )
-from .harness.cluster import ClusterOptions
-from .harness.comparison import Comparison
-from .harness.evaluate import Harness, HarnessOptions
-from .harness.jobs import TimingOptions
-from .loop.engine import Challenge, OptimizeOptions
-from .loop.events import Event
-from .loop.llm import LLMOptions
-from .loop.records import CandidateRecord, Decision
-from .loop.session import Best, Session
-from .problem import Problem
-from .store import SessionStore
-from .verdict import CompileInfo, Resources, Roofline, Status, Timing, Verdict
+from kernelmagic.harness.cluster import ClusterOptions
+from kernelmagic.harness.comparison import Comparison
+from kernelmagic.harness.devices import DeviceInfo, profile
+from kernelmagic.harness.evaluate import Harness, HarnessOptions
+from kernelmagic.harness.jobs import TimingOptions
+from kernelmagic.harness.verdict import CompileInfo, Resources, Roofline, Status, Timing, Verdict
+from kernelmagic.loop.engine import Challenge, OptimizeOptions
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.proposers.llm import LLMOptions
+from kernelmagic.loop.records import CandidateRecord, Decision
+from kernelmagic.loop.session import Best, Session
+from kernelmagic.problem import Problem
+from kernelmagic.store import SessionStore
 
 __version__ = "0.1.0"
 
@@ -76,7 +76,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # The tutorial export needs nbformat, slow to import: loaded when first asked for.
     if name in ("export_tutorial", "replay_report"):
-        from . import export
+        from kernelmagic import export
 
         return getattr(export, name)
     raise AttributeError(f"module 'kernelmagic' has no attribute {name!r}")
@@ -84,8 +84,8 @@ def __getattr__(name: str) -> object:
 
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext kernelmagic`: register `%%cuda_optimize` (imported only here)."""
-    from .magic import CudaOptimize
-    from .ui.lab import bridge
+    from kernelmagic.notebook.lab import bridge
+    from kernelmagic.notebook.magic import CudaOptimize
 
     ipython.register_magics(CudaOptimize(ipython))  # type: ignore[attr-defined]
     if getattr(ipython, "kernel", None) is not None:

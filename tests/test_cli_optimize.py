@@ -16,10 +16,9 @@ from problems import NUMBA_SAXPY
 from test_loop import RENAMED, SLOW_SAXPY, WRONG, Scripted
 
 import kernelmagic as km
-from kernelmagic import session_file
 from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.start import optimize
-from kernelmagic.store import SessionStore
+from kernelmagic.store import SessionStore, session_file
 
 PROBLEM = """
 import numpy as np

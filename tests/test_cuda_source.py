@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernelmagic.cuda_source import (
+from kernelmagic.candidate.cuda_source import (
     SCALAR_DTYPES,
     VECTOR_TYPES,
     Directive,

@@ -160,7 +160,7 @@ def test_the_example_tutorial_renders_with_its_chart_and_replay_report(site: Pat
     nbformat.validate(nb)
     (recorded,) = [c.source for c in nb.cells if "session_file.loads(" in c.source]
     # It still loads with this kernelmagic (the format has not drifted).
-    from kernelmagic import session_file
+    from kernelmagic.store import session_file
 
     text = recorded.split('r"""', 1)[1].rsplit('"""', 1)[0]
     assert len(session_file.loads(text).candidates) == 10

@@ -21,8 +21,8 @@ import pytest
 from conftest import gpu_available
 from test_notebooks import outputs_of
 
+from kernelmagic.render.rows import SIMULATED
 from kernelmagic.store import SessionStore
-from kernelmagic.ui.rows import SIMULATED
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = ("reduction", "softmax", "matmul")

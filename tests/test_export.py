@@ -23,11 +23,10 @@ from test_loop import RENAMED, SLOW_SAXPY, WRONG
 from test_notebooks import execute, outputs_of
 
 import kernelmagic as km
-from kernelmagic import session_file
 from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.llm import LLMOptions
+from kernelmagic.loop.proposers.llm import LLMOptions
 from kernelmagic.loop.start import optimize
-from kernelmagic.store import SessionStore
+from kernelmagic.store import SessionStore, session_file
 
 ROOT = Path(__file__).resolve().parents[1]
 # A fast kernel whose source holds what could break the embedded JSON or the markdown.

@@ -25,15 +25,15 @@ from test_cli_optimize import PROBLEM, kernelmagic
 from test_loop import SLOW_SAXPY
 
 import kernelmagic as km
-from kernelmagic.devices import PROFILES
 from kernelmagic.errors import ProposerError
+from kernelmagic.harness.devices import PROFILES
+from kernelmagic.harness.verdict import Status
 from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.llm import LLMOptions, LLMProposer
-from kernelmagic.loop.llm_wire import MAX_REPLY_BYTES
 from kernelmagic.loop.proposal import Attempt, ProblemBrief, RoundRequest
+from kernelmagic.loop.proposers._llm_wire import MAX_REPLY_BYTES
+from kernelmagic.loop.proposers.llm import LLMOptions, LLMProposer
 from kernelmagic.loop.start import optimize
 from kernelmagic.store import SessionStore
-from kernelmagic.verdict import Status
 
 KEY = "sk-test-key-123456"
 TIMEOUT_S, RETRIES, LIMIT_S = 1.0, 2, 1.5

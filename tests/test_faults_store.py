@@ -22,15 +22,15 @@ from test_cli_optimize import kernelmagic
 from test_loop import RENAMED, WRONG, Scripted
 
 import kernelmagic as km
-from kernelmagic import session_file, store_schema
 from kernelmagic.errors import StoreError
+from kernelmagic.harness.verdict import Status, Timing, Verdict
 from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.loop.start import optimize
-from kernelmagic.store import SessionStore, default_path
-from kernelmagic.store_rescue import save_rescue
-from kernelmagic.verdict import Status, Timing, Verdict
+from kernelmagic.store import SessionStore, default_path, session_file
+from kernelmagic.store import _schema as store_schema
+from kernelmagic.store.rescue import save_rescue
 
 TESTS = Path(__file__).resolve().parent
 KEY = "sk-proj-FAULTSFAULTSFAULTS1234"

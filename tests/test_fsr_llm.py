@@ -15,7 +15,7 @@ from test_loop import BROKEN, RENAMED, SLOW_SAXPY, WRONG
 import kernelmagic as km
 from kernelmagic.errors import ProposerError
 from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.llm import LLMOptions
+from kernelmagic.loop.proposers.llm import LLMOptions
 from kernelmagic.loop.start import optimize
 from kernelmagic.store import SessionStore
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kernelmagic.harness.gpu_target import (
+from kernelmagic.harness._gpu_target import (
     ArrayArg,
     GpuCompile,
     KernelLaunch,
@@ -26,8 +26,8 @@ from kernelmagic.harness.gpu_target import (
     Outcome,
     ScalarArg,
 )
-from kernelmagic.harness.gpu_target._ptx import _read_report
-from kernelmagic.verdict import Resources
+from kernelmagic.harness._gpu_target._ptx import _read_report
+from kernelmagic.harness.verdict import Resources
 
 pytest.importorskip("numba.cuda")
 
@@ -409,9 +409,9 @@ candidate("captured_device_array", "run", x=X32)(
 SIMULATE = """
 import pickle, sys
 from numba.cuda.simulator import kernel as sim
-from kernelmagic.harness.gpu_target import describe_launch, forget_module, load_module
-from kernelmagic.harness.programs import _guarded_import
-from kernelmagic.safety import SAFE_BUILTINS
+from kernelmagic.harness._gpu_target import describe_launch, forget_module, load_module
+from kernelmagic.harness._programs import _guarded_import
+from kernelmagic.candidate.safety import SAFE_BUILTINS
 
 recorded = []
 original = sim.FakeCUDAKernel.__call__
@@ -436,11 +436,11 @@ sys.stdout.buffer.write(pickle.dumps(out))
 
 COMPILE = """
 import pickle, sys, time
-from kernelmagic.harness.gpu_target import compile_launches
-from kernelmagic.harness.programs import _guarded_import
-from kernelmagic.safety import SAFE_BUILTINS
+from kernelmagic.harness._gpu_target import compile_launches
+from kernelmagic.harness._programs import _guarded_import
+from kernelmagic.candidate.safety import SAFE_BUILTINS
 
-from kernelmagic.harness.gpu_target import _ptx as gpu_target
+from kernelmagic.harness._gpu_target import _ptx as gpu_target
 
 builtins = {**SAFE_BUILTINS, "__import__": _guarded_import(())}
 out = {}

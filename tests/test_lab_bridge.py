@@ -5,8 +5,8 @@ from __future__ import annotations
 from kernelmagic.candidate import Candidate
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
-from kernelmagic.ui.lab import LabBridge
-from kernelmagic.ui.tutorial import step_markdown
+from kernelmagic.notebook._tutorial import step_markdown
+from kernelmagic.notebook.lab import LabBridge
 
 
 class FakeComm:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from kernelmagic.launch import LaunchError, cdiv, evaluate, evaluate_number
+from kernelmagic.candidate.launch import LaunchError, cdiv, evaluate, evaluate_number
 
 NAMES = {
     "x": np.zeros((6, 40), dtype=np.float32),

@@ -12,10 +12,9 @@ from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 from test_loop import Scripted
 
 import kernelmagic as km
-from kernelmagic import session_file
 from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.start import optimize
-from kernelmagic.store import SessionStore
+from kernelmagic.store import SessionStore, session_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("cuda.bindings.nvrtc", reason="cuda-bindings (NVRTC) is not installed")
 
-from kernelmagic import nvrtc
-from kernelmagic.nvrtc import compile_cuda
+from kernelmagic.harness import _nvrtc as nvrtc
+from kernelmagic.harness._nvrtc import compile_cuda
 
 SAXPY = """
 extern "C" __global__ void saxpy(const float* __restrict__ x, float* y, float a, int n) {

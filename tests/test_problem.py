@@ -7,7 +7,7 @@ import pytest
 
 import kernelmagic as km
 from kernelmagic.problem import make_case, problem_warnings
-from kernelmagic.tolerance import Tolerance, compare
+from kernelmagic.problem.tolerance import Tolerance, compare
 
 
 def test_float32_tolerance_is_tight_and_relative_to_the_output():

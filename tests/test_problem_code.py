@@ -12,7 +12,7 @@ import pytest
 from problems import saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
-from kernelmagic.problem_code import ProblemCode, capture
+from kernelmagic.problem.source import ProblemCode, capture
 
 SCALE = 1.5
 OFFSET = np.float32(0.25)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.safety import SAFE_BUILTINS, Violation, check_python
-from kernelmagic.safety_allowlist import ALLOWED_MODULES, BY_CONTEXT, LISTINGS, listing
-from kernelmagic.safety_rules import CPU_JIT
+from kernelmagic.candidate.safety import SAFE_BUILTINS, Violation, check_python
+from kernelmagic.candidate.safety._rules import CPU_JIT
+from kernelmagic.candidate.safety.allowlist import ALLOWED_MODULES, BY_CONTEXT, LISTINGS, listing
 
 HEADER = "import numpy as np\nimport cupy as cp\nimport numba\nfrom numba import cuda\n"
 
@@ -1102,7 +1102,9 @@ def test_listed_names_exist_in_the_installed_libraries() -> None:
     """A typo in a list would refuse nothing and allow nothing; compare with the real modules."""
     script = textwrap.dedent("""
         import importlib
-        from kernelmagic.safety_allowlist import ALLOWED_MODULES, BY_CONTEXT, LISTINGS, listing
+        from kernelmagic.candidate.safety.allowlist import (
+            ALLOWED_MODULES, BY_CONTEXT, LISTINGS, listing,
+        )
         for module in ALLOWED_MODULES:  # a submodule is an attribute once imported
             try:
                 importlib.import_module(module)
@@ -1130,7 +1132,7 @@ def test_listed_names_exist_in_the_installed_libraries() -> None:
 
 
 def test_the_run_time_import_guard_applies_the_same_lists() -> None:
-    from kernelmagic.harness.programs import _guarded_import
+    from kernelmagic.harness._programs import _guarded_import
 
     namespace = {"__builtins__": {**SAFE_BUILTINS, "__import__": _guarded_import(("json",))}}
     for allowed in [

@@ -20,7 +20,7 @@ from worker_hook import in_worker, on_event_loop
 
 import kernelmagic as km
 from kernelmagic.errors import BackendUnavailable, WorkersUnavailable
-from kernelmagic.harness import sandbox
+from kernelmagic.harness import _sandbox as sandbox
 from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
 
 SECRET = "sk-test-sandbox-do-not-leak"
@@ -369,7 +369,7 @@ def test_off_confines_nothing_and_says_so_loudly(capsys):
 
 def test_the_host_kills_a_worker_over_its_memory_limit_and_restarts_it(tmp_path):
     """What Dask's nanny did (at 95% of the limit); not a real worker here, a stand-in."""
-    from kernelmagic.harness.cluster_host import Child
+    from kernelmagic.harness._cluster_host import Child
 
     child = Child({"name": "sim-0", "scratch": str(tmp_path / "sim-0"), "memory": 1})
     child.proc = subprocess.Popen(["sleep", "30"])

@@ -7,7 +7,7 @@ import pytest
 
 import kernelmagic as km
 from kernelmagic import Status
-from kernelmagic.harness import sanitizer
+from kernelmagic.harness import _sanitizer as sanitizer
 
 # The layout compute-sanitizer 2024-2025 prints (NVIDIA's documentation shows the same lines).
 RACE_REPORT = """\

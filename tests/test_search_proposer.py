@@ -9,15 +9,15 @@ import pytest
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
-from kernelmagic.cuda_source import check_options
-from kernelmagic.devices import DeviceInfo
+from kernelmagic.candidate.cuda_source import check_options
 from kernelmagic.errors import CandidateError
-from kernelmagic.loop import tunables
+from kernelmagic.harness._prepare import prepare
+from kernelmagic.harness.devices import DeviceInfo
 from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.proposal import Attempt, ProblemBrief, RoundRequest
-from kernelmagic.loop.search import SearchProposer
+from kernelmagic.loop.proposers import _tunables as tunables
+from kernelmagic.loop.proposers._search import SearchProposer
 from kernelmagic.loop.start import optimize
-from kernelmagic.prepare import prepare
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "saxpy"
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
@@ -156,7 +156,9 @@ def test_the_original_values_reproduce_the_candidate_exactly(source):
 
 
 def test_cuda_c_markers_keep_their_literal_suffixes_and_still_compile():
-    nvrtc = pytest.importorskip("kernelmagic.nvrtc", reason="cuda-bindings (NVRTC) is missing")
+    nvrtc = pytest.importorskip(
+        "kernelmagic.harness._nvrtc", reason="cuda-bindings (NVRTC) is missing"
+    )
     candidate = km.Candidate.from_source(MARKED_CU)
     found = by_name(candidate)
     assert list(found) == ["TILE", "SCALE", "UNROLL", "GUARD", "block", "-use_fast_math",

@@ -9,12 +9,11 @@ from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 from test_loop import BROKEN, RENAMED, SLOW_SAXPY, WRONG, Scripted
 
 import kernelmagic as km
-from kernelmagic import session_file
 from kernelmagic.errors import StoreError
 from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.proposal import Exchange
 from kernelmagic.loop.start import optimize
-from kernelmagic.store import SessionStore
+from kernelmagic.store import SessionStore, session_file
 
 
 @pytest.fixture

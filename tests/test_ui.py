@@ -20,14 +20,14 @@ from kernelmagic.loop.engine import Challenge, OptimizeOptions
 from kernelmagic.loop.events import Event
 from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord
 from kernelmagic.loop.session import Session
-from kernelmagic.ui.actions import ViewActions
-from kernelmagic.ui.chart import latency_figure
-from kernelmagic.ui.diff import diff_html
-from kernelmagic.ui.record import CELL, MAX_ROWS, NUM, record_html, record_text
-from kernelmagic.ui.rows import SIMULATED, SPEEDUP_NOTE, STATUS_COLORS
-from kernelmagic.ui.series import tick_label, y_axis
-from kernelmagic.ui.svg_chart import latency_svg
-from kernelmagic.ui.view import SessionView, row_label, row_label_head
+from kernelmagic.notebook._actions import ViewActions
+from kernelmagic.notebook._chart import latency_figure
+from kernelmagic.notebook._record import CELL, MAX_ROWS, NUM, record_html, record_text
+from kernelmagic.notebook._view import SessionView, row_label, row_label_head
+from kernelmagic.render.diff import diff_html
+from kernelmagic.render.rows import SIMULATED, SPEEDUP_NOTE, STATUS_COLORS
+from kernelmagic.render.series import tick_label, y_axis
+from kernelmagic.render.svg_chart import latency_svg
 
 S = km.Status
 HOSTILE = "<script>alert('x')</script>"
@@ -401,7 +401,7 @@ def html_text(text: str) -> str:
 
 
 def test_other_decisions_read_plainly():
-    from kernelmagic.ui.rows import decision_line, rows
+    from kernelmagic.render.rows import decision_line, rows
 
     session = decided()
     by_id = {r.id: r for r in rows(session)}

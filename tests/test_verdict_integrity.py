@@ -173,7 +173,7 @@ def big_saxpy_inputs(seed):
 
 
 def test_the_skipped_work_rule_spares_honest_noise():
-    from kernelmagic.harness.judge import skipped_work
+    from kernelmagic.harness._judge import skipped_work
 
     assert skipped_work([1.1, 0.9, 1.3], [1.0, 1.2, 0.8], simulated=True) is None
     assert skipped_work([2.9, 0.5, 3.0], [1.0, 1.1, 1.0], simulated=True) is None  # one hiccup
@@ -365,7 +365,7 @@ def test_signature_strings_built_at_run_time_cannot_run_code():
     # numba evaluates signature strings with full builtins; workers parse plain ones only.
     from numba.cuda.core import sigutils
 
-    from kernelmagic.harness import guard
+    from kernelmagic.harness import _guard as guard
 
     guard.install_signature_guard()
     args, _ = sigutils.normalize_signature("void(float32[:, ::1], int32)")

@@ -31,9 +31,9 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
-from .. import store_owner
-from ..errors import BackendUnavailable, PoolClosed, WorkersUnavailable
-from .sandbox import Mode
+from kernelmagic import _process_owner as store_owner
+from kernelmagic.errors import BackendUnavailable, PoolClosed, WorkersUnavailable
+from kernelmagic.harness._sandbox import Mode
 
 # "cc": a worker without the simulator that compiles for a GPU target (none is started yet).
 WorkerKind = Literal["sim", "gpu", "cc"]
@@ -232,7 +232,7 @@ class WorkerPool:
         }
         env = worker_environment(os.environ)
         self._host = subprocess.Popen(
-            [sys.executable, "-m", "kernelmagic.harness.cluster_host", json.dumps(config)],
+            [sys.executable, "-m", "kernelmagic.harness._cluster_host", json.dumps(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

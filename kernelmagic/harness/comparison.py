@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .jobs import TimeReport
+from kernelmagic.harness.jobs import TimeReport
 
 
 @dataclasses.dataclass(frozen=True)

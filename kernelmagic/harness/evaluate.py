@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Plan, plan
-from ..candidate import Candidate
-from ..devices import DeviceInfo, normalize_arch
-from ..errors import KernelmagicError, OptionError, PoolClosed, WorkersUnavailable
-from ..launch import LaunchError, evaluate_number
-from ..prepare import StaticFailure, prepare
-from ..problem import Case, Problem, make_case, problem_warnings, twin_case
-from ..verdict import CompileInfo, Roofline, Status, Timing, Verdict
-from . import judge, sanitizer
-from .cluster import (
+from kernelmagic.candidate import Candidate
+from kernelmagic.candidate.launch import LaunchError, evaluate_number
+from kernelmagic.errors import KernelmagicError, OptionError, PoolClosed, WorkersUnavailable
+from kernelmagic.harness import _judge as judge
+from kernelmagic.harness import _sanitizer as sanitizer
+from kernelmagic.harness._measure import time_job
+from kernelmagic.harness._prepare import StaticFailure, prepare
+from kernelmagic.harness._worker import describe_device, gpu_compile, verify
+from kernelmagic.harness.backends import Plan, plan
+from kernelmagic.harness.cluster import (
     ClusterOptions,
     JobTimeout,
     LostData,
@@ -36,8 +36,9 @@ from .cluster import (
     drop_shared_pool,
     shared_pool,
 )
-from .comparison import Comparison, from_samples, no_comparison
-from .jobs import (
+from kernelmagic.harness.comparison import Comparison, from_samples, no_comparison
+from kernelmagic.harness.devices import DeviceInfo, normalize_arch
+from kernelmagic.harness.jobs import (
     Failure,
     RunSpec,
     TimeJob,
@@ -46,8 +47,8 @@ from .jobs import (
     VerifyJob,
     WorkerCase,
 )
-from .measure import time_job
-from .worker import describe_device, gpu_compile, verify
+from kernelmagic.harness.verdict import CompileInfo, Roofline, Status, Timing, Verdict
+from kernelmagic.problem import Case, Problem, make_case, problem_warnings, twin_case
 
 # Enough pairs for the sign test to reach p < 0.01 with five pairs reversed: the simulator's
 # host clock picks up every hiccup of a loaded machine.

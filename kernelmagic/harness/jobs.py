@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..candidate import Candidate
-from ..devices import DeviceInfo
-from ..verdict import CompileInfo, Status, clip
+from kernelmagic.candidate import Candidate
+from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.verdict import CompileInfo, Status, clip
 
 OutputSpec = tuple[tuple[int, ...], str]  # shape, dtype.str
 

@@ -14,8 +14,8 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from ..devices import DeviceInfo, profile
-from ..errors import (
+from kernelmagic._redact import redact_text
+from kernelmagic.errors import (
     BackendUnavailable,
     KernelmagicError,
     OptionError,
@@ -23,16 +23,23 @@ from ..errors import (
     StoreError,
     WorkersUnavailable,
 )
-from ..harness.evaluate import Harness
-from ..redact import redact_text
-from ..store import SessionStore, StoredSession
-from ..store_rescue import save_rescue
-from ..verdict import Status, Verdict
-from .events import Event
-from .fingerprint import evaluation_key
-from .proposal import Mode, ProblemBrief, Proposal, Proposer, ProposerReply, RoundRequest
-from .records import CandidateRecord, Decision, RoundRecord, SessionState
-from .session import Session
+from kernelmagic.harness.devices import DeviceInfo, profile
+from kernelmagic.harness.evaluate import Harness
+from kernelmagic.harness.verdict import Status, Verdict
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.fingerprint import evaluation_key
+from kernelmagic.loop.proposal import (
+    Mode,
+    ProblemBrief,
+    Proposal,
+    Proposer,
+    ProposerReply,
+    RoundRequest,
+)
+from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionState
+from kernelmagic.loop.session import Session
+from kernelmagic.store import SessionStore, StoredSession
+from kernelmagic.store.rescue import save_rescue
 
 DEFAULT_ROUNDS = 5
 

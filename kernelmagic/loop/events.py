@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from .records import CandidateRecord, Decision
+from kernelmagic.loop.records import CandidateRecord, Decision
 
 EventKind = Literal[
     "started",  # the session began (or resumed)

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..candidate import Candidate
-from ..problem import Case, Problem
+from kernelmagic.candidate import Candidate
+from kernelmagic.problem import Case, Problem
 
 _DIRECTIVE = re.compile(r"//\s*kernelmagic\s*:")
 _C_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)

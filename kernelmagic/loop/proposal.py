@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
-from ..candidate import Candidate
-from ..devices import DeviceInfo
-from ..verdict import Resources, Status
+from kernelmagic.candidate import Candidate
+from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.verdict import Resources, Status
 
 Origin = Literal["user", "llm", "search", "replay"]
 Mode = Literal["repair", "optimize"]

@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ..candidate import Candidate
-from ..verdict import Status, Verdict
-from .proposal import Attempt, Origin
+from kernelmagic.candidate import Candidate
+from kernelmagic.harness.verdict import Status, Verdict
+from kernelmagic.loop.proposal import Attempt, Origin
 
 SessionState = Literal["running", "finished", "stopped", "failed", "interrupted"]
 

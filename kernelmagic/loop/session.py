@@ -11,13 +11,13 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import KernelmagicError, OptionError
-from ..verdict import Status
-from .events import Event
-from .records import CandidateRecord, Decision, RoundRecord, SessionState
+from kernelmagic.errors import KernelmagicError, OptionError
+from kernelmagic.harness.verdict import Status
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionState
 
 if TYPE_CHECKING:
-    from ..store import StoredSession
+    from kernelmagic.store import StoredSession
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,25 +10,25 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import redact
-from ..candidate import Candidate
-from ..errors import OptionError
-from ..harness.cluster import WorkerPool
-from ..harness.evaluate import Harness, HarnessOptions
-from ..problem import Problem
-from ..problem_code import capture
-from ..store import SessionStore, StoredSession
-from . import proposers
-from .brief import make_brief
-from .engine import DEFAULT_ROUNDS, Approver, Loop, OptimizeOptions, describe_target
-from .fingerprint import problem_key
-from .proposal import Proposer
-from .records import CandidateRecord
-from .replay import ReplayProposer
-from .session import Session
+from kernelmagic import _redact as redact
+from kernelmagic.candidate import Candidate
+from kernelmagic.errors import OptionError
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.evaluate import Harness, HarnessOptions
+from kernelmagic.loop import proposers
+from kernelmagic.loop._brief import make_brief
+from kernelmagic.loop.engine import DEFAULT_ROUNDS, Approver, Loop, OptimizeOptions, describe_target
+from kernelmagic.loop.fingerprint import problem_key
+from kernelmagic.loop.proposal import Proposer
+from kernelmagic.loop.proposers.replay import ReplayProposer
+from kernelmagic.loop.records import CandidateRecord
+from kernelmagic.loop.session import Session
+from kernelmagic.problem import Problem
+from kernelmagic.problem.source import capture
+from kernelmagic.store import SessionStore, StoredSession
 
 if TYPE_CHECKING:
-    from .llm import LLMOptions
+    from kernelmagic.loop.proposers.llm import LLMOptions
 
 
 def optimize(
@@ -56,7 +56,7 @@ def optimize(
     `resume` takes up a stored session where it stopped (`candidate` may then be None).
     With `wait=False` the loop runs in a background thread: follow `session.events()`.
     """
-    from ..api import as_candidate
+    from kernelmagic._api import as_candidate
 
     store = session_db if isinstance(session_db, SessionStore) else SessionStore(session_db)
     harness = Harness(
@@ -164,7 +164,7 @@ def _stored_endpoint(llm: LLMOptions | None, stored: StoredSession) -> LLMOption
     wherever the caller names none (never $OPENAI_BASE_URL's: the key goes nowhere else)."""
     if stored.meta.get("proposer") != "llm":
         return llm
-    from .llm import LLMOptions
+    from kernelmagic.loop.proposers.llm import LLMOptions
 
     given = llm or LLMOptions()
     return dataclasses.replace(

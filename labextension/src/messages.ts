@@ -1,5 +1,5 @@
 /**
- * The comm protocol with the kernel (kernelmagic/ui/lab.py): what may arrive, checked at
+ * The comm protocol with the kernel (kernelmagic/notebook/lab.py): what may arrive, checked at
  * the edge so the rest of the extension works with typed values, and the replies.
  */
 

@@ -1,0 +1,54 @@
+"""The calls most users need: `check` one candidate, `compare` two, `optimize` one."""
+
+from __future__ import annotations
+
+import os
+
+from kernelmagic.candidate import Candidate
+from kernelmagic.harness.comparison import Comparison
+from kernelmagic.harness.evaluate import Harness, HarnessOptions
+from kernelmagic.harness.verdict import Verdict
+from kernelmagic.loop.start import optimize
+from kernelmagic.problem import Problem
+
+
+def check(
+    candidate: Candidate | str | os.PathLike[str],
+    problem: Problem,
+    *,
+    backend: str = "auto",
+    options: HarnessOptions | None = None,
+) -> Verdict:
+    """Compile, verify and (on a GPU) time one candidate against `problem`.
+
+    `candidate` is a `Candidate`, source text, or a path to a `.py`/`.cu` file. Mistakes
+    in the problem or the backend raise `KernelmagicError`; whatever the candidate does
+    ends up in the returned verdict's `status` and `message`.
+    """
+    harness = Harness(problem, backend=backend, options=options or HarnessOptions())
+    return harness.evaluate(as_candidate(candidate))
+
+
+def compare(
+    a: Candidate | str | os.PathLike[str],
+    b: Candidate | str | os.PathLike[str],
+    problem: Problem,
+    *,
+    backend: str = "auto",
+    options: HarnessOptions | None = None,
+) -> Comparison:
+    """Time A and B interleaved in one GPU worker; `speedup` > 1 means B is faster."""
+    harness = Harness(problem, backend=backend, options=options or HarnessOptions())
+    return harness.compare(as_candidate(a), as_candidate(b))
+
+
+__all__ = ["as_candidate", "check", "compare", "optimize"]
+
+
+def as_candidate(value: Candidate | str | os.PathLike[str]) -> Candidate:
+    """A `Candidate` from a candidate, source text, or a path (`os.PathLike`)."""
+    if isinstance(value, Candidate):
+        return value
+    if isinstance(value, os.PathLike):
+        return Candidate.from_file(value)
+    return Candidate.from_source(value)

@@ -1,0 +1,116 @@
+"""A candidate kernel: its source and how to call it.
+
+Two forms are first-class. A Python candidate defines an entry function (numba.cuda or
+CuPy inside) that takes the problem's inputs by name. A CUDA C candidate has a
+`__global__` kernel whose parameters bind to inputs by name; the launch grid and block
+are expressions over the inputs, given here and overridable by a directive in the source.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from kernelmagic.errors import CandidateError
+
+Kind = Literal["python", "cuda_c"]
+CUDA_SUFFIXES = (".cu", ".cuh", ".cuda")  # file endings read as CUDA C
+Flavor = Literal["numba", "cupy", "cuda_c"]
+
+_CUDA_C_MARKERS = re.compile(r"__global__|__device__|^\s*#\s*include|extern\s+\"C\"", re.M)
+_CUPY_IMPORT = re.compile(r"^\s*(import\s+cupy|from\s+cupy\w*\s+import|import\s+cupyx)", re.M)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One kernel to evaluate.
+
+    `entry` names the Python entry function (default: found by its parameters);
+    `kernel` names the CUDA C kernel (default: the only `__global__` one).
+    `grid`, `block` and `shared` are launch expressions over the inputs for CUDA C,
+    e.g. ``grid="cdiv(n, 256)"``; a ``// kernelmagic: grid=...; block=...`` line in the
+    source overrides them. `compile_options` are extra NVRTC flags for CUDA C.
+    """
+
+    source: str
+    kind: Kind = "python"
+    entry: str | None = None
+    kernel: str | None = None
+    grid: str | None = None
+    block: str | None = None
+    shared: str | None = None
+    compile_options: tuple[str, ...] = ()
+    name: str = "candidate"
+
+    @classmethod
+    def from_source(cls, source: str, *, kind: Kind | None = None, **launch: object) -> Candidate:
+        """Build a candidate from source text, detecting Python vs CUDA C when not given."""
+        if not source.strip():
+            raise CandidateError("the candidate source is empty")
+        return cls(source=source, kind=kind or detect_kind(source), **launch)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **launch: object) -> Candidate:
+        """Read a candidate file: `.cu`/`.cuh`/`.cuda` files are CUDA C, `.py` files Python."""
+        p = Path(path)
+        try:
+            source = p.read_text()
+        except FileNotFoundError:
+            raise CandidateError(f"candidate file not found: {p}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CandidateError(f"cannot read candidate file {p}: {exc}") from None
+        if p.suffix in CUDA_SUFFIXES:
+            kind: Kind = "cuda_c"
+        elif p.suffix == ".py":
+            kind = "python"
+        else:
+            raise CandidateError(
+                f"candidate file {p}: a kernel file ends in .py (Python: numba.cuda or CuPy) "
+                f"or {', '.join(CUDA_SUFFIXES)} (CUDA C), not {p.suffix or 'nothing'!r}"
+            )
+        launch.setdefault("name", p.name)
+        return cls.from_source(source, kind=kind, **launch)
+
+    @property
+    def flavor(self) -> Flavor:
+        """Which world the candidate lives in: numba arrays, CuPy arrays, or CUDA C."""
+        if self.kind == "cuda_c":
+            return "cuda_c"
+        return "cupy" if _CUPY_IMPORT.search(self.source) else "numba"
+
+    @property
+    def sha256(self) -> str:
+        """Hash of exactly what runs: the source and everything that changes how it runs."""
+        h = hashlib.sha256()
+        for part in (
+            self.kind,
+            self.source,
+            self.entry or "",
+            self.kernel or "",
+            self.grid or "",
+            self.block or "",
+            self.shared or "",
+            "\0".join(self.compile_options),
+        ):
+            h.update(part.encode())
+            h.update(b"\0")
+        return h.hexdigest()
+
+
+def detect_kind(source: str) -> Kind:
+    """Python if it parses as Python and defines a function; CUDA C if it looks like C."""
+    try:
+        tree: ast.Module | None = ast.parse(source)
+    except SyntaxError:
+        tree = None
+    if tree is not None and any(isinstance(n, ast.FunctionDef) for n in tree.body):
+        return "python"
+    if _CUDA_C_MARKERS.search(source) or (tree is None and "{" in source and ";" in source):
+        return "cuda_c"
+    # Otherwise let the Python path report what is wrong, with its line number.
+    return "python"

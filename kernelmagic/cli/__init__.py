@@ -1,0 +1,1 @@
+"""The `kernelmagic` command line: `check`, `optimize`, `sessions`, `export`."""

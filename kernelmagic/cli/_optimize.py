@@ -1,0 +1,268 @@
+"""`kernelmagic optimize`: the refinement loop from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kernelmagic.errors import KernelmagicError, OptionError
+from kernelmagic.harness.cluster import close_shared_pools
+from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.proposers import PROPOSERS, is_session_file, recorded
+from kernelmagic.loop.proposers.llm import LLMOptions, public_url
+from kernelmagic.loop.session import Session
+from kernelmagic.loop.start import optimize
+from kernelmagic.render.progress import Progress
+from kernelmagic.store import SessionStore, StoredSession
+
+# How long a second Ctrl-C waits for the loop to note the interruption (a proposer's
+# request in flight is not waited for: the store shows the session interrupted anyway).
+_QUIT_WAIT_S = 10.0
+
+
+def add_parser(sub: Any) -> None:
+    from kernelmagic.cli.main import add_problem_arguments
+
+    p = sub.add_parser(
+        "optimize",
+        help="tune a kernel: propose, verify, time and keep the fastest correct one",
+        description="Run the refinement loop on a kernel. Exit 0 when a correct best "
+        "kernel exists, 1 when none, 2 for usage errors. The API key comes from "
+        "OPENAI_API_KEY (never a flag: flags show in process lists).",
+    )
+    add_problem_arguments(p, required=False)
+    loop = p.add_argument_group("the loop")
+    loop.add_argument(
+        "--proposer",
+        default="auto",
+        choices=PROPOSERS,
+        help="llm (an OpenAI-compatible endpoint), search (offline), replay; auto picks llm "
+        "when an endpoint is configured, else search",
+    )
+    loop.add_argument("--model", help="the LLM's model name (default $KERNELMAGIC_MODEL)")
+    loop.add_argument(
+        "--base-url", help="an OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)"
+    )
+    loop.add_argument("--temperature", type=float, help="LLM sampling temperature")
+    loop.add_argument(
+        "--llm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="the longest one LLM request may go without a byte of reply, all its tries "
+        f"together ({LLMOptions.request_timeout_s:g}); a reply that keeps coming is not cut",
+    )
+    loop.add_argument(
+        "--llm-retries",
+        type=int,
+        metavar="N",
+        help="more tries of an LLM request after a 429, a 5xx or a broken connection, "
+        f"within --llm-timeout ({LLMOptions.max_retries})",
+    )
+    loop.add_argument(
+        "--replay", metavar="SESSION_ID_OR_FILE", help="the session to replay (--proposer replay)"
+    )
+    loop.add_argument("--rounds", type=int, help="rounds of proposals (default 5)")
+    loop.add_argument("--candidates", type=int, default=4, help="candidates per round (4)")
+    loop.add_argument(
+        "--patience", type=int, default=3, help="stop after this many rounds without a new best"
+    )
+    loop.add_argument("--time-budget", type=float, metavar="SECONDS", help="wall-clock budget")
+    loop.add_argument("--max-tokens", type=int, help="LLM token budget for the session")
+    loop.add_argument("--target", help="GPU profile described to the LLM without a GPU (h100)")
+    loop.add_argument("--task", help="what the kernel computes, in words, for the LLM")
+    loop.add_argument("--resume", metavar="SESSION_ID", help="continue a stored session")
+    loop.add_argument(
+        "--session-db",
+        metavar="PATH",
+        help="the session database (default $KERNELMAGIC_SESSION_DB or the user data dir)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from kernelmagic.cli._check import candidate_from, harness_options, problem_from
+    from kernelmagic.cli.main import EXIT_CORRECT, EXIT_OTHER, EXIT_USAGE, emit_json
+
+    # A resume needs the database it names; only a new session may create one.
+    store = SessionStore(args.session_db, create=not args.resume)
+    stored = store.load(store.resolve(args.resume)) if args.resume else None
+    if stored is not None:
+        _restore_arguments(args, stored)
+    rerun = _rerun_spec(args, stored)
+    if args.proposer == "replay" and not args.replay and not args.resume:
+        raise OptionError("--proposer replay needs --replay SESSION_ID_OR_FILE")
+    problem = problem_from(args, rerun["reference"], rerun["inputs"])
+    candidate = candidate_from(args, args.candidate) if args.candidate else None
+    options = OptimizeOptions(
+        rounds=args.rounds,
+        candidates=args.candidates,
+        patience=args.patience,
+        time_budget_s=args.time_budget,
+        max_tokens=args.max_tokens,
+        target=args.target,
+        task=args.task or "",
+    )
+    session = optimize(
+        candidate,
+        problem,
+        proposer=args.proposer,
+        backend=args.backend,
+        options=options,
+        llm=_llm_options(args),
+        replay=_replayed(args.replay, args.session_db),
+        session_db=store,
+        harness_options=harness_options(args),
+        resume=args.resume,
+        wait=False,
+        rerun=rerun,
+    )
+    progress = Progress(session)
+    try:
+        with _stop_on_first_ctrl_c(session):
+            progress.follow()
+    except KeyboardInterrupt:
+        return _quit_now(session)
+    try:
+        session.wait()
+    except KernelmagicError as exc:
+        if args.json:
+            emit_json({**session.to_dict(), "status": "error", "message": str(exc)})
+        print(f"kernelmagic: error: {exc} (session {session.id} is stored)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        emit_json(session.to_dict())
+    else:
+        progress.summary()
+    return EXIT_CORRECT if session.best is not None else EXIT_OTHER
+
+
+@contextlib.contextmanager
+def _stop_on_first_ctrl_c(session: Session) -> Iterator[None]:
+    """The first Ctrl-C asks the loop to stop after the evaluation in flight; the next one
+    raises KeyboardInterrupt. A handler, not an exception, for the first: wherever it lands
+    the loop goes on, so no second Ctrl-C can fall between catching one and the next."""
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if session.stop_requested:
+            raise KeyboardInterrupt
+        session.stop()  # first: a Ctrl-C landing during the print below is the second
+        print("stopping after the evaluation in flight (Ctrl-C again to quit now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _replayed(ref: str | None, session_db: str | None) -> str | StoredSession | None:
+    """The session `--replay` names: a session file as its path (the session stores it so),
+    a stored session looked up without creating a database."""
+    if ref is None or is_session_file(ref):
+        return ref
+    return recorded(ref, SessionStore(session_db, read_only=True))
+
+
+def _quit_now(session: Session) -> int:
+    """A second Ctrl-C: shut the workers down under the evaluation in flight (which then
+    stores nothing) and leave the session resumable."""
+    from kernelmagic.cli.main import uninterrupted
+
+    with uninterrupted(), contextlib.suppress(KernelmagicError):
+        close_shared_pools()
+        session.wait(_QUIT_WAIT_S)  # the loop marks the session interrupted
+    print(
+        f"interrupted: session {session.id} is stored; `kernelmagic optimize --resume "
+        f"{session.id}` goes on from where it stopped",
+        file=sys.stderr,
+    )
+    return 130
+
+
+# What a resumed session takes from its stored command line unless named again: all but
+# the session's identity (its files, store and proposer, which are restored on their own).
+_NOT_RESUMED = frozenset(
+    {"command", "given", "resume", "json", "session_db", "candidate", "reference", "inputs"}
+    | {"proposer", "replay"}
+)
+# Sessions stored before their command line was: their loop options, by option name.
+_STORED_OPTIONS = {
+    "rounds": "rounds",
+    "candidates": "candidates",
+    "patience": "patience",
+    "time_budget_s": "time_budget",
+    "max_tokens": "max_tokens",
+    "target": "target",
+    "task": "task",
+}
+
+
+def _restore_arguments(args: argparse.Namespace, stored: StoredSession) -> None:
+    """Fill every option not named on this command line from the session's own.
+
+    The endpoint and model are the stored session's (never $OPENAI_BASE_URL's now): the key
+    goes to no other server unless this command line names one.
+    """
+    given: frozenset[str] = getattr(args, "given", frozenset())
+    saved = dict((stored.meta.get("rerun") or {}).get("args") or {})
+    if not saved:
+        options = stored.meta.get("options") or {}
+        saved = {arg: options[key] for key, arg in _STORED_OPTIONS.items() if key in options}
+    if stored.meta.get("proposer") == "llm":
+        saved.update(base_url=stored.meta.get("base_url"), model=stored.meta.get("model"))
+    for name, value in saved.items():
+        if name not in given and name not in _NOT_RESUMED and hasattr(args, name):
+            setattr(args, name, value)
+
+
+def _rerun_spec(args: argparse.Namespace, stored: StoredSession | None) -> dict[str, Any]:
+    """What re-running this session needs; on --resume, filled in from the stored session."""
+    spec = {"reference": args.reference, "inputs": args.inputs, "candidate": args.candidate}
+    if stored is not None:
+        kept = stored.meta.get("rerun") or {}
+        for key in spec:
+            spec[key] = spec[key] or kept.get(key)
+        if args.candidate:
+            raise OptionError("--resume continues the stored kernel: leave out CANDIDATE_FILE")
+    elif not args.candidate:
+        raise OptionError("CANDIDATE_FILE is required (or --resume SESSION_ID)")
+    missing = [f"--{k}" for k in ("reference", "inputs") if not spec[k]]
+    if missing:
+        raise OptionError(f"the following arguments are required: {', '.join(missing)}")
+    for key in ("reference", "inputs", "candidate"):
+        value = spec[key]
+        if value and key == "candidate":
+            spec[key] = str(Path(value).resolve())
+        elif value:
+            spec[key] = _absolute_spec(value)
+    if args.timing_inputs:
+        args.timing_inputs = _absolute_spec(args.timing_inputs)
+    kept = {k: v for k, v in vars(args).items() if k not in _NOT_RESUMED}
+    if kept.get("base_url"):
+        kept["base_url"] = public_url(kept["base_url"])  # no credentials in the store
+    spec["args"] = kept
+    return spec
+
+
+def _absolute_spec(value: str) -> str:
+    """FILE.py:NAME with an absolute FILE: a resume may run from another directory."""
+    if ":" not in value:
+        return value
+    path, _, name = value.rpartition(":")
+    return f"{Path(path).resolve()}:{name}"
+
+
+def _llm_options(args: argparse.Namespace) -> LLMOptions:
+    # Always given: `proposers.choose` decides whether the llm proposer is the one used.
+    fields: dict[str, Any] = {"model": args.model, "base_url": args.base_url}
+    chosen = {
+        "temperature": args.temperature,
+        "request_timeout_s": args.llm_timeout,
+        "max_retries": args.llm_retries,
+    }
+    fields.update((k, v) for k, v in chosen.items() if v is not None)
+    return LLMOptions(**fields)

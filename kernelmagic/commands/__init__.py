@@ -1,1 +1,0 @@
-"""The `kernelmagic` subcommands, one module each: `add_parser(sub)` and `run(args)`."""

@@ -1,0 +1,66 @@
+"""`export_tutorial`: a session (by id, prefix, `last` or session file) to an .ipynb file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import nbformat
+
+from kernelmagic.export._notebook import tutorial
+from kernelmagic.export._story import story
+from kernelmagic.loop.proposers import recorded
+from kernelmagic.store import SessionStore, StoredSession
+from kernelmagic.store.atomic_file import write_text
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """Where the tutorial went and what it holds."""
+
+    path: Path
+    session: str
+    steps: int
+    missing: tuple[str, ...]  # names the reader must define (could not be captured)
+    has_problem_code: bool
+
+
+def export_tutorial(
+    session: str | StoredSession,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    session_db: str | os.PathLike[str] | SessionStore | None = None,
+) -> Exported:
+    """Write `session`'s tutorial notebook to `path` (default: tutorial-TITLE-ID.ipynb).
+
+    Only reads the store (never creates one), and only writes into an existing directory.
+    """
+    if isinstance(session_db, SessionStore) or isinstance(session, StoredSession):
+        store = session_db if isinstance(session_db, SessionStore) else None
+    else:
+        store = SessionStore(session_db, read_only=True)  # opened only if `session` is an id
+    stored = recorded(session, store)
+    nb = tutorial(stored)
+    target = Path(path) if path is not None else Path(default_name(stored))
+    if target.suffix != ".ipynb":
+        target = (
+            target.with_suffix(target.suffix + ".ipynb")
+            if target.suffix
+            else target.with_suffix(".ipynb")
+        )
+    write_text(target, nbformat.writes(nb) + "\n")  # never a half-written notebook
+    s = story(stored)
+    return Exported(
+        path=target,
+        session=stored.info.id,
+        steps=len(s.steps),
+        missing=s.code.missing if s.code else (),
+        has_problem_code=s.code is not None,
+    )
+
+
+def default_name(stored: StoredSession) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", stored.info.title).strip("-").lower() or "session"
+    return f"tutorial-{slug}-{stored.info.id}.ipynb"

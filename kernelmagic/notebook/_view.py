@@ -1,0 +1,434 @@
+"""The live widget of a session: chart, progress, candidates, diff view and buttons.
+
+The only module that touches ipywidgets. It reads the `Session` and forwards clicks to
+`ViewActions`. The loop calls it from its own thread, so every update sets traits or
+`Output.outputs` directly (never `with output:`), and events only mark the view stale:
+a timer re-renders at most every `interval_s`, off the loop's thread, and a trailing render
+always follows the last event.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from kernelmagic.errors import KernelmagicError
+from kernelmagic.harness.verdict import Status
+from kernelmagic.loop.engine import Challenge
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.records import CandidateRecord
+from kernelmagic.loop.session import Best, Session
+from kernelmagic.notebook._actions import ViewActions
+from kernelmagic.notebook._chart import latency_figure
+from kernelmagic.notebook._detail import candidate_detail, challenge_detail
+from kernelmagic.render.rows import (
+    SIMULATED,
+    SPEEDUP_NOTE,
+    Row,
+    decision_line,
+    fmt_ms,
+    fmt_speedup,
+    round_label,
+    rows,
+)
+
+INTERVAL_S = 0.3
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+CONFIG = {"displaylogo": False}
+SHOWN_DECISIONS = 3  # the newest, under the progress line; the record lists them all
+# <option> text collapses spaces, so rows are padded with no-break spaces in a monospace font.
+# A widget's 2 px margin comes on top of a 100% width: "auto" stretches it to fit instead.
+ROWS_CSS = (
+    "<style>.km-rows select { font-family: monospace; font-size: 12px; }"
+    ".km-rows, .km-rows select { box-sizing: border-box; max-width: 100%; }"
+    ".km-head { font-family: monospace; font-size: 12px; white-space: pre; color: #57606a;"
+    " padding-left: 5px; }</style>"
+)
+
+
+class SessionView:
+    """The widget of one session; display `.widget`, call `finish()` when the session ends.
+
+    `interactive`: the loop pauses on each new best (`show_challenge`) for Accept/Reject.
+    Otherwise Accept reads "Use this kernel" and chooses the selected correct candidate.
+    The parts (`chart`, `table`, `detail`, `progress`, `status`, the `*_button`s) are
+    public for tests and for a controller that lays them out differently.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        interactive: bool,
+        actions: ViewActions,
+        interval_s: float = INTERVAL_S,
+        apply_mode: str = "replace",
+    ) -> None:
+        self.session = session
+        self.interactive = interactive
+        self.actions = actions
+        self.interval_s = interval_s
+        self.renders = 0  # how often the view re-rendered (tests check the throttling)
+        self._lock = threading.Lock()  # the throttle's state
+        self._render_lock = threading.RLock()  # one render at a time, whoever calls it
+        self._timer: threading.Timer | None = None
+        self._dirty = False
+        self._last_render = 0.0
+        self._finished = False
+        self._stopping = False
+        self._challenge: Challenge | None = None
+        self._rows: dict[str, Row] = {}
+        self._records: dict[str, CandidateRecord] = {}
+        self._labels: dict[str, tuple[Row, bool, str]] = {}
+        self._chart_key: tuple[Any, ...] | None = None
+        self._detail_key: tuple[Any, ...] | None = None
+        self._selecting = False  # the view itself is changing the selection
+
+        self.header = w.HTML()
+        self.progress = w.HTML()
+        self.chart = w.Output()
+        self.table_head = w.HTML(
+            f'<div class="km-head">{html.escape(row_label_head())}</div>',
+            layout=w.Layout(margin="0 2px"),
+        )
+        self.table = w.Select(options=[], value=None, rows=10, layout=w.Layout(width="auto"))
+        self.table.add_class("km-rows")
+        self.table_note = w.HTML(
+            f'<div style="color: #57606a; font-size: 12px; line-height: 1.4">'
+            f"{html.escape(SPEEDUP_NOTE)}</div>"
+        )
+        self.table.observe(self._on_select, names="value")
+        self.detail = w.HTML(layout=w.Layout(width="auto"))
+        self.accept_button = self._button("Accept" if interactive else "Use this kernel", "success")
+        self.reject_button = self._button("Reject", "danger")
+        self.stop_button = self._button("Stop", "warning")
+        self.apply_button = self._button("Apply", "info")
+        self.apply_mode = w.Dropdown(
+            options=[("into this cell", "replace"), ("as a new cell below", "insert")],
+            value=apply_mode,
+            layout=w.Layout(width="auto"),
+        )
+        self.tutorial_button = self._button("Tutorial step", "")
+        # Where the lab extension is absent, Apply shows the source here to copy.
+        self.copy_box = w.Textarea(layout=w.Layout(width="100%", height="12em", display="none"))
+        if not interactive:
+            self.reject_button.layout.display = "none"
+        self.accept_button.on_click(lambda _: self._on_accept())
+        self.reject_button.on_click(lambda _: self._on_reject())
+        self.stop_button.on_click(lambda _: self._on_stop())
+        self.apply_button.on_click(lambda _: self._on_apply())
+        self.tutorial_button.on_click(lambda _: self._on_tutorial())
+        self.status = w.HTML()
+        buttons = w.HBox(
+            [
+                self.accept_button,
+                self.reject_button,
+                self.stop_button,
+                self.apply_button,
+                self.apply_mode,
+                self.tutorial_button,
+            ]
+        )
+        self.widget = w.VBox(
+            [
+                w.HTML(ROWS_CSS),
+                self.header,
+                self.progress,
+                self.chart,
+                self.table_head,
+                self.table,
+                self.table_note,
+                buttons,
+                self.status,
+                self.copy_box,
+                self.detail,
+            ]
+        )
+        session.subscribe(self._on_event)
+        self.render()
+
+    # -- called by the controller (from any thread) ----------------------------------------
+
+    def show_challenge(self, challenge: Challenge) -> None:
+        """Put a paused round's new best to the user: select it, show its diff, arm Accept."""
+        self._challenge = challenge
+        self.render()  # the loop waits for the answer anyway: make sure the row is listed
+        self._select(challenge.challenger.id)
+        speed = f" ({challenge.speedup:.2f}x faster)" if challenge.speedup else ""
+        self.say(
+            f"Round {challenge.round}: accept #{challenge.challenger.seq} as the new best"
+            f"{speed}, or reject it?"
+        )
+
+    def clear_challenge(self) -> None:
+        """The challenge is answered: disarm Accept/Reject."""
+        self._challenge = None
+        self._detail_key = None
+        self._refresh_detail()
+        self._sync_buttons()
+
+    def say(self, text: str) -> None:
+        """Show a one-line message under the buttons."""
+        self.status.value = f'<span style="color: #444">{html.escape(text)}</span>'
+
+    def show_copy(self, source: str) -> None:
+        """Show a kernel's source in a box to copy (where Apply cannot edit the notebook)."""
+        self.copy_box.value = source
+        self.copy_box.layout.display = None
+
+    def finish(self) -> None:
+        """The session ended: render its final state and disarm Stop and Accept/Reject.
+
+        In automatic mode "Use this kernel" stays armed: reverting to an earlier kernel is
+        most useful once the session is over, and `Session.choose` still works then.
+        """
+        with self._lock:
+            self._finished = True
+            self._dirty = False
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._challenge = None
+        self._detail_key = None
+        self.render()
+
+    def render(self) -> None:
+        """Bring every part of the view up to the session's state, now, in this thread."""
+        with self._render_lock:
+            self.renders += 1
+            session = self.session
+            records = session.candidates
+            best = session.best
+            everything = rows(session)
+            self._records = {r.id: r for r in records}
+            self._rows = {r.id: r for r in everything}
+            self.header.value = self._header_html()
+            self.progress.value = self._progress_html(everything, best)
+            evaluated = sum(1 for r in everything if r.status is not None)
+            key = (evaluated, len(session.decisions), best.id if best else None)
+            if key != self._chart_key:
+                self._chart_key = key
+                self.chart.outputs = (self._chart_output(evaluated, best),)
+            self._update_table(everything, best)
+            self._refresh_detail()
+            self._sync_buttons()
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        """In the loop's thread: mark the view stale and make sure a render is scheduled."""
+        with self._lock:
+            self._dirty = True
+            if self._timer is not None:
+                return
+            delay = max(0.0, self._last_render + self.interval_s - time.monotonic())
+            self._timer = threading.Timer(delay, self._flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._dirty:
+                return
+            self._dirty = False
+            self._last_render = time.monotonic()
+        self.render()
+
+    def _chart_output(self, evaluated: int, best: Best | None) -> dict[str, Any]:
+        figure = latency_figure(self.session)
+        plain = f"latency chart: {evaluated} candidates evaluated"
+        if best is not None and best.latency_ms is not None:
+            plain += f", best {fmt_ms(best.latency_ms)}"
+        return {
+            "output_type": "display_data",
+            "data": {PLOTLY_MIME: {**figure, "config": CONFIG}, "text/plain": plain},
+            "metadata": {},
+        }
+
+    def _header_html(self) -> str:
+        s = self.session
+        state = html.escape(s.state + (f": {s.stop_reason}" if s.stop_reason else ""))
+        return (
+            f"<b>kernelmagic session <code>{html.escape(s.id)}</code></b> "
+            f'<span style="color: #57606a">({state})</span>'
+        )
+
+    def _progress_html(self, everything: list[Row], best: Best | None) -> str:
+        """Where the session is, then its newest decisions: why the best is what it is."""
+        s = self.session
+        evaluated = sum(1 for r in everything if r.status is not None)
+        parts = [
+            round_label(s),
+            f"{evaluated} of {len(everything)} candidates evaluated",
+            f"{s.tokens:,} tokens",
+        ]
+        if best is not None:
+            speed = f" ({fmt_speedup(best.speedup)} the baseline)" if best.speedup else ""
+            parts.insert(2, f"best #{best.record.seq}: {fmt_ms(best.latency_ms)}{speed}")
+        if any(r.simulated for r in everything):
+            parts.append(SIMULATED)  # the one place the widget spells it out
+        out = [f"<div>{html.escape(' · '.join(parts))}</div>"]
+        decisions = s.decisions
+        by_id = {r.id: r for r in everything}
+        if len(decisions) > SHOWN_DECISIONS:
+            earlier = len(decisions) - SHOWN_DECISIONS
+            out.append(f'<div style="color: #8c959f">… {earlier} earlier decisions</div>')
+        for d in decisions[-SHOWN_DECISIONS:]:
+            color = "#1a7f37" if d.accepted else "#57606a"
+            out.append(f'<div style="color: {color}">{html.escape(decision_line(d, by_id))}</div>')
+        return f'<div style="line-height: 1.5">{"".join(out)}</div>'
+
+    def _update_table(self, everything: list[Row], best: Best | None) -> None:
+        best_id = best.id if best else None
+        options = []
+        for row in everything:
+            cached = self._labels.get(row.id)
+            is_best = row.id == best_id
+            if cached is None or cached[0] != row or cached[1] != is_best:
+                cached = (row, is_best, row_label(row, best=is_best))
+                self._labels[row.id] = cached
+            options.append((cached[2], row.id))
+        if tuple(options) == tuple(self.table.options):
+            return
+        value = self.table.value
+        self._selecting = True
+        try:
+            with self.table.hold_sync():
+                self.table.options = options
+                self.table.value = value if value in self._rows else None
+        finally:
+            self._selecting = False
+
+    def _select(self, candidate_id: str) -> None:
+        with self._render_lock:
+            self._selecting = True
+            try:
+                self.table.value = candidate_id
+            finally:
+                self._selecting = False
+            self._refresh_detail()
+            self._sync_buttons()
+
+    def _on_select(self, change: dict[str, Any]) -> None:
+        with self._render_lock:  # waits out a render in another thread, then shows the pick
+            if self._selecting:
+                return
+            self._refresh_detail()
+            self._sync_buttons()
+
+    def _refresh_detail(self) -> None:
+        """Show the selection (or the challenge, or the best) if anything it depends on moved."""
+        best = self.session.best
+        challenge = self._challenge
+        chosen = self.table.value or (challenge.challenger.id if challenge else None)
+        chosen = chosen or (best.id if best else None)
+        row = self._rows.get(chosen or "")
+        on_challenge = challenge is not None and chosen == challenge.challenger.id
+        decided = len(self.session.decisions)  # a kept challenger's detail says why
+        key = (chosen, row, best.id if best else None, on_challenge, decided)
+        if key == self._detail_key:
+            return
+        self._detail_key = key
+        record = self._records.get(chosen or "")
+        if challenge is not None and on_challenge:
+            self.detail.value = challenge_detail(self.session, challenge)
+        elif record is not None:
+            self.detail.value = candidate_detail(self.session, record)
+        else:
+            self.detail.value = ""
+
+    def _sync_buttons(self) -> None:
+        selected = self._rows.get(self.table.value or "")
+        best = self.session.best
+        if self.interactive:
+            armed = self._challenge is not None and not self._finished
+            self.accept_button.disabled = self.reject_button.disabled = not armed
+        else:
+            self.accept_button.disabled = not (
+                selected is not None
+                and selected.status is Status.CORRECT
+                and (best is None or best.id != selected.id)
+            )
+        self.stop_button.disabled = self._finished or self._stopping
+        self.apply_button.disabled = selected is None and best is None
+        self.tutorial_button.disabled = selected is None or selected.status is not Status.CORRECT
+
+    # -- clicks ----------------------------------------------------------------------------
+
+    def _on_accept(self) -> None:
+        if self.interactive:
+            challenge = self._challenge
+            if challenge is None:
+                return
+            self.clear_challenge()  # before answering: the loop may pose the next one at once
+            if self._call(self.actions.accept):
+                self.say(f"accepted #{challenge.challenger.seq} as the new best")
+            return
+        selected = self.table.value
+        if selected and self._call(self.actions.choose, selected):
+            self.say(f"#{self._rows[selected].seq} is now the best kernel")
+
+    def _on_reject(self) -> None:
+        challenge = self._challenge
+        if challenge is None:
+            return
+        self.clear_challenge()
+        if self._call(self.actions.reject):
+            self.say(f"rejected #{challenge.challenger.seq}: the incumbent stays")
+
+    def _on_stop(self) -> None:
+        self._stopping = True
+        self.stop_button.disabled = True
+        if self._call(self.actions.stop):
+            self.say("stopping after the evaluation in flight…")
+
+    def _on_apply(self) -> None:
+        best = self.session.best
+        target = self.table.value or (best.id if best else None)
+        if target is None:
+            self.say("no kernel to apply yet")
+            return
+        self._call(self.actions.apply, target, self.apply_mode.value)
+
+    def _on_tutorial(self) -> None:
+        selected = self.table.value
+        if selected:
+            self._call(self.actions.tutorial, selected)
+
+    def _call(self, action: Callable[..., None], *args: str) -> bool:
+        """Run a controller action; a user-facing error shows in the status line."""
+        try:
+            action(*args)
+        except KernelmagicError as exc:
+            self.say(str(exc))
+            return False
+        return True
+
+    @staticmethod
+    def _button(description: str, style: str) -> Any:
+        return w.Button(description=description, button_style=style, disabled=True)
+
+
+def row_label(row: Row, *, best: bool) -> str:
+    """One monospace line of the candidates table (no-break spaces keep the columns)."""
+    mark = "★" if best else " "
+    text = (
+        f"{mark}#{row.seq:<4} r{row.round:<3} {row.origin:<6} {row.status_text:<13} "
+        f"{fmt_ms(row.latency_ms):>11} {fmt_speedup(row.speedup):>7}"
+    )
+    if row.status not in (Status.CORRECT, None) and row.message:
+        text += f"  {row.message[:70]}"
+    return text.replace(" ", "\u00a0")
+
+
+def row_label_head() -> str:
+    """The column names over `row_label`'s columns, in the same widths."""
+    return (
+        f"{' #':<6} {'rnd':<4} {'origin':<6} {'status':<13} {'latency':>11} {'speedup':>7}  error"
+    )

@@ -1,0 +1,377 @@
+"""A problem: the reference that defines the right answer and the inputs to try it on.
+
+The reference and the generator are the user's own functions; they run in the calling
+process, never in a worker, so the expected answers never exist where a candidate runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from kernelmagic.errors import ProblemError
+from kernelmagic.problem.tolerance import Tolerance
+
+Inputs = dict[str, Any]
+Generator = Callable[[int], Mapping[str, Any]]
+Work = str | float | Callable[[Mapping[str, Any]], float] | None
+
+TIMING_SEED_BASE = 1000
+# Seeds are drawn per evaluation from this range: generators are written for small seeds
+# (sizes often grow with them), and a range this wide is no table a kernel could carry.
+SEED_RANGE = 100
+TWIN_TRIES = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What a kernel must compute, and how it is checked.
+
+    `inputs(seed)` returns the named inputs of one case; `cases` seeds are drawn for
+    verification. `timing_inputs` (default: `inputs`) makes the inputs that are timed on
+    the GPU, usually larger. `atol`/`rtol` override the dtype defaults. `bytes_moved` and
+    `flops` (an expression over the inputs such as ``"3 * n * 4"``, a number, or a
+    function of the inputs) give the roofline. `allowed_imports` extends the modules
+    Python candidates may import.
+    """
+
+    reference: Callable[..., Any]
+    inputs: Generator
+    cases: int = 3
+    atol: float | None = None
+    rtol: float | None = None
+    timing_inputs: Generator | None = None
+    timing_sets: int = 3
+    bytes_moved: Work = None
+    flops: Work = None
+    allowed_imports: tuple[str, ...] = ()
+    name: str = ""
+    seeds: tuple[int, ...] | None = None
+    twins: bool = True
+
+    def __post_init__(self) -> None:
+        if not callable(self.reference):
+            raise ProblemError(
+                f"the reference must be a function, not {type(self.reference).__name__}"
+            )
+        if not callable(self.inputs):
+            raise ProblemError(
+                "the input generator must be a function inputs(seed), "
+                f"not {type(self.inputs).__name__}"
+            )
+        if self.cases < 1:
+            raise ProblemError("a problem needs at least one verification case")
+        if self.timing_sets < 1:
+            raise ProblemError("timing needs at least one input set")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ProblemError(f"the verification seeds must differ: {self.seeds}")
+
+    @property
+    def title(self) -> str:
+        return self.name or getattr(self.reference, "__name__", "problem")
+
+    def verification_seeds(self, rng: random.Random | None = None) -> tuple[int, ...]:
+        """The stated seeds, or `cases` distinct seeds drawn with `rng` (unpredictable)."""
+        if self.seeds is not None:
+            return self.seeds
+        return tuple((rng or random.SystemRandom()).sample(range(SEED_RANGE), self.cases))
+
+    def timing_seeds(
+        self, rng: random.Random | None = None, *, small: bool = False
+    ) -> tuple[int, ...]:
+        """Seeds for the timing sets: drawn once per harness, so no kernel can know them.
+
+        `small` draws them from the verification range, for the simulator, which times on
+        `inputs` and must not be handed the sizes a generator gives large seeds.
+        """
+        base = 0 if small else TIMING_SEED_BASE
+        span = SEED_RANGE if small else 1000
+        picked = (rng or random.SystemRandom()).sample(range(span), min(self.timing_sets, span))
+        return tuple(base + s for s in picked)
+
+    def tolerance(self, expected: np.ndarray) -> Tolerance:
+        default = Tolerance.default_for(expected.dtype, expected)
+        return Tolerance(
+            rtol=default.rtol if self.rtol is None else self.rtol,
+            atol=default.atol if self.atol is None else self.atol,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One set of inputs and the reference's answer for it (the answer stays in this process)."""
+
+    seed: int
+    inputs: Mapping[str, Any]
+    expected: tuple[np.ndarray, ...]
+    twin: str | None = None  # how this twin's values were made, for a case's twin
+    # A twin is held to its case's tolerance: the same kind of data, whatever values it drew
+    # (another seed's values can happen to cancel in a sum).
+    scale: tuple[np.ndarray, ...] | None = None
+
+    def tolerance_basis(self, index: int) -> np.ndarray:
+        """What the tolerance of output `index` is scaled to: for a twin, the larger of its
+        own answer and its case's."""
+        own = self.expected[index]
+        if not self.scale:
+            return own
+        return np.concatenate((own.ravel(), self.scale[index].ravel()))
+
+    def describe(self) -> str:
+        parts = []
+        for name, value in self.inputs.items():
+            if isinstance(value, np.ndarray):
+                shape = "x".join(map(str, value.shape)) or "scalar"
+                parts.append(f"{name}: {value.dtype}[{shape}]")
+            else:
+                parts.append(f"{name}={value!r}")
+        origin = f", {self.twin}" if self.twin else ""
+        return f"seed {self.seed}{origin} ({', '.join(parts)})"
+
+    @property
+    def output_specs(self) -> tuple[tuple[tuple[int, ...], str], ...]:
+        """Shapes and dtypes of the outputs: all a worker may know of the answer."""
+        return tuple((e.shape, e.dtype.str) for e in self.expected)
+
+
+def make_case(problem: Problem, seed: int, *, timing: bool = False) -> Case:
+    """Draw the inputs for `seed` and compute the expected outputs with the reference."""
+    generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
+    inputs = _draw(generator, seed)
+    expected = run_reference(problem.reference, inputs, seed)
+    return Case(seed=seed, inputs=inputs, expected=expected)
+
+
+def twin_case(
+    problem: Problem, case: Case, *, timing: bool = False, for_timing: bool = False
+) -> Case | None:
+    """A case with the same shapes as `case` and other values, or None if none can be made.
+
+    Run beside the case, it leaves nothing keyed on the size, the shape or a pointer that
+    could pass: a table of answers by size, a cache by shape. Tried in order: another seed
+    whose inputs have the same shapes (the generator's own values); the case's arrays
+    shuffled; values of another seed's arrays laid out in the case's shapes. A twin must
+    change the expected answer (a shuffle does not change a sum) and the reference must
+    accept it. Twin seeds lie past the seeds cases are drawn from, so a twin is never a
+    case the candidate saw. Derived from the case's seed alone: a stored seed reproduces
+    its twin. `timing`: a twin of a `timing_inputs` case; `for_timing`: a twin a timing set
+    gets, drawn apart from the cases' twins (a timing set can share a case's seed).
+    """
+    if not problem.twins:
+        return None
+    rng = random.Random(f"{'timing ' if for_timing else ''}twin of {case.seed}")
+    generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
+    base = case.seed - case.seed % TIMING_SEED_BASE if case.seed >= TIMING_SEED_BASE else 0
+    base += 2 * SEED_RANGE if for_timing else SEED_RANGE
+    first: Inputs | None = None
+    same: Inputs | None = None
+    for _ in range(TWIN_TRIES):  # one draw at a time: timing inputs can be large
+        other = _draw(generator, base + rng.randrange(SEED_RANGE))
+        first = first or other
+        if _same_layout(other, case.inputs):
+            same = other
+            break
+    made: list[tuple[Callable[[], Inputs | None], str]] = [
+        (lambda: same, "another seed's inputs of the same shapes"),
+        (lambda: _shuffled(case.inputs, rng), "its inputs shuffled"),
+        (lambda: _laid_out(first or {}, case.inputs), "another seed's values in its shapes"),
+    ]
+    for make, how in made:
+        inputs = make()
+        if inputs is None or not _values_differ(inputs, case.inputs):
+            continue
+        try:
+            expected = run_reference(problem.reference, inputs, case.seed)
+        except ProblemError:
+            continue  # the reference needs what these values broke: try the next way
+        if any(not np.array_equal(a, b) for a, b in zip(expected, case.expected, strict=False)):
+            return Case(case.seed, inputs, expected, twin=f"a twin: {how}", scale=case.expected)
+    return None
+
+
+def _shuffled(inputs: Mapping[str, Any], rng: random.Random) -> Inputs:
+    return {k: _permuted(v, rng) if _is_array(v) else v for k, v in inputs.items()}
+
+
+def _laid_out(other: Mapping[str, Any], like: Mapping[str, Any]) -> Inputs | None:
+    """`other`'s array values, repeated or cut to `like`'s shapes; `like`'s scalars."""
+    laid: Inputs = {}
+    for key, value in like.items():
+        source = other.get(key)
+        if not _is_array(value):
+            laid[key] = value
+        elif isinstance(source, np.ndarray) and source.dtype == value.dtype and source.size:
+            laid[key] = np.resize(source.ravel(), value.shape)
+        else:
+            return None
+    return laid
+
+
+def _permuted(values: np.ndarray, rng: random.Random) -> np.ndarray:
+    generator = np.random.default_rng(rng.randrange(2**32))
+    return generator.permutation(values.ravel()).reshape(values.shape)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.size > 1 and value.dtype.kind in "fciub"
+
+
+def _same_layout(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if isinstance(value, np.ndarray) != isinstance(other, np.ndarray):
+            return False
+        if isinstance(value, np.ndarray):
+            if value.shape != other.shape or value.dtype != other.dtype:
+                return False
+        elif np.asarray(value).dtype.kind in "iub" and value != other:
+            return False  # a size passed as a scalar must match too; other scalars may differ
+    return True
+
+
+def _values_differ(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(v, np.ndarray) and not np.array_equal(v, b[k], equal_nan=v.dtype.kind in "fc")
+        for k, v in a.items()
+    )
+
+
+def _draw(generator: Generator, seed: int) -> Inputs:
+    name = getattr(generator, "__name__", "inputs")
+    try:
+        raw = generator(seed)
+    except Exception as exc:
+        raise ProblemError(f"{name}({seed}) raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ProblemError(
+            f"{name}({seed}) must return a dict of named inputs, not {type(raw).__name__}"
+        )
+    inputs: Inputs = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ProblemError(
+                f"{name}({seed}) returned an input named {key!r}: names must be identifiers"
+            )
+        inputs[key] = _check_input(name, seed, key, value)
+    if not inputs:
+        raise ProblemError(f"{name}({seed}) returned no inputs")
+    return inputs
+
+
+def _check_input(generator: str, seed: int, key: str, value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufc" and value.dtype.name != "bfloat16":
+            raise ProblemError(
+                f"{generator}({seed})[{key!r}] has dtype {value.dtype}: "
+                "inputs must be numeric arrays"
+            )
+        # A private read-only copy: nothing the reference or a caller does can change it.
+        arr = np.ascontiguousarray(value).copy()
+        arr.flags.writeable = False
+        return arr
+    if isinstance(value, (bool, int, float, np.generic)) and not isinstance(value, np.void):
+        return value
+    raise ProblemError(
+        f"{generator}({seed})[{key!r}] is a {type(value).__name__}: inputs must be NumPy arrays, "
+        "ints or floats"
+    )
+
+
+def run_reference(
+    reference: Callable[..., Any], inputs: Mapping[str, Any], seed: int
+) -> tuple[np.ndarray, ...]:
+    """Call the reference with the inputs it names; return its outputs as arrays."""
+    name = getattr(reference, "__name__", "reference")
+    kwargs = select_arguments(reference, inputs, what="reference")
+    # The reference gets writable copies so that an in-place reference cannot alter the case.
+    kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    try:
+        result = reference(**kwargs)
+    except Exception as exc:
+        raise ProblemError(f"{name} raised {type(exc).__name__} on seed {seed}: {exc}") from None
+    outputs = result if isinstance(result, (tuple, list)) else (result,)
+    arrays = []
+    for i, out in enumerate(outputs):
+        arr = np.asarray(out)
+        if arr.dtype.kind not in "biufc" and arr.dtype.name != "bfloat16":
+            raise ProblemError(
+                f"{name} returned {type(out).__name__} as output {i}: the reference must return a "
+                "NumPy array or a tuple of arrays"
+            )
+        if arr.dtype.kind in "fc" and np.isnan(arr).any():
+            where = np.argwhere(np.isnan(arr))[0].tolist()
+            raise ProblemError(
+                f"{name} returned NaN at index {where} of output {i} for seed {seed}: NaN never "
+                "matches anything, so no kernel could pass; make inputs(seed) avoid it"
+            )
+        arr = arr.copy()
+        arr.flags.writeable = False
+        arrays.append(arr)
+    if not arrays:
+        raise ProblemError(f"{name} returned no outputs")
+    return tuple(arrays)
+
+
+def select_arguments(
+    fn: Callable[..., Any], inputs: Mapping[str, Any], *, what: str
+) -> dict[str, Any]:
+    """The inputs that `fn` takes by name (all of them if it takes **kwargs)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return dict(inputs)
+    params = sig.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(inputs)
+    chosen: dict[str, Any] = {}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            raise ProblemError(
+                f"the {what} must take its inputs by name, not *{p.name} or positional-only"
+            )
+        if p.name in inputs:
+            chosen[p.name] = inputs[p.name]
+        elif p.default is p.empty:
+            raise ProblemError(
+                f"the {what} takes '{p.name}' but the inputs give only {', '.join(inputs)}"
+            )
+    return chosen
+
+
+def problem_warnings(problem: Problem, cases: list[Case]) -> tuple[str, ...]:
+    """What about the cases would let a wrong kernel pass; raises for a degenerate problem."""
+    warnings = []
+    for k in range(len(cases[0].expected)):
+        values = [c.expected[k] for c in cases if k < len(c.expected)]
+        first = values[0].ravel()[:1]
+        if first.size and all(v.size and np.all(v == first[0]) for v in values):
+            raise ProblemError(
+                f"output {k} of {problem.title} is {first[0]!r} everywhere in every case: "
+                "a kernel that only writes that constant would pass; "
+                "make inputs(seed) give varied values"
+            )
+    shapes = {
+        tuple(sorted((n, v.shape) for n, v in c.inputs.items() if isinstance(v, np.ndarray)))
+        for c in cases
+    }
+    if len(cases) > 1 and len(shapes) == 1:
+        warnings.append(
+            "every case has the same input shapes: a kernel that hard-codes the size would pass; "
+            "let inputs(seed) vary the sizes"
+        )
+    sizes = [
+        v.size for c in cases for v in c.inputs.values() if isinstance(v, np.ndarray) and v.size > 1
+    ]
+    if sizes and all(s % 32 == 0 for s in sizes):
+        warnings.append(
+            "every input size is a multiple of 32: a kernel without bounds checks would pass; "
+            "include sizes that are not"
+        )
+    return tuple(warnings)

@@ -1,0 +1,97 @@
+"""Progress of a session on a terminal: a bar where there is a TTY, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from kernelmagic._redact import redact_text
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.session import Session
+from kernelmagic.render.rows import clean_reason
+
+
+class Progress:
+    """Follows a session's events and reports them on `stream` (stderr by default)."""
+
+    def __init__(self, session: Session, *, stream: TextIO | None = None, bar: bool = True) -> None:
+        self.session = session
+        self.stream = stream or sys.stderr
+        self.total_rounds = session.planned_rounds
+        per_round = session.per_round
+        self._shown = 0  # events reported: following again (after a Ctrl-C) goes on from there
+        self._bar: Any = None
+        if bar and self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=1 + self.total_rounds * per_round,
+                file=self.stream,
+                unit="cand",
+                dynamic_ncols=True,
+            )
+
+    def follow(self) -> None:
+        """Report events until the session ends, each once however often this is called."""
+        for index, event in enumerate(self.session.events()):
+            if index < self._shown:
+                continue
+            self._shown = index + 1
+            self.show(event)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def summary(self) -> None:
+        """The outcome, on stdout."""
+        lines = [repr(self.session), f"  stopped: {self.session.stop_reason}"]
+        best = self.session.best
+        if best is not None:
+            lines.append(f"  best kernel ({best.id}):")
+            lines.append("    " + "\n    ".join(best.source.splitlines()))
+        print(redact_text("\n".join(lines)))
+
+    def show(self, event: Event) -> None:
+        """Report one event (a bar update, or a line)."""
+        text = redact_text(self._describe(event))
+        if self._bar is not None:
+            if event.kind == "evaluated":
+                self._bar.update(1)
+            best = self.session.best
+            if best and best.latency_ms is not None:
+                speed = f" {best.speedup:.2f}x" if best.speedup else ""
+                self._bar.set_postfix_str(f"best {best.latency_ms:.4g} ms{speed}")
+            if event.kind in ("round", "note", "decision", "finished") and text:
+                self._bar.write(text, file=self.stream)
+            return
+        if text:
+            print(text, file=self.stream, flush=True)
+
+    def _describe(self, event: Event) -> str:
+        if event.kind == "round":
+            return f"round {event.round}/{self.total_rounds}: {event.message}"
+        if event.kind == "evaluated" and event.candidate is not None:
+            c = event.candidate
+            ms = f" {c.latency_ms:.4g} ms" if c.latency_ms is not None else ""
+            sim = " (simulated)" if c.simulated else ""
+            reused = " [stored verdict reused]" if c.reused_from else ""
+            first = c.verdict.message.split(";")[0].splitlines()[0][:100] if c.verdict else ""
+            return f"  #{c.seq} {c.origin}: {c.status}{ms}{sim}{reused} - {first}"
+        if event.kind == "note":
+            return f"  note: {event.message}"
+        if event.kind == "decision" and event.decision is not None:
+            d = event.decision
+            why = clean_reason(d.reason)
+            if d.accepted:
+                return f"  new best: #{_seq(d.candidate)} ({why})"
+            kept = f"#{_seq(d.incumbent)}" if d.incumbent else "the best"
+            return f"  kept {kept} over #{_seq(d.candidate)} ({why})"
+        if event.kind == "finished":
+            return f"session {event.session}: {event.message}"
+        if event.kind == "started":
+            return f"session {event.session} {event.message} (store: {self.session.store_path})"
+        return ""
+
+
+def _seq(candidate_id: str) -> str:
+    return candidate_id.rsplit(".", 1)[-1]

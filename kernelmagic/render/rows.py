@@ -1,0 +1,219 @@
+"""One line per candidate, as every view shows it: the chart, the table and the record.
+
+Computed once from a session's records so that the widget, the Plotly figure, the SVG and
+the static record agree on numbers, colors and wording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+from kernelmagic.harness.verdict import Status, Verdict
+from kernelmagic.loop.records import CandidateRecord, Decision
+from kernelmagic.loop.session import Session
+
+SIMULATED = "simulated (CPU simulator, not GPU time)"  # said once per view, prominently
+SIM_TAG = "simulated"  # everywhere else
+# Why a 7x candidate can lose: its number is one median, the best is picked by a comparison.
+SPEEDUP_NOTE = (
+    "speedups are each candidate's own median against your kernel's, not a verified "
+    "comparison; only the decisions above pick the best"
+)
+_P_VALUE = re.compile(r"\bp=([0-9.]+(?:e-?\d+)?)")
+# Noise in a decision's reason once the view says "simulated" and names both kernels.
+_REASON_NOISE = (" (CPU simulator time, not GPU speed)", " (B over A)")
+_REASON_PREFIXES = ("kept the incumbent: ", "accepted: ", "rejected: ")
+
+# A fixed color per status, so a status looks the same in every chart and table.
+STATUS_COLORS: dict[Status, str] = {
+    Status.CORRECT: "#2ca02c",
+    Status.COMPILE_ERROR: "#d62728",
+    Status.RUNTIME_ERROR: "#ff7f0e",
+    Status.WRONG_RESULT: "#9467bd",
+    Status.TIMEOUT: "#8c564b",
+    Status.CRASHED: "#e377c2",
+    Status.REJECTED: "#7f7f7f",
+    Status.UNVERIFIED: "#17becf",
+}
+PENDING_COLOR = "#bbbbbb"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """A candidate reduced to what is displayed; `status` is None while it awaits its verdict."""
+
+    id: str
+    seq: int
+    round: int
+    origin: str
+    status: Status | None
+    latency_ms: float | None
+    speedup: float | None  # over the baseline (the user's kernel), when both are timed
+    simulated: bool
+    message: str  # the first line of the verdict's message
+    reused: bool  # the verdict of an identical earlier candidate was reused
+
+    @property
+    def status_text(self) -> str:
+        return self.status.value if self.status else "pending"
+
+    @property
+    def color(self) -> str:
+        return STATUS_COLORS[self.status] if self.status else PENDING_COLOR
+
+
+def baseline_ms(session: Session) -> float | None:
+    """The user's kernel's latency, if it is correct and timed (what speedups divide)."""
+    base = session.baseline
+    return base.latency_ms if base and base.status is Status.CORRECT else None
+
+
+def make_row(record: CandidateRecord, base_ms: float | None) -> Row:
+    v = record.verdict
+    ms = record.latency_ms
+    return Row(
+        id=record.id,
+        seq=record.seq,
+        round=record.round,
+        origin=record.origin,
+        status=v.status if v else None,
+        latency_ms=ms,
+        speedup=base_ms / ms if base_ms and ms else None,
+        simulated=record.simulated,
+        message=_message(v) if v else "",
+        reused=record.reused_from is not None,
+    )
+
+
+def _message(v: Verdict) -> str:
+    """A verdict's first line; for compile-only, what the compiler told (the same note
+    that nothing ran would otherwise fill every row)."""
+    if v.status is Status.UNVERIFIED and v.compile and v.compile.resources:
+        return "compiled only: " + "; ".join(r.summary() for r in v.compile.resources)
+    return first_line(v.message)
+
+
+def rows(session: Session) -> list[Row]:
+    """Every candidate of the session in proposal order, pending ones included."""
+    base = baseline_ms(session)
+    return [make_row(r, base) for r in session.candidates]
+
+
+def best_steps(session: Session, evaluated: list[Row]) -> list[tuple[int, float]]:
+    """The best-so-far latency as (seq, ms) steps: the baseline, then each accepted kernel.
+
+    A step sits at the accepted candidate's seq, or later when it came after later
+    candidates (a user's revert to an earlier kernel); the last step runs to the newest.
+    """
+    by_id = {r.id: r for r in evaluated}
+    steps: list[tuple[int, float]] = []
+    base = by_id.get(session.baseline.id) if session.baseline else None
+    if base is not None and base.status is Status.CORRECT and base.latency_ms is not None:
+        steps.append((base.seq, base.latency_ms))
+    for decision in session.decisions:
+        row = by_id.get(decision.candidate)
+        if not decision.accepted or row is None or row.latency_ms is None:
+            continue
+        x = max(row.seq, steps[-1][0]) if steps else row.seq
+        steps.append((x, row.latency_ms))
+    last = max((r.seq for r in evaluated), default=0)
+    if steps and last > steps[-1][0]:
+        steps.append((last, steps[-1][1]))
+    return steps
+
+
+def first_line(text: str, limit: int = 100) -> str:
+    """The first non-empty line of `text`, cut to `limit` characters."""
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def fmt_ms(ms: float | None) -> str:
+    return f"{ms:.4g} ms" if ms is not None else "—"
+
+
+def fmt_speedup(speedup: float | None) -> str:
+    return f"{speedup:.2f}x" if speedup is not None else "—"
+
+
+def round_label(session: Session) -> str:
+    """Where the session is: "round 2 of 5" (round 0 is the user's kernel)."""
+    rounds = session.rounds
+    current = rounds[-1].round if rounds else 0
+    where = f"round {current} of {session.planned_rounds}"
+    return where + " (your kernel)" if current == 0 else where
+
+
+def device_of(session: Session) -> str:
+    """Where the candidates ran, as the harness described it; "" before any verdict."""
+    verdicts = [r.verdict for r in session.candidates if r.verdict]
+    timed = [v.device for v in verdicts if v.timing and v.device]
+    ran = [v.device for v in verdicts if v.device and v.device != "not run"]
+    return (timed or ran or [""])[0]
+
+
+def decision_line(decision: Decision, by_id: Mapping[str, Row]) -> str:
+    """One sentence per decision: "round 2: kept #0 — #4 looked 2.75x faster … (p=0.077)"."""
+    joint = ": " if decision.accepted else " — "
+    outcome = decision_outcome(decision, by_id)
+    return f"round {decision.round}: {outcome}{joint}{decision_why(decision, by_id)}"
+
+
+def decision_outcome(decision: Decision, by_id: Mapping[str, Row]) -> str:
+    """What a decision did, in a few words: "#4 became the best" or "kept #0"."""
+    if decision.accepted:
+        return f"{_ref(decision.candidate, by_id)} became the best"
+    return f"kept {_ref(decision.incumbent, by_id)}" if decision.incumbent else "kept the best"
+
+
+def decision_why(decision: Decision, by_id: Mapping[str, Row]) -> str:
+    """The evidence behind a decision, phrased so that a big table speedup that lost makes
+    sense: the table's numbers are single medians, the decision an interleaved comparison."""
+    d = decision
+    p = _P_VALUE.search(d.reason)
+    measured = f"{fmt_speedup(d.speedup)}, p={p.group(1)}" if p and d.speedup else ""
+    if d.by == "user":
+        return "chosen by you"
+    if d.accepted:
+        if d.incumbent is None:
+            return "the first correct kernel"
+        why = f"{fmt_speedup(d.speedup)} faster (p={p.group(1)})" if p and d.speedup else ""
+        why = why or clean_reason(d.reason)
+        if "too good to be true" in d.reason and "too good" not in why:
+            why += "; too good to be true? worth a human look"
+        return why + (" (approved)" if d.by == "approver" else "")
+    challenger = _ref(d.candidate, by_id)
+    if d.by == "approver":
+        return f"the approver rejected {challenger}" + (f" ({measured})" if measured else "")
+    if measured and "no significant difference" in d.reason:
+        found = f"an interleaved comparison found no significant difference ({measured})"
+    elif measured and "A is faster" in d.reason:
+        found = f"an interleaved comparison found it slower ({measured})"
+    else:
+        found = f"the comparison did not confirm it: {clean_reason(d.reason)}"
+    ratio = _median_ratio(by_id.get(d.incumbent or ""), by_id.get(d.candidate))
+    if ratio is not None and ratio > 1:
+        return f"{challenger} looked {ratio:.2f}x faster on its own median, but {found}"
+    return f"{challenger}: {found}"
+
+
+def clean_reason(reason: str) -> str:
+    """A decision's stored reason without its outcome prefix and the repeated simulator note."""
+    for prefix in _REASON_PREFIXES:
+        reason = reason.removeprefix(prefix)
+    for noise in _REASON_NOISE:
+        reason = reason.replace(noise, "")
+    return reason
+
+
+def _median_ratio(old: Row | None, new: Row | None) -> float | None:
+    if old is None or new is None or not old.latency_ms or not new.latency_ms:
+        return None
+    return old.latency_ms / new.latency_ms
+
+
+def _ref(candidate_id: str | None, by_id: Mapping[str, Row]) -> str:
+    row = by_id.get(candidate_id or "")
+    return f"#{row.seq}" if row else (candidate_id or "none")

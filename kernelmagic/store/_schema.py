@@ -1,0 +1,216 @@
+"""The session database file: how it is opened, its tables, how an older file is brought
+up to date, and how rows read back as records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kernelmagic.candidate import Candidate
+from kernelmagic.errors import StoreError
+from kernelmagic.harness.verdict import Verdict
+from kernelmagic.loop.proposal import Exchange
+from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
+from kernelmagic.store import _faults as store_faults
+
+VERSION = 2  # 1: the first release; 2: the owner columns
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+    state TEXT NOT NULL, stop_reason TEXT NOT NULL DEFAULT '', problem_key TEXT NOT NULL,
+    problem_json TEXT NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
+    device_json TEXT, proposer TEXT NOT NULL, model TEXT, base_url TEXT,
+    options_json TEXT NOT NULL, rerun_json TEXT, baseline_id TEXT, best_id TEXT
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL,
+    round INTEGER NOT NULL, origin TEXT NOT NULL, parent TEXT, rationale TEXT NOT NULL,
+    params_json TEXT, candidate_json TEXT NOT NULL, eval_key TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS candidates_session ON candidates(session_id, seq);
+CREATE INDEX IF NOT EXISTS candidates_key ON candidates(eval_key);
+CREATE TABLE IF NOT EXISTS verdicts (
+    candidate_id TEXT PRIMARY KEY REFERENCES candidates(id), status TEXT NOT NULL,
+    latency_ms REAL, verdict_json TEXT NOT NULL, reused_from TEXT, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exchanges (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, round INTEGER NOT NULL,
+    model TEXT NOT NULL, messages_json TEXT NOT NULL, reply TEXT, prompt_tokens INTEGER,
+    completion_tokens INTEGER, finish_reason TEXT, error TEXT, seconds REAL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, round INTEGER NOT NULL,
+    candidate_id TEXT NOT NULL, incumbent_id TEXT, accepted INTEGER NOT NULL, by TEXT NOT NULL,
+    reason TEXT NOT NULL, speedup REAL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    session_id TEXT NOT NULL, round INTEGER NOT NULL, mode TEXT NOT NULL,
+    notes_json TEXT NOT NULL, tokens INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL,
+    PRIMARY KEY (session_id, round)
+);
+"""
+# Version 2 added these to `sessions`: the process that runs the session (`store_owner`).
+OWNER_COLUMNS = {"owner_pid": "INTEGER", "owner_host": "TEXT", "owner_started": "TEXT"}
+JSON_COLUMNS = ("problem_json", "options_json", "rerun_json", "device_json")
+
+
+def connect(path: Path, *, create: bool, read_only: bool) -> sqlite3.Connection:
+    """Open the database at `path`: created if `create`, else it must exist; brought up to
+    date unless `read_only` (which never changes the file)."""
+    if not create and not path.is_file():
+        raise StoreError(f"no session database at {path} (nothing has been stored there yet)")
+    mode = "ro" if read_only else "rwc" if create else "rw"
+    db = None
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode={mode}",
+            uri=True,
+            check_same_thread=False,
+            timeout=30.0,
+            isolation_level=None,
+        )
+        if not read_only:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            migrate(db, path)
+        if not columns(db):
+            raise StoreError(f"{path} holds no kernelmagic sessions")
+        check_version(db, path)
+        return db
+    except sqlite3.DatabaseError as exc:
+        if db is not None:
+            db.close()
+        raise StoreError(
+            store_faults.failure(exc, path, None)
+            or f"cannot use {path} as a session database: {exc}"
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"cannot create the session database {path}: {exc}") from None
+    except StoreError:
+        if db is not None:
+            db.close()
+        raise
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the file up to `VERSION`, in one transaction: two processes may open it at once."""
+    db.executescript(SCHEMA)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        check_version(db, path)
+        have = columns(db)
+        for name, kind in OWNER_COLUMNS.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(VERSION),))
+        db.execute("COMMIT")
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+
+
+def check_version(db: sqlite3.Connection, path: Path) -> None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is not None and int(row[0]) > VERSION:
+        raise StoreError(f"{path} was written by a newer kernelmagic (schema {row[0]}); upgrade")
+
+
+def columns(db: sqlite3.Connection) -> set[str]:
+    """The columns of the sessions table (none: not a session database)."""
+    return {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
+
+
+def meta(row: dict[str, Any]) -> dict[str, Any]:
+    """A sessions row as `StoredSession.meta`: JSON columns decoded, the owner left out (which
+    process ran it here is nothing a reader of the session needs)."""
+    out = {k: v for k, v in row.items() if k not in OWNER_COLUMNS}
+    for name in JSON_COLUMNS:
+        out[name.removesuffix("_json")] = json.loads(out.pop(name, None) or "null")
+    return out
+
+
+def summary(
+    row: dict[str, Any], candidates: Sequence[CandidateRecord], rounds: Sequence[RoundRecord]
+) -> SessionInfo:
+    """A session's summary from its row and records, as the store's query would give it."""
+    by_id = {c.id: c for c in candidates}
+    base, best = by_id.get(row.get("baseline_id") or ""), by_id.get(row.get("best_id") or "")
+    return SessionInfo(
+        id=row["id"],
+        title=row["title"],
+        created=row["created"],
+        updated=row["updated"],
+        state=row["state"],
+        stop_reason=row.get("stop_reason") or "",
+        proposer=row["proposer"],
+        backend=row["backend"],
+        device=row["device"],
+        candidates=len(candidates),
+        rounds=max((r.round for r in rounds if r.finished), default=0),
+        baseline_ms=base.latency_ms if base else None,
+        best_ms=best.latency_ms if best else None,
+        best_status=best.status.value if best and best.status else None,
+    )
+
+
+def candidate(r: sqlite3.Row) -> CandidateRecord:
+    """A candidates row joined with its verdict (`verdict_json`, `reused_from`)."""
+    cand = json.loads(r["candidate_json"])
+    cand["compile_options"] = tuple(cand.get("compile_options", ()))
+    return CandidateRecord(
+        id=r["id"],
+        session=r["session_id"],
+        seq=r["seq"],
+        round=r["round"],
+        origin=r["origin"],
+        candidate=Candidate(**cand),
+        rationale=r["rationale"],
+        parent=r["parent"],
+        params=json.loads(r["params_json"]) if r["params_json"] else None,
+        verdict=Verdict.from_dict(json.loads(r["verdict_json"])) if r["verdict_json"] else None,
+        reused_from=r["reused_from"],
+    )
+
+
+def decision(r: sqlite3.Row) -> Decision:
+    return Decision(
+        session=r["session_id"],
+        round=r["round"],
+        candidate=r["candidate_id"],
+        incumbent=r["incumbent_id"],
+        accepted=bool(r["accepted"]),
+        by=r["by"],
+        reason=r["reason"],
+        speedup=r["speedup"],
+    )
+
+
+def round_record(r: sqlite3.Row) -> RoundRecord:
+    return RoundRecord(
+        round=r["round"],
+        mode=r["mode"],
+        candidates=(),
+        notes=tuple(json.loads(r["notes_json"])),
+        tokens=r["tokens"],
+        finished=bool(r["finished"]),
+    )
+
+
+def exchange(r: sqlite3.Row) -> tuple[int, Exchange]:
+    """An exchanges row: (round, exchange)."""
+    return r["round"], Exchange(
+        model=r["model"],
+        messages=tuple(json.loads(r["messages_json"])),
+        reply=r["reply"],
+        prompt_tokens=r["prompt_tokens"],
+        completion_tokens=r["completion_tokens"],
+        finish_reason=r["finish_reason"],
+        error=r["error"],
+        seconds=r["seconds"],
+    )
