@@ -132,10 +132,14 @@ def test_the_approver_decides_and_is_recorded(run, tmp_path):
         seen.append(challenge)
         return False
 
-    session = run(SLOW_SAXPY, Scripted([NUMBA_SAXPY]), approve=approve)
+    # A broken baseline, so the first correct kernel goes to the approver without a timed
+    # comparison: whether the simulator calls a 2-3x difference significant on a loaded
+    # machine is the comparison's business (test_problem), not the approver's.
+    session = run(BROKEN, Scripted([NUMBA_SAXPY]), approve=approve)
+    assert len(seen) == 1, [d.reason for d in session.decisions]
     (challenge,) = seen
-    assert challenge.challenger.source == NUMBA_SAXPY and challenge.speedup > 1
-    assert session.best.id == session.candidates[0].id  # rejected: the incumbent stays
+    assert challenge.challenger.source == NUMBA_SAXPY and challenge.incumbent is None
+    assert session.best is None  # rejected: nothing is crowned
     (decision,) = SessionStore(tmp_path / "s.sqlite").load(session.id).decisions
     assert not decision.accepted and decision.by == "approver"
 

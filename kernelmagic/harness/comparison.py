@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from kernelmagic.harness.jobs import TimeReport
+from kernelmagic.harness.verdict import speedup as verdict_speedup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,9 +23,9 @@ class Comparison:
     published "100x" kernels were evaluator exploits, so such a result deserves a look.
     """
 
-    a_ms: float
-    b_ms: float
-    speedup: float
+    a_ms: float | None  # None: the comparison could not be made (see `message`)
+    b_ms: float | None
+    speedup: float | None
     p_value: float
     significant: bool
     pairs: int
@@ -41,7 +42,10 @@ def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False
     # Ties (the event clock ticks in ~0.5 us steps) say nothing either way: a sign test drops them.
     wins, losses = int(np.count_nonzero(ratios > 1.0)), int(np.count_nonzero(ratios < 1.0))
     p = _sign_test(wins, wins + losses)
-    speedup = float(np.median(a) / np.median(b))
+    a_ms, b_ms = float(np.median(a)), float(np.median(b))
+    speedup = verdict_speedup(a_ms, b_ms)
+    if speedup is None:
+        return no_comparison("a median of 0 ms is below the clock's resolution: no ratio to claim")
     # The simulator's host clock drifts by several percent between two runs of one kernel
     # (a thread scheduled late): there only a 10% difference counts, on a GPU 1%.
     significant = p < 0.01 and abs(speedup - 1.0) > (0.10 if simulated else 0.01)
@@ -57,8 +61,8 @@ def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False
     if suspicious:
         message += f"; more than {too_good:g}x apart: too good to be true? worth a human look"
     return Comparison(
-        float(np.median(a)),
-        float(np.median(b)),
+        a_ms,
+        b_ms,
         speedup,
         p,
         significant,
@@ -71,7 +75,7 @@ def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False
 
 def no_comparison(message: str) -> Comparison:
     """A comparison that could not be made, and why."""
-    return Comparison(math.nan, math.nan, math.nan, 1.0, False, 0, message)
+    return Comparison(None, None, None, 1.0, False, 0, message)
 
 
 def _sign_test(wins: int, n: int) -> float:

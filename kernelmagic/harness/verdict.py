@@ -100,6 +100,14 @@ class Timing:
         )
 
 
+def speedup(old_ms: float | None, new_ms: float | None) -> float | None:
+    """How many times faster `new_ms` is than `old_ms` (medians): the one speedup formula.
+
+    None when either is missing or zero: no speedup is claimed without two timings.
+    """
+    return old_ms / new_ms if old_ms and new_ms else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Roofline:
     """Achieved throughput against the device's peaks, where the problem states its work."""

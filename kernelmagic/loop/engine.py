@@ -313,8 +313,8 @@ class Loop:
             ):
                 return False
             comparison = self.harness.compare(incumbent.candidate, challenger.candidate)
-            speedup = comparison.speedup if comparison.speedup == comparison.speedup else None
-            if not (comparison.significant and comparison.speedup > 1):
+            speedup = comparison.speedup
+            if not (comparison.significant and speedup is not None and speedup > 1):
                 self._decide(
                     r,
                     challenger,
