@@ -23,7 +23,8 @@ from pathlib import Path
 import kernelmagic as km
 from kernelmagic.cli._loading import load_object
 from kernelmagic.export import tutorial
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
 from kernelmagic.store import SessionStore
 

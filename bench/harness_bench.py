@@ -29,8 +29,9 @@ import kernelmagic as km
 from kernelmagic.cli._loading import load_object
 from kernelmagic.harness import _nvrtc as nvrtc
 from kernelmagic.harness._worker import verify
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
 from kernelmagic.harness.jobs import RunSpec, VerifyJob
+from kernelmagic.harness.options import ClusterOptions
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "saxpy" / "problem.py"
 reference = load_object(f"{EXAMPLE}:reference", what="reference")

@@ -26,7 +26,8 @@ from pathlib import Path
 import kernelmagic as km
 import kernelmagic.loop.proposal
 from kernelmagic.cli._loading import load_object
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.store import SessionStore
 

@@ -16,6 +16,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sphinx.errors import ConfigError
+
+from kernelmagic import _extras as extras
+from kernelmagic.errors import BackendUnavailable
+
+try:  # without the docs extra, one line that says how to install it
+    for _tool in ("myst_nb", "furo"):
+        extras.require(_tool)
+except BackendUnavailable as exc:
+    raise ConfigError(str(exc)) from None
+
 DOCS = Path(__file__).resolve().parent
 EXAMPLES = DOCS.parent / "examples"
 RENDERED = DOCS / "examples"

@@ -4,6 +4,7 @@ The public surface is `__all__`; everything else is private modules of one idea 
 """
 
 from kernelmagic._api import check, compare, optimize
+from kernelmagic._version import __version__ as __version__
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import (
     BackendUnavailable,
@@ -15,21 +16,18 @@ from kernelmagic.errors import (
     ProposerError,
     StoreError,
 )
-from kernelmagic.harness.cluster import ClusterOptions
 from kernelmagic.harness.comparison import Comparison
 from kernelmagic.harness.devices import DeviceInfo, profile
-from kernelmagic.harness.evaluate import Harness, HarnessOptions
-from kernelmagic.harness.jobs import TimingOptions
+from kernelmagic.harness.evaluate import Harness
+from kernelmagic.harness.options import ClusterOptions, HarnessOptions, TimingOptions
 from kernelmagic.harness.verdict import CompileInfo, Resources, Roofline, Status, Timing, Verdict
-from kernelmagic.loop.engine import Challenge, OptimizeOptions
-from kernelmagic.loop.events import Event
+from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.events import Challenge, Event
 from kernelmagic.loop.proposers.llm import LLMOptions
 from kernelmagic.loop.records import CandidateRecord, Decision
 from kernelmagic.loop.session import Best, Session
 from kernelmagic.problem import Problem
-from kernelmagic.store import SessionStore
-
-__version__ = "0.1.0"
+from kernelmagic.store import SessionStore, StoredSession
 
 __all__ = [
     "BackendUnavailable",
@@ -60,6 +58,7 @@ __all__ = [
     "SessionStore",
     "Status",
     "StoreError",
+    "StoredSession",
     "Timing",
     "TimingOptions",
     "Verdict",
@@ -70,7 +69,15 @@ __all__ = [
     "optimize",
     "profile",
     "replay_report",
+    "session_from_json",
 ]
+
+
+def session_from_json(text: str) -> StoredSession:
+    """A session recorded as JSON (`kernelmagic sessions ID --json`, a tutorial's cell)."""
+    from kernelmagic.store import session_file
+
+    return session_file.loads(text)
 
 
 def __getattr__(name: str) -> object:
@@ -79,6 +86,12 @@ def __getattr__(name: str) -> object:
         from kernelmagic import export
 
         return getattr(export, name)
+    # Tutorials exported by earlier versions read their recorded session with
+    # `from kernelmagic import session_file`: kept working, though no longer public.
+    if name == "session_file":
+        from kernelmagic.store import session_file
+
+        return session_file
     raise AttributeError(f"module 'kernelmagic' has no attribute {name!r}")
 
 

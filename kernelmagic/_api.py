@@ -6,9 +6,10 @@ import os
 
 from kernelmagic.candidate import Candidate
 from kernelmagic.harness.comparison import Comparison
-from kernelmagic.harness.evaluate import Harness, HarnessOptions
+from kernelmagic.harness.evaluate import Harness
+from kernelmagic.harness.options import HarnessOptions
 from kernelmagic.harness.verdict import Verdict
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.start import as_candidate, optimize
 from kernelmagic.problem import Problem
 
 
@@ -43,12 +44,3 @@ def compare(
 
 
 __all__ = ["as_candidate", "check", "compare", "optimize"]
-
-
-def as_candidate(value: Candidate | str | os.PathLike[str]) -> Candidate:
-    """A `Candidate` from a candidate, source text, or a path (`os.PathLike`)."""
-    if isinstance(value, Candidate):
-        return value
-    if isinstance(value, os.PathLike):
-        return Candidate.from_file(value)
-    return Candidate.from_source(value)

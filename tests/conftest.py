@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import kernelmagic as km
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 
 
 @functools.cache

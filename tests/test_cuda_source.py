@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kernelmagic.candidate.cuda_directive import (
+    Directive,
+    DirectiveError,
+    check_options,
+    parse_directive,
+)
 from kernelmagic.candidate.cuda_source import (
     SCALAR_DTYPES,
     VECTOR_TYPES,
-    Directive,
-    DirectiveError,
     check_includes,
-    check_options,
     find_kernels,
-    parse_directive,
     scalar_numpy_type,
 )
 

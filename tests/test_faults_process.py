@@ -32,7 +32,8 @@ import kernelmagic as km
 from kernelmagic import _process_owner as store_owner
 from kernelmagic.harness import cluster
 from kernelmagic.harness._measure import time_job
-from kernelmagic.harness.cluster import ClusterOptions, JobTimeout, LostData, WorkerPool
+from kernelmagic.harness.cluster import JobTimeout, LostData, WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
 from kernelmagic.loop.start import optimize
@@ -386,7 +387,7 @@ def test_a_shared_pool_whose_host_died_is_replaced_by_the_next_harness(monkeypat
 def test_workers_failing_before_a_session_starts_is_not_a_usage_error(
     root, tmp_path, monkeypatch, capsys
 ):
-    from kernelmagic.cli.main import main as cli
+    from kernelmagic.cli import main as cli
     from kernelmagic.errors import WorkersUnavailable
     from kernelmagic.harness.evaluate import Harness
 

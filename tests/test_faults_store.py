@@ -25,6 +25,7 @@ import kernelmagic as km
 from kernelmagic.errors import StoreError
 from kernelmagic.harness.verdict import Status, Timing, Verdict
 from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.events import Event, EventFeed
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.loop.start import optimize
@@ -76,10 +77,12 @@ def record(session_id: str, seq: int, rationale: str = "") -> CandidateRecord:
 
 
 def in_memory(store: SessionStore, *records: CandidateRecord) -> Session:
-    """The loop's handle on the session, holding `records`."""
-    session = Session(records[0].session, store_path=str(store.path), planned_rounds=1, per_round=1)
+    """The loop's handle on the session, holding `records` (as the loop's events gave them)."""
+    feed = EventFeed()
+    sid = records[0].session
+    session = Session(sid, store_path=str(store.path), planned_rounds=1, per_round=1, feed=feed)
     for rec in records:
-        session.put(rec)
+        feed.publish(Event("evaluated", sid, rec.round, candidate=rec))
     return session
 
 

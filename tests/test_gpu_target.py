@@ -410,7 +410,7 @@ SIMULATE = """
 import pickle, sys
 from numba.cuda.simulator import kernel as sim
 from kernelmagic.harness._gpu_target import describe_launch, forget_module, load_module
-from kernelmagic.harness._programs import _guarded_import
+from kernelmagic.harness._candidate_module import _guarded_import
 from kernelmagic.candidate.safety import SAFE_BUILTINS
 
 recorded = []
@@ -437,7 +437,7 @@ sys.stdout.buffer.write(pickle.dumps(out))
 COMPILE = """
 import pickle, sys, time
 from kernelmagic.harness._gpu_target import compile_launches
-from kernelmagic.harness._programs import _guarded_import
+from kernelmagic.harness._candidate_module import _guarded_import
 from kernelmagic.candidate.safety import SAFE_BUILTINS
 
 from kernelmagic.harness._gpu_target import _ptx as gpu_target

@@ -16,7 +16,9 @@ from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
 from kernelmagic import Status
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool, worker_environment
+from kernelmagic.harness._host_process import worker_environment
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
 

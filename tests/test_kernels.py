@@ -246,7 +246,7 @@ def test_a_backend_that_cannot_run_the_candidate_says_what_to_use(pool, backend,
 
 
 def test_roofline_figures_follow_the_stated_work():
-    from kernelmagic.harness.evaluate import _work
+    from kernelmagic.harness._timing import _work
 
     inputs = saxpy_inputs(0)
     assert _work("3 * n * 4", inputs) == 3 * inputs["n"] * 4

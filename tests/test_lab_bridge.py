@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kernelmagic.candidate import Candidate
+from kernelmagic.loop.events import Event, EventFeed
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.notebook._tutorial import step_markdown
@@ -60,11 +61,12 @@ def test_outside_a_kernel_there_is_no_bridge():
 
 
 def test_a_tutorial_step_says_what_changed_and_escapes_the_rationale():
-    session = Session("s1", store_path=":memory:", planned_rounds=1, per_round=1)
+    feed = EventFeed()
+    session = Session("s1", store_path=":memory:", planned_rounds=1, per_round=1, feed=feed)
     record = CandidateRecord(
         "s1.3", "s1", 3, 2, "llm", Candidate("def k(): ..."), rationale="Use <script> tiles."
     )
-    session.put(record)
+    feed.publish(Event("proposed", "s1", 2, candidate=record))
     text = step_markdown(session, record)
     assert text.startswith("### Step: candidate #3 (round 2, llm)")
     assert "&lt;script&gt;" in text and "<script>" not in text

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from openai_server import Fail, Raw, Reply
 
+from kernelmagic._redact import REDACTED
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError, ProposerError
 from kernelmagic.harness.devices import PROFILES, DeviceInfo
@@ -592,6 +593,19 @@ def test_the_key_appears_in_nothing_the_proposer_returns(openai_server):
     for shown in (repr(reply), repr(p), repr(p.options)):
         assert KEY not in shown
     assert any("Bearer [redacted]" in (ex.error or "") for ex in reply.exchanges)
+
+
+def test_a_key_echoed_in_a_reply_or_an_error_is_redacted_with_the_one_marker(openai_server):
+    openai_server.script(
+        Reply(f"Thanks for {KEY}: a wider block.\n\n" + fenced(FASTER)),
+        Fail(500, f"the key {KEY} was refused"),
+    )
+    reply = proposer(openai_server).propose(request(k=2))
+    (proposal,) = reply.proposals
+    assert proposal.rationale == f"Thanks for {REDACTED}: a wider block."
+    errors = [ex.error for ex in reply.exchanges if ex.error]
+    assert errors == [f"the endpoint answered 500: the key {REDACTED} was refused"]
+    assert all(KEY not in (ex.reply or "") for ex in reply.exchanges)
 
 
 def test_a_local_server_without_a_key_gets_the_placeholder(openai_server):

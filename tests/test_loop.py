@@ -9,7 +9,9 @@ from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
 from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.events import EventFeed
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
+from kernelmagic.loop.session import Session
 from kernelmagic.loop.start import optimize
 from kernelmagic.store import SessionStore
 
@@ -189,6 +191,32 @@ def test_events_follow_the_session_and_the_user_can_choose(run):
     assert session.decisions[-1].by == "user"
     with pytest.raises(km.OptionError, match="no candidate"):
         session.choose(session.candidates[0].id.replace(".0", ".9"))
+
+
+def _seen(s: Session) -> tuple:
+    """All a session shows of its state."""
+    return (s.candidates, s.rounds, s.decisions, s.baseline, s.best, s.tokens, s.state)
+
+
+def test_the_session_is_a_read_only_view_that_follows_the_loops_events(run, tmp_path):
+    session = run(SLOW_SAXPY, Scripted([NUMBA_SAXPY, WRONG], [RENAMED]))
+    session.choose(session.candidates[0].id)  # a request: the loop decides, the view follows
+    stored = SessionStore(tmp_path / "s.sqlite").load(session.id)
+    assert _seen(session) == _seen(Session.of_stored(stored))  # the store holds what it shows
+    assert session.stop_reason == stored.info.stop_reason
+    feed = EventFeed()
+    again = Session(session.id, store_path="", planned_rounds=2, per_round=4, feed=feed)
+    for event in session.events():
+        feed.publish(event)
+    assert _seen(again) == _seen(session)  # its events alone make the same session
+    public = {name for name in dir(Session) if not name.startswith("_")}
+    assert public == {
+        "baseline", "best", "candidates", "choose", "decisions", "done", "error", "events",
+        "of_stored", "rounds", "state", "stop", "stop_reason", "stop_requested", "subscribe",
+        "to_dict", "tokens", "wait",
+    }  # fmt: skip
+    with pytest.raises(AttributeError):
+        session.state = "running"  # type: ignore[misc]
 
 
 def test_a_problem_that_cannot_run_fails_before_any_session(pool, tmp_path):

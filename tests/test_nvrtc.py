@@ -236,7 +236,7 @@ def test_bad_arch_raises(arch):
 
 
 def test_invalid_option_is_a_harness_error():
-    # Options are checked before compiling (cuda_source.check_options); one that slips
+    # Options are checked before compiling (cuda_directive.check_options); one that slips
     # through is a bug in the harness, not the candidate's fault.
     with pytest.raises(RuntimeError, match=r"NVRTC_ERROR_INVALID_OPTION.*unrecognized option"):
         compile_cuda(SAXPY, name_expression="saxpy", options=["-O3"])

@@ -390,7 +390,8 @@ CHILD = """
 import json, sys
 sys.path.insert(0, sys.argv[2])
 import kernelmagic as km
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 from problems import saxpy_inputs, saxpy_reference
 
 pool = WorkerPool(ClusterOptions(sim_workers=1))

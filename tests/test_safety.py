@@ -1132,7 +1132,7 @@ def test_listed_names_exist_in_the_installed_libraries() -> None:
 
 
 def test_the_run_time_import_guard_applies_the_same_lists() -> None:
-    from kernelmagic.harness._programs import _guarded_import
+    from kernelmagic.harness._candidate_module import _guarded_import
 
     namespace = {"__builtins__": {**SAFE_BUILTINS, "__import__": _guarded_import(("json",))}}
     for allowed in [

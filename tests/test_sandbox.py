@@ -21,7 +21,8 @@ from worker_hook import in_worker, on_event_loop
 import kernelmagic as km
 from kernelmagic.errors import BackendUnavailable, WorkersUnavailable
 from kernelmagic.harness import _sandbox as sandbox
-from kernelmagic.harness.cluster import ClusterOptions, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.options import ClusterOptions
 
 SECRET = "sk-test-sandbox-do-not-leak"
 REPO = str(pathlib.Path(km.__file__).resolve().parents[1])

@@ -9,7 +9,7 @@ import pytest
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
-from kernelmagic.candidate.cuda_source import check_options
+from kernelmagic.candidate.cuda_directive import check_options
 from kernelmagic.errors import CandidateError
 from kernelmagic.harness._prepare import prepare
 from kernelmagic.harness.devices import DeviceInfo
@@ -411,6 +411,31 @@ def test_cuda_c_markers_inside_comments_or_strings_are_not_markers():
             "#define TILE /* tile edge */ 32u // kernelmagic: tune 8, 16, 32",
         )
     ]
+
+
+def test_a_crlf_cuda_c_source_is_searched_and_prepared_as_its_lf_twin():
+    # A `//` comment spliced over a CRLF line ending swallows the next line, as it does
+    # over LF: the search and the harness once lexed this differently (only the search
+    # knew CRLF), and the harness then saw a second kernel the compiler never sees.
+    hidden = (
+        "// dropped, with its tunable: \\\n"
+        "#define OLD 2 // kernelmagic: tune 1, 2\n"
+        "// and its kernel: \\\n"
+        'extern "C" __global__ void old(float* x) {}\n'
+    )
+    lf = km.Candidate.from_source(hidden + MARKED_CU)
+    crlf = km.Candidate.from_source(lf.source.replace("\n", "\r\n"))
+    assert by_name(crlf) == by_name(lf)
+    assert list(by_name(lf)) == ["TILE", "SCALE", "UNROLL", "GUARD", "block", *OPTIONS]
+    for values in ({"TILE": 32}, {"block": 128}):
+        lf_new, crlf_new = tunables.apply(lf, values), tunables.apply(crlf, values)
+        assert crlf_new.source.replace("\r\n", "\n") == lf_new.source
+        prepared = [
+            prepare(c, input_names=["a", "x", "y", "n"], reference_params=[])
+            for c in (lf_new, crlf_new)
+        ]
+        assert prepared[0].kernel == prepared[1].kernel == "saxpy"
+        assert (prepared[0].grid, prepared[0].block) == (prepared[1].grid, prepared[1].block)
 
 
 # -- the proposer ------------------------------------------------------------------------

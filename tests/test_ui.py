@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 import pytest
 
 import kernelmagic as km
-from kernelmagic.loop.engine import Challenge, OptimizeOptions
-from kernelmagic.loop.events import Event
+from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.events import Challenge, Event, EventFeed
 from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.notebook._actions import ViewActions
@@ -62,12 +62,19 @@ def fill(
     per_round: int = 4,
     hostile: bool = False,
     pending: int = 0,
+    feed: EventFeed | None = None,
 ) -> Session:
     """A session of a baseline and `n` candidates: every 5th fails to compile, every 7th is
     wrong, the rest get faster up to `span` times the baseline; each round's fastest that
-    beats the best is accepted."""
+    beats the best is accepted. Built from the events a loop would send (through `feed`,
+    which a test may go on publishing to)."""
     rounds = -(-n // per_round)
-    s = Session("s1", store_path=":memory:", planned_rounds=rounds, per_round=per_round)
+    feed = feed or EventFeed()
+    s = Session("s1", store_path=":memory:", planned_rounds=rounds, per_round=per_round, feed=feed)
+    tokens = 1234 * rounds
+
+    def tell(kind, r: int, **fields) -> None:
+        feed.publish(Event(kind, "s1", r, tokens=tokens, **fields))
 
     def put(seq: int, r: int, src: str, v: km.Verdict | None, why: str = "") -> CandidateRecord:
         rec = CandidateRecord(
@@ -80,12 +87,11 @@ def fill(
             rationale=why,
             verdict=v,
         )
-        s.put(rec)
+        tell("started" if seq == 0 else "evaluated" if v else "proposed", r, candidate=rec)
         return rec
 
     base = put(0, 0, ORIGINAL, verdict(S.CORRECT, 10.0, simulated=simulated))
-    s.set_baseline(base.id)
-    s.set_best(base.id)
+    tell("best", 0, candidate=base)
     best_ms = 10.0
     for r in range(1, rounds + 1):
         seqs = range((r - 1) * per_round + 1, min(r * per_round, n) + 1)
@@ -103,16 +109,18 @@ def fill(
             if v.status is S.CORRECT and (fastest is None or rec.latency_ms < fastest.latency_ms):
                 fastest = rec
         ids = tuple(f"s1.{i}" for i in seqs)
-        s.put_round(RoundRecord(r, "optimize", ids, finished=True))
+        tell("round_record", r, round_record=RoundRecord(r, "optimize", ids, finished=True))
         if fastest is not None and fastest.latency_ms < best_ms:
             best = s.best
-            s.add_decision(
-                Decision("s1", r, fastest.id, best.id, True, "loop", "faster beyond noise", 1.2)
+            why = "faster beyond noise"
+            tell(
+                "decision",
+                r,
+                decision=Decision("s1", r, fastest.id, best.id, True, "loop", why, 1.2),
             )
             best_ms = fastest.latency_ms
     for j in range(pending):
         put(n + 1 + j, rounds, source(n + 1 + j), None)
-    s.tokens = 1234 * rounds
     return s
 
 
@@ -264,10 +272,13 @@ def test_the_svg_pads_the_ends_and_draws_the_baseline_over_the_best_line():
 
 
 def test_the_svg_drops_control_characters_xml_forbids():
-    session = fill(5)
+    feed = EventFeed()
+    session = fill(5, feed=feed)
     rec = session.candidates[5]
     bad = verdict(S.COMPILE_ERROR, None, message="bad\x1b[31m\x00")
-    session.put(dataclasses.replace(rec, verdict=bad))
+    feed.publish(
+        Event("evaluated", "s1", rec.round, candidate=dataclasses.replace(rec, verdict=bad))
+    )
     ET.fromstring(latency_svg(session))
 
 
@@ -294,9 +305,12 @@ def test_the_diff_is_highlighted_escaped_and_bounded():
 
 
 def test_the_record_has_heading_chart_table_and_final_diff_all_escaped():
-    session = fill(50, hostile=True)
-    session.state, session.stop_reason = "finished", "all 13 rounds done"
-    session.finish()
+    feed = EventFeed()
+    session = fill(50, hostile=True, feed=feed)
+    ended = Event(
+        "finished", "s1", 0, "all 13 rounds done", tokens=session.tokens, state="finished"
+    )
+    feed.publish(ended)
     out = record_html(session)
     assert len(out) < 100_000, len(out)
     assert "<script" not in out and "&lt;script&gt;" in out
@@ -349,7 +363,8 @@ CORRECT_MESSAGE = (
 def decided() -> Session:
     """Round 1's #1 looks 2.75x faster by its median but loses the comparison; round 2's #2
     wins one; #3 fails to compile."""
-    s = Session("s2", store_path=":memory:", planned_rounds=2, per_round=2)
+    feed = EventFeed()
+    s = Session("s2", store_path=":memory:", planned_rounds=2, per_round=2, feed=feed)
     made = [
         (0, 0, "user", verdict(S.CORRECT, 10.0, message=CORRECT_MESSAGE)),
         (1, 1, "llm", verdict(S.CORRECT, 10.0 / 2.75, message=CORRECT_MESSAGE)),
@@ -357,13 +372,17 @@ def decided() -> Session:
         (3, 2, "llm", verdict(S.COMPILE_ERROR, None, message="line 2: expected ')'\nlog 2")),
     ]
     for seq, r, origin, v in made:
-        s.put(
-            CandidateRecord(f"s2.{seq}", "s2", seq, r, origin, km.Candidate(source(seq)), verdict=v)
+        rec = CandidateRecord(
+            f"s2.{seq}", "s2", seq, r, origin, km.Candidate(source(seq)), verdict=v
         )
-    s.set_baseline("s2.0")
-    s.set_best("s2.0")
-    s.add_decision(Decision("s2", 1, "s2.1", "s2.0", False, "loop", KEPT, 1.188))
-    s.add_decision(Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, 1.412))
+        feed.publish(Event("started" if seq == 0 else "evaluated", "s2", r, candidate=rec))
+        if seq == 0:
+            feed.publish(Event("best", "s2", 0, candidate=rec))
+    for decision in (
+        Decision("s2", 1, "s2.1", "s2.0", False, "loop", KEPT, 1.188),
+        Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, 1.412),
+    ):
+        feed.publish(Event("decision", "s2", decision.round, decision=decision))
     return s
 
 
@@ -549,7 +568,8 @@ def test_interactive_challenges_arm_and_disarm_accept_and_reject():
 
 
 def test_many_events_coalesce_into_few_renders_and_the_last_state_shows():
-    session = fill(4)
+    feed = EventFeed()
+    session = fill(4, feed=feed)
     view = SessionView(session, interactive=False, actions=noop_actions(), interval_s=0.2)
     first = view.renders
     template = session.candidates[1]
@@ -557,8 +577,7 @@ def test_many_events_coalesce_into_few_renders_and_the_last_state_shows():
     def loop() -> None:  # a loop thread writing and emitting as fast as it can
         for seq in range(5, 505):
             rec = dataclasses.replace(template, id=f"s1.{seq}", seq=seq, round=2)
-            session.put(rec)
-            session.emit(Event("evaluated", "s1", 2, "correct", candidate=rec))
+            feed.publish(Event("evaluated", "s1", 2, "correct", candidate=rec))
 
     started = time.perf_counter()
     thread = threading.Thread(target=loop)

@@ -13,8 +13,9 @@ import dataclasses
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from kernelmagic.errors import CandidateError
 
@@ -75,6 +76,15 @@ class Candidate:
             )
         launch.setdefault("name", p.name)
         return cls.from_source(source, kind=kind, **launch)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The candidate as JSON-ready data: how the store and session files keep it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+        """Read back what `to_dict` wrote (JSON has lists where the candidate has tuples)."""
+        return cls(**{**data, "compile_options": tuple(data.get("compile_options", ()))})
 
     @property
     def flavor(self) -> Flavor:

@@ -6,20 +6,21 @@ without a GPU (and quickly, for every candidate an LLM writes). A full C++ parse
 of reach, so this module masks comments and literals, then reads `__global__`
 signatures with a small tokenizer that covers the declaration styles kernels use.
 
-It also holds the C type -> NumPy dtype tables, the `// kernelmagic:` directive
-parser, and the checks on `#include` lines and compile options: a quoted or absolute
-include would read a file of this machine into the compile, and its log back to the
-user (or LLM); an `-I` option would do the same.
+It also holds the C type -> NumPy dtype tables and the check on `#include` lines: a
+quoted or absolute include would read a file of this machine into the compile, and its
+log back to the user (or LLM). The directive and the compile options are read in
+`cuda_directive`, comments and literals found by `cuda_lexer`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
 from types import MappingProxyType
 
 import numpy as np
+
+from kernelmagic.candidate import cuda_lexer
 
 # The NumPy dtype of a C scalar type: the element type of pointer parameters and the
 # dtype to pack scalar arguments with. `long` is 64-bit as CUDA follows the host's LP64
@@ -65,10 +66,6 @@ def scalar_numpy_type(base: str) -> type[np.generic] | None:
         return None
 
 
-class DirectiveError(ValueError):
-    """A `// kernelmagic:` line cannot be read."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Param:
     """One kernel parameter. `unnamed` parameters get the name argN (N: their position)."""
@@ -94,27 +91,6 @@ class KernelSignature:
     defined: bool = True
 
 
-@dataclasses.dataclass(frozen=True)
-class Directive:
-    """Launch settings read from `// kernelmagic:` comment lines; None where not given."""
-
-    grid: str | None = None
-    block: str | None = None
-    shared: str | None = None
-    kernel: str | None = None
-    options: tuple[str, ...] = ()
-
-
-# Comments, pp-numbers (so the digit separator in 1'000 is not a char literal) and
-# string/char literals, raw strings included. `//` comments continue over line splices.
-_LEXEMES = re.compile(
-    r"""(?P<comment>//(?:\\\n|[^\n])*|/\*.*?(?:\*/|\Z))
-      | (?P<number>\b\d(?:'?[\w.])*)
-      | (?P<literal>R"(?P<delim>[^()\\\s"]{0,16})\(.*?\)(?P=delim)"
-                   |"(?:\\.|[^"\\\n])*"?|'(?:\\.|[^'\\\n])*'?)""",
-    re.S | re.X,
-)
-_DIRECTIVE_LINE = re.compile(r"^[ \t]*(?:#|%:|\?\?=).*?(?:\\\n.*?)*$", re.M)
 _QUALIFIERS = frozenset({
     "const", "volatile", "__restrict__", "__restrict", "restrict", "__grid_constant__",
     "struct", "class", "enum", "union", "typename", "register",
@@ -128,23 +104,6 @@ _TOKEN = re.compile(r"\s*(?:([A-Za-z_]\w*)|(\[\[)|(\S))")
 _ATTRIBUTES = frozenset(
     {"__launch_bounds__", "__maxnreg__", "__cluster_dims__", "__attribute__", "__declspec"}
 )
-
-
-def _mask(source: str, *, strings: bool) -> str:
-    """Blank comments (and string/char literals when `strings`), keeping offsets and lines."""
-
-    def blank(match: re.Match[str]) -> str:
-        if match.lastgroup == "number" or (match.lastgroup != "comment" and not strings):
-            return match.group()
-        return re.sub(r"[^\n]", " ", match.group())
-
-    return _LEXEMES.sub(blank, source)
-
-
-def _code(source: str) -> str:
-    """Source with comments, literals and preprocessor lines blanked: just C++ tokens."""
-    masked = _mask(source, strings=True)
-    return _DIRECTIVE_LINE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), masked)
 
 
 def _closing(text: str, start: int, pairs: dict[str, str]) -> int:
@@ -294,56 +253,14 @@ def find_kernels(source: str) -> list[KernelSignature]:
     Comments, string literals and preprocessor lines are ignored, so a kernel name in
     any of them is not found; `__device__` functions are not kernels and are skipped.
     """
-    code = _code(source)
+    code = cuda_lexer.code(source)
     kernels = (_kernel_at(code, m.start()) for m in re.finditer(r"\b__global__\b", code))
     return [kernel for kernel in kernels if kernel is not None]
 
 
-def parse_directive(source: str) -> Directive:
-    """Merge the `// kernelmagic: key=value; ...` lines of `source` (later keys win).
-
-    Keys: grid, block, shared, kernel, options (whitespace-separated compile options).
-    """
-    fields = {field.name for field in dataclasses.fields(Directive)}
-    values: dict[str, object] = {}
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.match(r"\s*//\s*kernelmagic\s*:(.*)$", line)
-        if not match:
-            continue
-        for item in match.group(1).split(";"):
-            if not item.strip():
-                continue
-            key, sep, value = (part.strip() for part in item.partition("="))
-            if not sep:
-                raise DirectiveError(
-                    f"line {number}: {item.strip()!r} in the kernelmagic directive has no '='"
-                    f" (expected key=value; keys: {', '.join(sorted(fields))})"
-                )
-            if key not in fields:
-                raise DirectiveError(
-                    f"line {number}: unknown key {key!r} in the kernelmagic directive"
-                    f" (keys: {', '.join(sorted(fields))})"
-                )
-            if not value:
-                raise DirectiveError(f"line {number}: {key!r} has an empty value")
-            values[key] = tuple(value.split()) if key == "options" else value
-    return Directive(**values)  # type: ignore[arg-type]
-
-
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, text) of each line after joining backslash continuations."""
-    pending: list[str] = []
-    start = 1
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not pending:
-            start = number
-        if line.endswith("\\"):
-            pending.append(line[:-1])
-            continue
-        yield start, "".join([*pending, line])
-        pending = []
-    if pending:
-        yield start, "".join(pending)
+def kernel_base_name(kernel: str) -> str:
+    """The name `find_kernels` gives the kernel an instance names: "tile<16>" -> "tile"."""
+    return kernel.split("<")[0].strip()
 
 
 _INCLUDE = re.compile(r"\s*(?:#|%:|\?\?=)\s*(include_next|include|import|embed)\b\s*(.*)")
@@ -372,7 +289,7 @@ def check_includes(source: str) -> list[str]:
     # CR is whitespace.
     source = source.replace("\r\n", "\n").replace("\r", " ")
     problems = []
-    for number, line in _logical_lines(_mask(source, strings=False)):
+    for number, line in cuda_lexer.logical_lines(cuda_lexer.mask(source, cuda_lexer.COMMENTS)):
         match = _INCLUDE.match(line)
         if match:
             directive, target = match.groups()
@@ -386,45 +303,4 @@ def check_includes(source: str) -> list[str]:
             reason = _header_problem(probe.group(1))
             if reason:
                 problems.append(f"line {number}: {probe.group().strip()!r}: {reason}")
-    return problems
-
-
-_ALLOWED_OPTIONS = re.compile(
-    r"""--?use_fast_math
-      | --?maxrregcount=\d{1,3}
-      | --?(?:ftz|prec-div|prec-sqrt|fmad)=(?:true|false)
-      | --?extra-device-vectorization
-      | -lineinfo | --generate-line-info
-      | (?:-D|--define-macro=)[A-Za-z_]\w*(?:=[\w.+-]*)?
-      | --?std=c\+\+(?:17|20)
-      | --?default-device
-      | --?restrict
-      | (?:-Xptxas=|--ptxas-options=)-O[0-3]""",
-    re.X,
-)
-_OPTION_HINTS = (
-    (re.compile(r"-I|--include-path|-include|--pre-include|-isystem"),
-     "it would read files of this machine into the compile"),
-    (re.compile(r"-arch|--gpu-architecture|-code"), "the harness picks the architecture"),
-    (re.compile(r"-O\d"), "NVRTC has no -O option; use -Xptxas=-O3"),
-    (re.compile(r"-G$|--device-debug"), "debug builds would distort the timings"),
-)  # fmt: skip
-
-
-def check_options(options: Sequence[str]) -> list[str]:
-    """Problems with user compile options, one message each; [] when all are allowed.
-
-    Only options that tune code generation pass: fast math, register caps, precision
-    switches, -D macros, the C++ standard (17 or 20) and the ptxas optimization level.
-    """
-    problems = []
-    for option in options:
-        if isinstance(option, str) and _ALLOWED_OPTIONS.fullmatch(option):
-            continue
-        hint = next(
-            (why for pattern, why in _OPTION_HINTS if pattern.match(str(option))),
-            "only code-generation options (fast math, -maxrregcount, -ftz, -prec-*, -fmad,"
-            " -D, -std, -Xptxas=-O) are allowed",
-        )
-        problems.append(f"compile option {option!r} is not allowed: {hint}")
     return problems

@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kernelmagic._option_build import add_arguments
+from kernelmagic._option_values import harness_options, llm_options, optimize_options
+from kernelmagic.cli._check import candidate_from, problem_from
+from kernelmagic.cli._exit import EXIT_CORRECT, EXIT_OTHER, EXIT_USAGE, emit_json, uninterrupted
 from kernelmagic.errors import KernelmagicError, OptionError
 from kernelmagic.harness.cluster import close_shared_pools
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.proposers import PROPOSERS, is_session_file, recorded
-from kernelmagic.loop.proposers.llm import LLMOptions, public_url
+from kernelmagic.loop.proposers import is_session_file, recorded
+from kernelmagic.loop.proposers.llm import public_url
 from kernelmagic.loop.session import Session
 from kernelmagic.loop.start import optimize
 from kernelmagic.render.progress import Progress
@@ -26,8 +29,6 @@ _QUIT_WAIT_S = 10.0
 
 
 def add_parser(sub: Any) -> None:
-    from kernelmagic.cli.main import add_problem_arguments
-
     p = sub.add_parser(
         "optimize",
         help="tune a kernel: propose, verify, time and keep the fastest correct one",
@@ -35,57 +36,10 @@ def add_parser(sub: Any) -> None:
         "kernel exists, 1 when none, 2 for usage errors. The API key comes from "
         "OPENAI_API_KEY (never a flag: flags show in process lists).",
     )
-    add_problem_arguments(p, required=False)
-    loop = p.add_argument_group("the loop")
-    loop.add_argument(
-        "--proposer",
-        default="auto",
-        choices=PROPOSERS,
-        help="llm (an OpenAI-compatible endpoint), search (offline), replay; auto picks llm "
-        "when an endpoint is configured, else search",
-    )
-    loop.add_argument("--model", help="the LLM's model name (default $KERNELMAGIC_MODEL)")
-    loop.add_argument(
-        "--base-url", help="an OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)"
-    )
-    loop.add_argument("--temperature", type=float, help="LLM sampling temperature")
-    loop.add_argument(
-        "--llm-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="the longest one LLM request may go without a byte of reply, all its tries "
-        f"together ({LLMOptions.request_timeout_s:g}); a reply that keeps coming is not cut",
-    )
-    loop.add_argument(
-        "--llm-retries",
-        type=int,
-        metavar="N",
-        help="more tries of an LLM request after a 429, a 5xx or a broken connection, "
-        f"within --llm-timeout ({LLMOptions.max_retries})",
-    )
-    loop.add_argument(
-        "--replay", metavar="SESSION_ID_OR_FILE", help="the session to replay (--proposer replay)"
-    )
-    loop.add_argument("--rounds", type=int, help="rounds of proposals (default 5)")
-    loop.add_argument("--candidates", type=int, default=4, help="candidates per round (4)")
-    loop.add_argument(
-        "--patience", type=int, default=3, help="stop after this many rounds without a new best"
-    )
-    loop.add_argument("--time-budget", type=float, metavar="SECONDS", help="wall-clock budget")
-    loop.add_argument("--max-tokens", type=int, help="LLM token budget for the session")
-    loop.add_argument("--target", help="GPU profile described to the LLM without a GPU (h100)")
-    loop.add_argument("--task", help="what the kernel computes, in words, for the LLM")
-    loop.add_argument("--resume", metavar="SESSION_ID", help="continue a stored session")
-    loop.add_argument(
-        "--session-db",
-        metavar="PATH",
-        help="the session database (default $KERNELMAGIC_SESSION_DB or the user data dir)",
-    )
+    add_arguments(p, "optimize")
 
 
 def run(args: argparse.Namespace) -> int:
-    from kernelmagic.cli._check import candidate_from, harness_options, problem_from
-    from kernelmagic.cli.main import EXIT_CORRECT, EXIT_OTHER, EXIT_USAGE, emit_json
 
     # A resume needs the database it names; only a new session may create one.
     store = SessionStore(args.session_db, create=not args.resume)
@@ -97,22 +51,13 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--proposer replay needs --replay SESSION_ID_OR_FILE")
     problem = problem_from(args, rerun["reference"], rerun["inputs"])
     candidate = candidate_from(args, args.candidate) if args.candidate else None
-    options = OptimizeOptions(
-        rounds=args.rounds,
-        candidates=args.candidates,
-        patience=args.patience,
-        time_budget_s=args.time_budget,
-        max_tokens=args.max_tokens,
-        target=args.target,
-        task=args.task or "",
-    )
     session = optimize(
         candidate,
         problem,
         proposer=args.proposer,
         backend=args.backend,
-        options=options,
-        llm=_llm_options(args),
+        options=optimize_options(args),
+        llm=llm_options(args),
         replay=_replayed(args.replay, args.session_db),
         session_db=store,
         harness_options=harness_options(args),
@@ -170,7 +115,6 @@ def _replayed(ref: str | None, session_db: str | None) -> str | StoredSession | 
 def _quit_now(session: Session) -> int:
     """A second Ctrl-C: shut the workers down under the evaluation in flight (which then
     stores nothing) and leave the session resumable."""
-    from kernelmagic.cli.main import uninterrupted
 
     with uninterrupted(), contextlib.suppress(KernelmagicError):
         close_shared_pools()
@@ -254,15 +198,3 @@ def _absolute_spec(value: str) -> str:
         return value
     path, _, name = value.rpartition(":")
     return f"{Path(path).resolve()}:{name}"
-
-
-def _llm_options(args: argparse.Namespace) -> LLMOptions:
-    # Always given: `proposers.choose` decides whether the llm proposer is the one used.
-    fields: dict[str, Any] = {"model": args.model, "base_url": args.base_url}
-    chosen = {
-        "temperature": args.temperature,
-        "request_timeout_s": args.llm_timeout,
-        "max_retries": args.llm_retries,
-    }
-    fields.update((k, v) for k, v in chosen.items() if v is not None)
-    return LLMOptions(**fields)

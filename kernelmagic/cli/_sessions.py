@@ -6,6 +6,9 @@ import argparse
 import datetime
 from typing import Any
 
+from kernelmagic._option_build import add_arguments
+from kernelmagic.cli._exit import emit_json
+from kernelmagic.harness.verdict import speedup
 from kernelmagic.store import SessionStore
 
 
@@ -17,16 +20,10 @@ def add_parser(sub: Any) -> None:
         "candidates. With --json and a SESSION, print the whole session: a file that "
         "`kernelmagic optimize --replay FILE` can replay.",
     )
-    p.add_argument(
-        "session", nargs="?", metavar="SESSION", help="a session id (or prefix, or last)"
-    )
-    p.add_argument("--session-db", metavar="PATH", help="the session database")
-    p.add_argument("--limit", type=int, default=50, help="list at most this many (50)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_arguments(p, "sessions")
 
 
 def run(args: argparse.Namespace) -> int:
-    from kernelmagic.cli.main import emit_json
     from kernelmagic.store import session_file
 
     store = SessionStore(args.session_db, read_only=True)
@@ -59,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 def _line(info: Any) -> str:
     when = datetime.datetime.fromtimestamp(info.created).strftime("%Y-%m-%d %H:%M")
     best = f"{info.best_ms:.4g} ms" if info.best_ms is not None else "no correct kernel"
-    gain = f" ({info.baseline_ms / info.best_ms:.2f}x)" if info.best_ms and info.baseline_ms else ""
+    ratio = speedup(info.baseline_ms, info.best_ms)
+    gain = f" ({ratio:.2f}x)" if ratio is not None else ""
     return (
         f"{info.id}  {when}  {info.title:<20} {info.proposer:<7} {info.state:<11} "
         f"{info.candidates:>3} candidates, {info.rounds} rounds, best {best}{gain}  [{info.device}]"

@@ -17,6 +17,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from kernelmagic._redact import environment_secrets, redact
+from kernelmagic._version import __version__
 from kernelmagic.export import _sections as sections
 from kernelmagic.export._story import Story, story
 from kernelmagic.loop.session import Session
@@ -57,7 +58,7 @@ def tutorial(stored: StoredSession, *, secrets: Iterable[str] = ()) -> NotebookN
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             # Highlight cells as IPython: a magic cell holding CUDA C is not Python.
             "language_info": {"name": "python", "pygments_lexer": "ipython3"},
-            "kernelmagic": {"session": s.stored.info.id, "exported_by": _version()},
+            "kernelmagic": {"session": s.stored.info.id, "exported_by": __version__},
         },
     )
     nbformat.validate(nb)
@@ -82,9 +83,9 @@ def _recorded_cell(shared: dict[str, Any]) -> str:
     text = json.dumps(shared, indent=1, sort_keys=False, default=str)
     # A raw string: JSON escapes every quote inside its strings, so no '"""' can occur.
     return (
-        "from kernelmagic import session_file\n\n"
+        "from kernelmagic import session_from_json\n\n"
         f"# Session {info['id']} as recorded on {info['device']}: every proposal and its verdict.\n"
-        f'{RECORDED} = session_file.loads(r"""\n{text}\n""")'
+        f'{RECORDED} = session_from_json(r"""\n{text}\n""")'
     )
 
 
@@ -118,9 +119,3 @@ def _replay_cell(s: Story) -> str:
 def _redacted(cell: NotebookNode, secrets: Iterable[str]) -> NotebookNode:
     cell.source = redact(cell.source, secrets)
     return cell
-
-
-def _version() -> str:
-    from kernelmagic import __version__
-
-    return __version__

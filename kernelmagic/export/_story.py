@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kernelmagic.harness.verdict import Status
+from kernelmagic.harness.verdict import Status, speedup
 from kernelmagic.loop.records import CandidateRecord, Decision
 from kernelmagic.problem.source import ProblemCode
 from kernelmagic.store import StoredSession
@@ -37,8 +37,8 @@ class Story:
 
     def speedup(self, record: CandidateRecord) -> float | None:
         """`record`'s median over the baseline's, both from the recorded session."""
-        base, ms = self.baseline_ms, record.latency_ms
-        return base / ms if base and ms and record.status is Status.CORRECT else None
+        correct = record.status is Status.CORRECT
+        return speedup(self.baseline_ms, record.latency_ms) if correct else None
 
     @property
     def kernels(self) -> list[tuple[str, CandidateRecord]]:

@@ -26,6 +26,22 @@ class Exported:
     missing: tuple[str, ...]  # names the reader must define (could not be captured)
     has_problem_code: bool
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a reader of the export will have to do by hand, if anything."""
+        if not self.has_problem_code:
+            return (
+                "the session does not hold the problem's source (recorded by an older "
+                "kernelmagic): the notebook asks the reader to write the input generator",
+            )
+        if self.missing:
+            return (
+                "the problem's functions use "
+                + ", ".join(self.missing)
+                + ", which could not be written out: the notebook asks the reader to define them",
+            )
+        return ()
+
 
 def export_tutorial(
     session: str | StoredSession,

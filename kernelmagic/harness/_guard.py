@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kernelmagic.harness import _sim_warps as sim_warps
+from kernelmagic import _extras as extras
 
 SCALAR_SLACK_BYTES = 256  # a few scalar reads to size a launch are fine
 
@@ -45,6 +45,11 @@ class Recorder:
 
 _active: Recorder | None = None
 _installed: set[str] = set()
+
+
+def active() -> Recorder | None:
+    """The recorder of the watched call running now, if any (hooks record into it)."""
+    return _active
 
 
 @contextlib.contextmanager
@@ -107,7 +112,7 @@ def _digest(arr: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(arr).view(np.uint8).data, digest_size=16).digest()
 
 
-def _wrap(
+def wrap(
     owner: Any,
     name: str,
     before: Callable[..., None] | None = None,
@@ -128,190 +133,8 @@ def _wrap(
     setattr(owner, name, hooked)
 
 
-# What a real numba DeviceNDArray offers on the host (its public attributes and properties):
-# the simulator's arrays forward everything else to the NumPy array underneath.
-DEVICE_ARRAY_ATTRIBUTES = frozenset(
-    {
-        "shape",
-        "dtype",
-        "size",
-        "ndim",
-        "strides",
-        "nbytes",
-        "flags",
-        "copy_to_host",
-        "copy_to_device",
-        "reshape",
-        "ravel",
-        "view",
-        "T",
-        "transpose",
-        "is_c_contiguous",
-        "is_f_contiguous",
-        "split",
-        "bind",
-        "stream",
-        "alloc_size",
-        "setitem",
-        "getitem",
-        "squeeze",
-        "__cuda_array_interface__",
-    }
-)
-# Host-side operators a real device array does not have (the simulator's forward to NumPy).
-_HOST_OPERATORS = (
-    "__eq__",
-    "__ne__",
-    "__lt__",
-    "__le__",
-    "__gt__",
-    "__ge__",
-    "__add__",
-    "__sub__",
-    "__mul__",
-    "__floordiv__",
-    "__truediv__",
-    "__mod__",
-    "__pow__",
-    "__matmul__",
-    "__and__",
-    "__or__",
-    "__xor__",
-    "__lshift__",
-    "__rshift__",
-    "__neg__",
-    "__pos__",
-    "__abs__",
-    "__invert__",
-    "__radd__",
-    "__rsub__",
-    "__rmul__",
-    "__rtruediv__",
-    "__rfloordiv__",
-    "__rmod__",
-    "__rpow__",
-    "__iadd__",
-    "__isub__",
-    "__imul__",
-    "__itruediv__",
-)
-# Functions that hand out a fresh array whose contents are whatever memory held before.
-_ALLOCATORS = ("device_array", "device_array_like", "mapped_array", "managed_array")
-
-
-def _opaque_repr(self: Any) -> str:
-    # A real device array prints its type and address, never its data.
-    return f"<DeviceNDArray shape={tuple(self.shape)} dtype={self.dtype}>"
-
-
-def install_simulator_hooks() -> None:
-    """Make the simulator's device arrays as opaque as real ones, and watch them.
-
-    The simulator's arrays are NumPy arrays underneath and forward any attribute
-    (`x.sum()`, `x + 1`, `str(x)`) to NumPy: on a real GPU those do not exist. Only what
-    a real DeviceNDArray offers is let through, and the arrays a candidate allocates are
-    poisoned as a GPU's allocator would leave them (never the last run's answer).
-    """
-    if "sim" in _installed:
-        return
-    install_signature_guard()
-    sim_warps.install()
-    import numba.cuda.simulator as sim_package
-    from numba import cuda
-    from numba.cuda.simulator import api as sim_api
-    from numba.cuda.simulator import kernel as sim_kernel
-    from numba.cuda.simulator.cudadrv import devicearray as sim_arrays
-
-    fake = sim_arrays.FakeCUDAArray
-    forward = fake.__getattr__
-
-    def strict_getattr(self: Any, name: str) -> Any:
-        if name not in DEVICE_ARRAY_ATTRIBUTES:
-            raise AttributeError(
-                f"device arrays have no attribute '{name}' on a real GPU: do the work in a kernel"
-            )
-        return forward(self, name)
-
-    def no_host_math(self: Any, *other: Any) -> Any:
-        raise TypeError("device arrays support no host-side arithmetic or comparison: use a kernel")
-
-    fake.__getattr__ = strict_getattr  # type: ignore[method-assign]
-    for op in _HOST_OPERATORS:
-        setattr(fake, op, no_host_math)
-    fake.__str__ = fake.__repr__ = _opaque_repr  # type: ignore[method-assign]
-
-    def squeeze(self: Any, axis: Any = None, stream: Any = 0) -> Any:
-        # A real one returns a device array; forwarded to NumPy it was a host view.
-        return fake(np.squeeze(object.__getattribute__(self, "_ary"), axis))
-
-    fake.squeeze = squeeze  # type: ignore[attr-defined]
-
-    def reduce_on_the_device(func: Any) -> Any:
-        """`cuda.reduce` as a GPU runs it: a launch whose only copy back is the result
-        (the simulator folds it on the host, element by element through __getitem__)."""
-
-        def reduction(seq: Any, res: Any = None, init: Any = 0, stream: Any = 0) -> Any:
-            rec = _active
-            values = object.__getattribute__(seq, "_ary") if isinstance(seq, fake) else seq
-            result = functools.reduce(func, np.asarray(values).ravel(), init)
-            if rec is not None:
-                rec.launches += 1
-            if res is not None:
-                res[0] = result
-                return None
-            if rec is not None:
-                rec.d2h_bytes += int(np.asarray(result).nbytes)
-            return result
-
-        return reduction
-
-    for namespace in (sim_package, cuda):
-        namespace.reduce = namespace.Reduce = reduce_on_the_device  # type: ignore[attr-defined]
-
-    def count_copy(rec: Recorder, result: Any, self: Any, ary: Any = None, stream: Any = 0) -> None:
-        rec.d2h_bytes += result.nbytes
-        rec.host_written(result)
-
-    def count_item(rec: Recorder, result: Any, self: Any, idx: Any) -> None:
-        # Kernels index the same arrays while they run: only host-side reads are copies.
-        if sim_kernel._kernel_context is None and not isinstance(result, fake):
-            rec.d2h_bytes += int(np.asarray(result).nbytes)
-
-    def poison_fresh(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
-        if rec.poison is not None and isinstance(result, fake):
-            object.__getattribute__(result, "_ary").view(np.uint8)[...] = rec.poison
-
-    _wrap(fake, "copy_to_host", after=count_copy)
-    _wrap(fake, "__getitem__", after=count_item)
-    for name in _ALLOCATORS:
-        # device_array_like calls device_array through its module: poisoned once, either way.
-        _wrap(sim_arrays, name, after=poison_fresh)
-        for namespace in (sim_api, cuda):
-            if hasattr(namespace, name):
-                setattr(namespace, name, getattr(sim_arrays, name))
-
-    from kernelmagic.harness._gpu_target import describe_launch
-
-    original_call = sim_kernel.FakeCUDAKernel.__call__
-
-    @functools.wraps(original_call)
-    def launch(self: Any, *args: Any) -> Any:
-        rec = _active
-        is_launch = not (self._device or sim_kernel._kernel_context)
-        if rec is not None and is_launch:
-            rec.described.setdefault(describe_launch(self, args), None)
-        result = original_call(self, *args)
-        if rec is not None and is_launch:
-            rec.launches += 1
-            for arg in args:
-                # On a GPU numba copies host arrays to the device and back around a launch.
-                if isinstance(arg, np.ndarray) and arg.ndim > 0:
-                    rec.d2h_bytes += arg.nbytes
-                    rec.host_written(arg)
-        return result
-
-    sim_kernel.FakeCUDAKernel.__call__ = launch  # type: ignore[method-assign]
-    _installed.add("sim")
+# numba's functions that hand out a fresh array whose contents are whatever memory held before.
+ALLOCATORS = ("device_array", "device_array_like", "mapped_array", "managed_array")
 
 
 def install_signature_guard() -> None:
@@ -374,11 +197,11 @@ def install_numba_hooks() -> None:
         if rec.poison is not None and nbytes:
             driver.device_memset(result, rec.poison, nbytes)
 
-    _wrap(dispatcher._Kernel, "launch", before=count_launch)
-    _wrap(driver, "device_to_host", after=count_copy)
-    for name in _ALLOCATORS:
+    wrap(dispatcher._Kernel, "launch", before=count_launch)
+    wrap(driver, "device_to_host", after=count_copy)
+    for name in ALLOCATORS:
         # device_array_like calls device_array through the api module: poisoned either way.
-        _wrap(api, name, after=poison_fresh)
+        wrap(api, name, after=poison_fresh)
         if hasattr(cuda, name):
             setattr(cuda, name, getattr(api, name))
     _installed.add("numba")
@@ -389,7 +212,7 @@ def install_cupy_hooks() -> None:
     if "cupy" in _installed:
         return
     install_signature_guard()
-    import cupy
+    cupy = extras.require("cupy")
 
     def count_get(rec: Recorder, result: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(result, np.ndarray):
@@ -411,8 +234,8 @@ def install_cupy_hooks() -> None:
         return memory
 
     cupy.cuda.set_allocator(poisoning_malloc)
-    _wrap(cupy.ndarray, "get", after=count_get)
+    wrap(cupy.ndarray, "get", after=count_get)
     for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__complex__", "__index__"):
         if hasattr(cupy.ndarray, name):
-            _wrap(cupy.ndarray, name, after=count_scalar)
+            wrap(cupy.ndarray, name, after=count_scalar)
     _installed.add("cupy")

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from kernelmagic.harness._programs import CandidateFailure, candidate_print
-from kernelmagic.harness._runtimes import Runtime
+from kernelmagic.errors import BackendUnavailable
+from kernelmagic.harness._candidate_module import CandidateFailure, candidate_print
+from kernelmagic.harness._runtime_base import Runtime
 from kernelmagic.harness._worker import (
     Program,
     check_inputs,
@@ -115,6 +116,8 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
                     checked += 1
     except CandidateFailure as exc:
         failure, failed = exc.failure, current
+    except BackendUnavailable:
+        raise  # a missing extra: the machine's setup, never the candidate's failure
     except BaseException as exc:
         failure, failed = classify(exc, None, "timing"), current
     finally:

@@ -106,7 +106,7 @@ def compile_cuda(
     """Compile `source` to a CUBIN for `arch` and look up the kernel `name_expression`.
 
     `name_expression` is the kernel as C++ would name it ("saxpy", "k<128>"); `options`
-    are extra NVRTC options, already checked (see `cuda_source.check_options`).
+    are extra NVRTC options, already checked (see `cuda_directive.check_options`).
     """
     target = _target(arch)
     start = time.perf_counter()

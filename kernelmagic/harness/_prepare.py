@@ -12,7 +12,7 @@ import ast
 import dataclasses
 from collections.abc import Iterable
 
-from kernelmagic.candidate import Candidate, cuda_source, safety
+from kernelmagic.candidate import Candidate, cuda_directive, cuda_source, safety
 from kernelmagic.harness.verdict import Status
 
 
@@ -124,11 +124,11 @@ def _prepare_cuda_c(candidate: Candidate) -> Candidate:
     if problems:
         raise StaticFailure(Status.REJECTED, "; ".join(problems))
     try:
-        directive = cuda_source.parse_directive(candidate.source)
+        directive = cuda_directive.parse_directive(candidate.source)
     except ValueError as exc:
         raise StaticFailure(Status.COMPILE_ERROR, str(exc)) from None
     options = (*candidate.compile_options, *directive.options)
-    problems = cuda_source.check_options(options)
+    problems = cuda_directive.check_options(options)
     if problems:
         raise StaticFailure(Status.REJECTED, "; ".join(problems))
     kernels = cuda_source.find_kernels(candidate.source)
@@ -150,7 +150,7 @@ def _prepare_cuda_c(candidate: Candidate) -> Candidate:
                 f"'// kernelmagic: kernel={names[0]}<256>'",
             )
         kernel = names[0]
-    elif kernel.split("<")[0].strip() not in {k.name for k in kernels}:
+    elif cuda_source.kernel_base_name(kernel) not in {k.name for k in kernels}:
         raise StaticFailure(Status.COMPILE_ERROR, f"no __global__ kernel named {kernel!r}")
     return dataclasses.replace(
         candidate,

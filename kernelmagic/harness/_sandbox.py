@@ -31,9 +31,10 @@ import platform
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
-Mode = Literal["auto", "require", "off"]
+from kernelmagic.harness.options import SandboxMode as Mode
+
 PRETEND_ENV = "KERNELMAGIC_SANDBOX_PRETEND_MISSING"  # tests only: "landlock-net,seccomp"
 
 

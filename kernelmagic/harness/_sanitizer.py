@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kernelmagic.harness.cluster import worker_environment
+from kernelmagic.harness._host_process import worker_environment
 from kernelmagic.harness.jobs import VerifyJob
 from kernelmagic.harness.verdict import clip
 

@@ -15,17 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from kernelmagic.errors import BackendUnavailable
 from kernelmagic.harness import _guard as guard
-from kernelmagic.harness._programs import (
+from kernelmagic.harness._candidate_module import (
     CandidateFailure,
-    CudaCProgram,
-    PythonProgram,
     candidate_builtins,
     candidate_filename,
     candidate_print,
     exception_text,
 )
-from kernelmagic.harness._runtimes import Runtime, make_runtime
+from kernelmagic.harness._cuda_c_program import CudaCProgram
+from kernelmagic.harness._python_program import PythonProgram
+from kernelmagic.harness._runtime_base import Runtime
+from kernelmagic.harness._runtimes import make_runtime
 from kernelmagic.harness.devices import DeviceInfo, normalize_arch, profile
 from kernelmagic.harness.jobs import (
     POISON_BYTES,
@@ -134,6 +136,8 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
         program = load(spec, rt)
     except CandidateFailure as exc:
         return VerifyReport(device, exc.compile_info, (), exc.failure, can_run=run)
+    except BackendUnavailable:
+        raise  # a missing extra (CuPy): the machine's setup, never the candidate's failure
     except BaseException as exc:
         return VerifyReport(device, None, (), classify(exc, None, "loading"), can_run=run)
     if rt is None:
@@ -150,6 +154,8 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
                 runs.append(run_once(program, rt, dev, case, rep, launched))
     except CandidateFailure as exc:
         failure = _with_context(exc.failure, context)
+    except BackendUnavailable:
+        raise
     except BaseException as exc:
         failure = classify(exc, program, context)
     finally:

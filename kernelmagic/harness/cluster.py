@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
-import glob
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -28,23 +25,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from kernelmagic import _process_owner as store_owner
 from kernelmagic.errors import BackendUnavailable, PoolClosed, WorkersUnavailable
-from kernelmagic.harness._sandbox import Mode
+from kernelmagic.harness._host_process import make_pool_dir, read_line, start_host, tail
+from kernelmagic.harness.options import ClusterOptions
 
 # "cc": a worker without the simulator that compiles for a GPU target (none is started yet).
 WorkerKind = Literal["sim", "gpu", "cc"]
-
-# Environment variables workers may see. Everything else, API keys included, stays behind.
-_ALLOWED_ENV = re.compile(
-    r"^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_\w+|TZ|TMPDIR|TEMP|TMP|PYTHONPATH|PYTHONHOME|"
-    r"VIRTUAL_ENV|CONDA_PREFIX|LD_LIBRARY_PATH|CUDA_\w+|NVIDIA_\w+|NUMBA_\w+|CUPY_\w+|"
-    r"OMP_NUM_THREADS|XDG_CACHE_HOME|SYSTEMROOT|KERNELMAGIC_SANDBOX_PRETEND_MISSING)$"
-)
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.I)
 
 
 class JobTimeout(Exception):
@@ -57,30 +46,6 @@ class WorkerDied(Exception):
 
 class LostData(Exception):
     """Data the job depends on was lost with a worker that died earlier; scatter it again."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterOptions:
-    """`scheduler_address` connects to an existing Dask cluster instead of starting one.
-
-    `sandbox` is the workers' confinement by the kernel (`sandbox.py`): "auto" enforces what
-    this kernel can and warns about the rest, "require" refuses to start without all of it,
-    "off" (for diagnosis only) confines nothing.
-    """
-
-    scheduler_address: str | None = None
-    sim_workers: int = 1
-    startup_timeout_s: float = 120.0
-    sandbox: Mode = "auto"
-    # How long a job waits for an idle worker (others' jobs hold them) before giving up.
-    queue_timeout_s: float = 600.0
-
-
-def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment handed to worker processes: an allowlist, minus anything secret-looking."""
-    return {
-        k: v for k, v in environ.items() if _ALLOWED_ENV.match(k) and not _SECRET_NAME.search(k)
-    }
 
 
 class WorkerPool:
@@ -214,11 +179,8 @@ class WorkerPool:
     def _start_host(self) -> str:
         # The workers' scratch directories and the log, all removed at close (and, should
         # this process die before, by the next pool to start).
-        _remove_orphaned_dirs()
         try:
-            self._dir = tempfile.mkdtemp(prefix=_DIR_PREFIX)
-            with open(os.path.join(self._dir, _OWNER_FILE), "w") as fh:
-                json.dump(dataclasses.asdict(store_owner.current()), fh)
+            self._dir = make_pool_dir()
         except OSError as exc:  # a full or read-only temporary directory
             self.close()
             raise WorkersUnavailable(
@@ -230,16 +192,8 @@ class WorkerPool:
             "dir": self._dir,
             "sandbox": self.options.sandbox,
         }
-        env = worker_environment(os.environ)
-        self._host = subprocess.Popen(
-            [sys.executable, "-m", "kernelmagic.harness._cluster_host", json.dumps(config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # a Ctrl-C in the notebook must not reach the workers
-        )
-        line = _read_line(self._host, self.options.startup_timeout_s)
+        self._host = start_host(config)
+        line = read_line(self._host, self.options.startup_timeout_s)
         info = json.loads(line) if line else {}
         if "error" in info:
             self.close()
@@ -250,7 +204,7 @@ class WorkerPool:
                 "could not start the worker processes (see "
                 + self.log_path
                 + "): "
-                + _tail(self.log_path)
+                + tail(self.log_path)
             )
         self._host_workers = info["workers"]
         self._missing: list[str] = info["sandbox"]
@@ -384,22 +338,6 @@ class WorkerPool:
         raise WorkersUnavailable(f"worker {name} did not come back after it was replaced")
 
 
-_DIR_PREFIX = "kernelmagic-workers-"
-_OWNER_FILE = "owner.json"
-
-
-def _remove_orphaned_dirs() -> None:
-    """Remove the pool directories (logs, scratch) of callers that died without closing."""
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), _DIR_PREFIX + "*")):
-        try:
-            with open(os.path.join(path, _OWNER_FILE)) as fh:
-                owner = store_owner.Owner(**json.load(fh))
-        except (OSError, ValueError, TypeError):
-            continue  # not ours to judge (or being created right now)
-        if store_owner.gone(owner):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 # What Dask raises when a job's worker, or one that held its data, went away mid-job.
 _LOST = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
 
@@ -415,23 +353,6 @@ def _client_log_muted() -> Iterator[None]:
         yield
     finally:
         log.disabled = was
-
-
-def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
-    result: list[bytes] = []
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    reader.join(timeout_s)
-    return result[0].decode().strip() if result else ""
-
-
-def _tail(path: str, lines: int = 5) -> str:
-    try:
-        with open(path) as fh:
-            return " | ".join(fh.read().strip().splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 _shared: dict[ClusterOptions, WorkerPool] = {}

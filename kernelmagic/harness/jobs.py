@@ -13,6 +13,7 @@ import numpy as np
 
 from kernelmagic.candidate import Candidate
 from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.options import TimingOptions
 from kernelmagic.harness.verdict import CompileInfo, Status, clip
 
 OutputSpec = tuple[tuple[int, ...], str]  # shape, dtype.str
@@ -20,23 +21,6 @@ OutputSpec = tuple[tuple[int, ...], str]  # shape, dtype.str
 # Poison written over outputs before each run: the first is NaN in every float type,
 # the second an absurd but finite value, so an element left unwritten fails one run.
 POISON_BYTES = (0xFF, 0x7B)
-
-
-@dataclasses.dataclass(frozen=True)
-class TimingOptions:
-    """How long and how carefully to time (GPU only).
-
-    Warm up for `warmup_ms`, then repeat until the median's relative standard error is
-    under `target_rel_error`, or `budget_ms` of timing is spent, or `max_reps` is reached;
-    never fewer than `min_reps` samples.
-    """
-
-    warmup_ms: float = 50.0
-    budget_ms: float = 1000.0
-    min_reps: int = 30
-    max_reps: int = 2000
-    target_rel_error: float = 0.005
-    check_every: int = 16  # verify the output of roughly one timed run in this many
 
 
 @dataclasses.dataclass(frozen=True)

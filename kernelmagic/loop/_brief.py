@@ -1,4 +1,5 @@
-"""The problem in words, for prompts and stored sessions: read off the user's functions."""
+"""What proposers are told: the problem in words (read off the user's functions, also for
+stored sessions), and each round's request (the session so far)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from kernelmagic.loop.proposal import ProblemBrief
+from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.verdict import Status
+from kernelmagic.loop.proposal import Mode, ProblemBrief, RoundRequest
+from kernelmagic.loop.session import Session
 from kernelmagic.problem import Case, Problem
 
 
@@ -30,6 +34,29 @@ def make_brief(problem: Problem, cases: Sequence[Case], *, task: str = "") -> Pr
         tolerance="; ".join(
             f"output {i}: rtol={t.rtol:g}, atol={t.atol:g}" for i, t in enumerate(tols)
         ),
+    )
+
+
+def round_request(
+    session: Session, r: int, mode: Mode, *, k: int, problem: ProblemBrief, device: DeviceInfo
+) -> RoundRequest:
+    """Round `r`'s request: the baseline, the best, the last round and every judged kernel,
+    with speedups over the baseline (the baseline must have its verdict)."""
+    base = session.baseline
+    assert base is not None and base.verdict is not None
+    base_ms = base.latency_ms if base.status is Status.CORRECT else None
+    done = [c for c in session.candidates if c.verdict is not None]
+    best = session.best
+    return RoundRequest(
+        round=r,
+        mode=mode,
+        k=k,
+        problem=problem,
+        device=device,
+        baseline=base.attempt(base_ms),
+        best=best.record.attempt(base_ms) if best else None,
+        last_round=tuple(c.attempt(base_ms) for c in done if c.round == r - 1),
+        history=tuple(c.attempt(base_ms) for c in done),
     )
 
 

@@ -6,13 +6,19 @@ the harness (or its stored verdict is reused). The round's fastest correct candi
 replaces the incumbent only if an interleaved comparison says it is faster beyond noise,
 and only if the approver (when there is one) agrees. Budgets and a stop request end the
 loop between evaluations; a killed process resumes from the store.
+
+Every change goes through `Loop._apply`: one event, kept by the storage and then followed
+by the session the user holds. The user's commands (stop, choose) come back as requests.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kernelmagic._redact import redact_text
 from kernelmagic.errors import (
@@ -23,23 +29,24 @@ from kernelmagic.errors import (
     StoreError,
     WorkersUnavailable,
 )
-from kernelmagic.harness.devices import DeviceInfo, profile
+from kernelmagic.harness.devices import DeviceInfo
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.verdict import Status, Verdict
-from kernelmagic.loop.events import Event
-from kernelmagic.loop.fingerprint import evaluation_key
-from kernelmagic.loop.proposal import (
-    Mode,
-    ProblemBrief,
-    Proposal,
-    Proposer,
-    ProposerReply,
-    RoundRequest,
+from kernelmagic.loop._brief import round_request
+from kernelmagic.loop._budgets import budget_spent, rounds_without_gain
+from kernelmagic.loop._selection import challenge, sanitizer_finding
+from kernelmagic.loop._storage import Storage
+from kernelmagic.loop.events import Challenge, Event, EventFeed, EventKind
+from kernelmagic.loop.proposal import Mode, ProblemBrief, Proposal, Proposer, ProposerReply
+from kernelmagic.loop.records import (
+    CandidateRecord,
+    DecidedBy,
+    Decision,
+    Recorded,
+    RoundRecord,
+    SessionState,
 )
-from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionState
 from kernelmagic.loop.session import Session
-from kernelmagic.store import SessionStore, StoredSession
-from kernelmagic.store.rescue import save_rescue
 
 DEFAULT_ROUNDS = 5
 
@@ -76,76 +83,97 @@ class OptimizeOptions:
             raise OptionError("the token budget must be positive")
 
 
-@dataclasses.dataclass(frozen=True)
-class Challenge:
-    """A round's proposed new best, put to the approver."""
-
-    session: str
-    round: int
-    challenger: CandidateRecord
-    incumbent: CandidateRecord | None
-    speedup: float | None  # challenger over incumbent (None for the first correct kernel)
-    reason: str
-
-
 Approver = Callable[[Challenge], bool]
 
 
 class Loop:
-    """Runs one session to its end, writing everything to the store as it happens."""
+    """Runs one session to its end, keeping every change in `storage` as it happens."""
 
     def __init__(
         self,
-        session: Session,
+        session_id: str,
         *,
-        store: SessionStore,
+        storage: Storage,
+        store_path: str,
         harness: Harness,
         proposer: Proposer,
         options: OptimizeOptions,
-        problem_key: str,
         brief_device: DeviceInfo,
         device_label: str,
         brief: ProblemBrief,
+        resumed: Recorded | None = None,
         approve: Approver | None = None,
     ) -> None:
-        self.session = session
-        self.store = store
+        self.storage = storage
         self.harness = harness
         self.proposer = proposer
         self.options = options
-        self.problem_key = problem_key
-        self.device = brief_device
         self.device_label = device_label
-        self.brief = brief
+        self._request = functools.partial(
+            round_request, k=options.candidates, problem=brief, device=brief_device
+        )
         self.approve = approve
+        self._resumed = resumed
         self._seq = 0
         self._seeds: dict[str, tuple[int, ...]] = {}  # replayed candidates: their recorded seeds
-        session.on_choice = self._user_choice
+        self._stop = threading.Event()
+        self._changing = threading.RLock()  # a user's choice and the loop's changes, in turn
+        feed = EventFeed()
+        self._publish = feed.publish
+        self.session = Session(
+            session_id,
+            store_path=store_path,
+            planned_rounds=options.rounds if options.rounds is not None else DEFAULT_ROUNDS,
+            per_round=options.candidates,
+            feed=feed,
+            steering=self,
+            recorded=resumed,
+        )
+
+    # -- requests from the user (through the session) ------------------------------------
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """End after the evaluation in flight."""
+        self._stop.set()
+
+    def request_choice(self, candidate_id: str) -> None:
+        """Make a correct candidate the best, as the user's decision (also once finished)."""
+        with self._changing:
+            best = self.session.best
+            chosen = next(c for c in self.session.candidates if c.id == candidate_id)
+            why = "chosen by the user"
+            incumbent = best.record if best else None
+            pick = Challenge(self.session.id, chosen.round, chosen, incumbent, None, why)
+            self._decide(pick, True, "user", why)
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, baseline: CandidateRecord, resumed: StoredSession | None = None) -> None:
-        """Evaluate the baseline, then run rounds until a budget or the proposer runs out."""
+    def run(self, baseline: CandidateRecord) -> None:
+        """Evaluate the baseline (a resumed session has its own), then run rounds until a
+        budget or the proposer runs out."""
         started = time.monotonic()
         try:
-            first = self._restore(resumed) if resumed else self._start(baseline)
-            self._emit("started", 0, "resumed" if resumed else "started")
+            first = self._restore(self._resumed) if self._resumed else self._start(baseline)
             base = self.session.baseline
             assert base is not None
             if base.verdict is None:
                 base = self._evaluate(base)
             if self.session.best is None and base.status is Status.CORRECT:
-                self._set_best(base.id)
+                self._apply("best", 0, candidate=base)
             reason = ""
-            stale = self._rounds_without_gain()
-            rounds = self.options.rounds if self.options.rounds is not None else DEFAULT_ROUNDS
+            stale = rounds_without_gain(self.session)
+            rounds = self.session.planned_rounds
             for r in range(first, rounds + 1):
-                reason = self._budget_spent(started, stale)
+                reason = budget_spent(self.session, self.options, started=started, stale=stale)
                 if reason:
                     break
                 gained, exhausted = self._round(r)
                 stale = 0 if gained else stale + 1
-                if self.session.stop_requested:
+                if self.stop_requested:
                     reason = "stopped on request"
                     break
                 if exhausted:
@@ -153,9 +181,9 @@ class Loop:
                     break
             else:
                 reason = f"all {rounds} rounds done"
-                if resumed and first > rounds:
+                if self._resumed and first > rounds:
                     reason += " before: resume with more rounds to go on"
-            state: SessionState = "stopped" if self.session.stop_requested else "finished"
+            state: SessionState = "stopped" if self.stop_requested else "finished"
             self._finish(state, reason or "done")
         except PoolClosed:
             # A second Ctrl-C (or the process exiting) shut the workers down mid-evaluation:
@@ -164,20 +192,18 @@ class Loop:
         except StoreError as exc:
             # The database is gone or full: what the session holds goes to a file beside it.
             try:
-                message = f"{exc}; the session is saved in {save_rescue(self.store, self.session)}"
+                message = f"{exc}; the session is saved in {self.storage.rescue(self.session)}"
             except StoreError as again:
                 message = f"{exc} (and it could not be saved elsewhere either: {again})"
-            self.session.error = StoreError(message)
-            self._finish("failed", message)
+            self._finish("failed", message, StoreError(message))
         except KernelmagicError as exc:
-            self.session.error = exc
-            self._finish("failed", str(exc))
+            self._finish("failed", str(exc), exc)
         except BaseException as exc:
-            self.session.error = KernelmagicError(
+            error = KernelmagicError(
                 f"the loop failed ({type(exc).__name__}: {exc}); the session is stored and "
                 "can be resumed"
             )
-            self._finish("failed", str(self.session.error))
+            self._finish("failed", str(error), error)
             if not isinstance(exc, Exception):
                 raise
 
@@ -187,47 +213,46 @@ class Loop:
         exhausted = False
         if known is None:
             mode: Mode = "optimize" if self.session.best else "repair"
-            self._emit("round", r, mode)
-            reply = self.proposer.propose(self._request(r, mode))
+            self._apply("round", r, mode)
+            reply = self.proposer.propose(self._request(self.session, r, mode))
             records = self._take(r, mode, reply)
             exhausted = reply.exhausted
         else:
             records = [c for c in self.session.candidates if c.round == r]
             mode = known.mode  # type: ignore[assignment]
-            self._emit("round", r, f"{mode} (resumed)")
+            self._apply("round", r, f"{mode} (resumed)")
         judged = []
         for rec in records:
-            if self.session.stop_requested:
+            if self.stop_requested:
                 break
             judged.append(rec if rec.verdict is not None else self._evaluate(rec))
         gained = self._select(r, judged)
         if len(judged) == len(records):
             done = dataclasses.replace(self.session.rounds[-1], finished=True)
-            self.store.set_round(self.session.id, done)
-            self.session.put_round(done)
+            self._apply("round_record", r, round_record=done)
         return gained, exhausted
 
     def _take(self, r: int, mode: Mode, reply: ProposerReply) -> list[CandidateRecord]:
-        """Store the round's exchanges and proposals (before any is evaluated)."""
-        tokens = 0
+        """Keep the round's exchanges and proposals (before any is evaluated)."""
+        before = self.session.tokens
         for exchange in reply.exchanges:
-            self.store.add_exchange(self.session.id, r, exchange)
-            tokens += exchange.tokens
-        self.session.tokens += tokens
+            self._apply(
+                "exchange", r, exchange=exchange, tokens=self.session.tokens + exchange.tokens
+            )
         records = [self._record(p, r) for p in reply.proposals[: self.options.candidates]]
         for note in reply.notes:
-            self._emit("note", r, note)
+            self._apply("note", r, note)
         if len(reply.proposals) > self.options.candidates:
-            self._emit(
+            self._apply(
                 "note",
                 r,
                 f"the proposer offered {len(reply.proposals)} candidates; the first "
                 f"{self.options.candidates} were kept",
             )
-        round_record = RoundRecord(r, mode, tuple(x.id for x in records), reply.notes, tokens)
-        # Written after the proposals: a stored round means its proposals are all stored.
-        self.store.set_round(self.session.id, round_record)
-        self.session.put_round(round_record)
+        ids = tuple(x.id for x in records)
+        kept = RoundRecord(r, mode, ids, reply.notes, self.session.tokens - before)
+        # Kept after the proposals: a kept round means its proposals are all kept.
+        self._apply("round_record", r, round_record=kept)
         return records
 
     def _record(self, proposal: Proposal, r: int) -> CandidateRecord:
@@ -251,26 +276,21 @@ class Loop:
             parent=proposal.parent,
             params=proposal.params,
         )
-        # Held in memory first: a store that fails now loses nothing (see `run`'s rescue).
-        self.session.put(record)
-        self.store.add_candidate(record, self._key(record))
         if proposal.seeds:
             self._seeds[record.id] = proposal.seeds
-        self._emit("proposed", r, candidate=record)
+        self._apply("proposed", r, candidate=record)
         return record
 
     def _evaluate(self, record: CandidateRecord) -> CandidateRecord:
-        hit = self.store.cached(self._key(record))
+        hit = self.storage.cached(record)
         reused: str | None = None
         if hit is not None and hit[1] != record.id:
             verdict, reused = hit
         else:
             verdict = self._judge(record)
         record = dataclasses.replace(record, verdict=verdict, reused_from=reused)
-        self.session.put(record)
-        # A `crashed` verdict of failed workers is stored (and never reused: see the store).
-        self.store.set_verdict(record.id, verdict, reused)
-        self._emit("evaluated", record.round, verdict.status.value, candidate=record)
+        # A `crashed` verdict of failed workers is kept (and never reused: see the store).
+        self._apply("evaluated", record.round, verdict.status.value, candidate=record)
         if self.harness.workers_failed:
             raise WorkersUnavailable(
                 f"the worker processes could not be restored ({self.harness.workers_failed}); "
@@ -284,199 +304,91 @@ class Loop:
         except WorkersUnavailable:
             raise  # the machine's state, not the kernel's: no verdict (see `_evaluate`)
         except BackendUnavailable as exc:  # e.g. a proposal that switched to CuPy
-            return self._not_run(record, Status.REJECTED, f"cannot run here: {exc}")
-
-    def _not_run(self, record: CandidateRecord, status: Status, message: str) -> Verdict:
-        return Verdict(
-            status,
-            message,
-            backend=self.harness.backend,
-            device=self.device_label,
-            source_sha256=record.candidate.sha256,
-        )
+            return Verdict(
+                Status.REJECTED,
+                f"cannot run here: {exc}",
+                backend=self.harness.backend,
+                device=self.device_label,
+                source_sha256=record.candidate.sha256,
+            )
 
     # -- selection -----------------------------------------------------------------------
 
     def _select(self, r: int, judged: list[CandidateRecord]) -> bool:
-        timed = [c for c in judged if c.status is Status.CORRECT and c.latency_ms is not None]
-        if not timed:
-            return False
-        challenger = min(timed, key=lambda c: c.latency_ms or 0.0)
+        """Crown the round's challenger if it beats the best, is clean and is approved."""
         best = self.session.best
-        incumbent = best.record if best else None
-        speedup: float | None = None
-        if incumbent is None:
-            reason = "the first correct kernel"
-        else:
-            if challenger.id == incumbent.id or (challenger.latency_ms or 0) >= (
-                incumbent.latency_ms or 0
-            ):
-                return False
-            comparison = self.harness.compare(incumbent.candidate, challenger.candidate)
-            speedup = comparison.speedup
-            if not (comparison.significant and speedup is not None and speedup > 1):
-                self._decide(
-                    r,
-                    challenger,
-                    incumbent,
-                    False,
-                    "loop",
-                    f"kept the incumbent: {comparison.message}",
-                    speedup,
-                )
-                return False
-            reason = comparison.message
-        if self._sanitized_away(r, challenger):
+        posed = challenge(self.session.id, r, judged, best.record if best else None, self.harness)
+        if posed is None:
+            return False
+        bout, won = posed
+        if not won:
+            self._decide(bout, False, "loop", bout.reason)
+            return False
+        found = sanitizer_finding(self.harness, bout.challenger)
+        if found is not None:  # not crowned: its verdict now says why
+            record = dataclasses.replace(bout.challenger, verdict=found, reused_from=None)
+            self._apply("evaluated", r, found.status.value, candidate=record)
             return False
         if self.approve is None:
-            self._decide(r, challenger, incumbent, True, "loop", reason, speedup)
+            self._decide(bout, True, "loop", bout.reason)
             return True
-        accepted = bool(
-            self.approve(Challenge(self.session.id, r, challenger, incumbent, speedup, reason))
-        )
-        verdict = "accepted" if accepted else "rejected"
+        accepted = bool(self.approve(bout))
         self._decide(
-            r, challenger, incumbent, accepted, "approver", f"{verdict}: {reason}", speedup
+            bout, accepted, "approver", f"{'accepted' if accepted else 'rejected'}: {bout.reason}"
         )
         return accepted
 
-    def _sanitized_away(self, r: int, challenger: CandidateRecord) -> bool:
-        """On a GPU a kernel is crowned only after compute-sanitizer found no race or bad access."""
-        try:
-            found = self.harness.sanitize(challenger.candidate)
-        except PoolClosed:
-            raise
-        except WorkersUnavailable:
-            return False
-        if found is None:
-            return False
-        self.store.set_verdict(challenger.id, found, None)
-        record = dataclasses.replace(challenger, verdict=found, reused_from=None)
-        self.session.put(record)
-        self._emit("evaluated", r, found.status.value, candidate=record)
-        return True
-
-    def _decide(
-        self,
-        r: int,
-        challenger: CandidateRecord,
-        incumbent: CandidateRecord | None,
-        accepted: bool,
-        by: str,
-        reason: str,
-        speedup: float | None,
-    ) -> None:
+    def _decide(self, bout: Challenge, accepted: bool, by: DecidedBy, reason: str) -> None:
+        incumbent = bout.incumbent.id if bout.incumbent else None
         decision = Decision(
-            self.session.id,
-            r,
-            challenger.id,
-            incumbent.id if incumbent else None,
+            bout.session,
+            bout.round,
+            bout.challenger.id,
+            incumbent,
             accepted,
-            by,  # type: ignore[arg-type]
+            by,
             reason,
-            speedup,
+            bout.speedup,
         )
-        self.store.add_decision(decision)
-        if accepted:
-            self.store.update_session(self.session.id, best_id=challenger.id)
-        self.session.add_decision(decision)
-        self._emit("decision", r, reason, candidate=challenger, decision=decision)
-
-    def _user_choice(self, candidate_id: str) -> None:
-        best = self.session.best
-        chosen = next(c for c in self.session.candidates if c.id == candidate_id)
-        incumbent = best.record if best else None
-        self._decide(chosen.round, chosen, incumbent, True, "user", "chosen by the user", None)
-
-    def _set_best(self, candidate_id: str) -> None:
-        self.store.update_session(self.session.id, best_id=candidate_id)
-        self.session.set_best(candidate_id)
+        self._apply("decision", bout.round, reason, candidate=bout.challenger, decision=decision)
 
     # -- state -------------------------------------------------------------------------
 
     def _start(self, baseline: CandidateRecord) -> int:
-        self.store.add_candidate(baseline, self._key(baseline))
-        self.store.update_session(self.session.id, baseline_id=baseline.id)
-        self.session.put(baseline)
-        self.session.set_baseline(baseline.id)
+        self._apply("started", 0, "started", candidate=baseline)
         self._seq = baseline.seq
         return 1
 
-    def _restore(self, stored: StoredSession) -> int:
-        """Take up a stored session: its candidates, decisions and where it stopped."""
+    def _restore(self, stored: Recorded) -> int:
+        """Take up a stored session where it stopped (the session holds its records)."""
         rounds = {r.round: r for r in stored.rounds}
         # Proposals of a round whose proposing was cut short are dropped: it is asked again.
-        cut = [c.id for c in stored.candidates if c.round and c.round not in rounds]
-        self.store.discard(cut)
-        self.session.restore(stored, skip=cut)
+        cut = tuple(c.id for c in stored.candidates if c.round and c.round not in rounds)
+        self._apply("started", 0, "resumed", dropped=cut)
         self._seq = max(c.seq for c in stored.candidates)
         unfinished = [r.round for r in stored.rounds if not r.finished]
         if unfinished:
             return min(unfinished)
         return max([0, *rounds]) + 1
 
-    def _request(self, r: int, mode: Mode) -> RoundRequest:
-        base = self.session.baseline
-        assert base is not None and base.verdict is not None
-        base_ms = base.latency_ms if base.status is Status.CORRECT else None
-        done = [c for c in self.session.candidates if c.verdict is not None]
-        best = self.session.best
-        return RoundRequest(
-            round=r,
-            mode=mode,
-            k=self.options.candidates,
-            problem=self.brief,
-            device=self.device,
-            baseline=base.attempt(base_ms),
-            best=best.record.attempt(base_ms) if best else None,
-            last_round=tuple(c.attempt(base_ms) for c in done if c.round == r - 1),
-            history=tuple(c.attempt(base_ms) for c in done),
+    def _finish(
+        self, state: SessionState, reason: str, error: KernelmagicError | None = None
+    ) -> None:
+        self._apply("finished", 0, reason, state=state, error=error)
+
+    def _apply(self, kind: EventKind, r: int, message: str = "", **fields: Any) -> None:
+        """The one place a session changes: the storage keeps the event, then the session
+        follows it. Even when the storage fails: the session then holds what the store
+        lost, for `run` to rescue; and a session whose last write fails still ends."""
+        event = Event(
+            kind, self.session.id, r, message, **{"tokens": self.session.tokens, **fields}
         )
-
-    def _rounds_without_gain(self) -> int:
-        accepted = [d.round for d in self.session.decisions if d.accepted]
-        finished = [r.round for r in self.session.rounds if r.finished]
-        last = max(finished, default=0)
-        return last - max(accepted, default=0) if finished else 0
-
-    def _budget_spent(self, started: float, stale: int) -> str:
-        o = self.options
-        if self.session.stop_requested:
-            return "stopped on request"
-        if o.patience is not None and stale >= o.patience:
-            return f"no new best in {o.patience} rounds"
-        if o.time_budget_s is not None and time.monotonic() - started >= o.time_budget_s:
-            return f"the time budget of {o.time_budget_s:g} s is spent"
-        if o.max_tokens is not None and self.session.tokens >= o.max_tokens:
-            return f"the token budget of {o.max_tokens} is spent ({self.session.tokens} used)"
-        return ""
-
-    def _key(self, record: CandidateRecord) -> str:
-        return evaluation_key(
-            record.candidate, self.problem_key, self.harness.backend, self.device_label
-        )
-
-    def _emit(self, kind: str, r: int, message: str = "", **fields: object) -> None:
-        self.session.emit(
-            Event(kind, self.session.id, r, message, tokens=self.session.tokens, **fields)  # type: ignore[arg-type]
-        )
-
-    def _finish(self, state: SessionState, reason: str) -> None:
-        try:
-            self.store.update_session(self.session.id, state=state, stop_reason=reason)
-        except StoreError as exc:  # the store failed: the session still ends, and says why
-            if self.session.error is None:
-                self.session.error = exc
-        finally:
-            self.session.state, self.session.stop_reason = state, reason
-            self._emit("finished", 0, reason)  # before `done`: followers see it, then stop
-            self.session.finish()
-
-
-def describe_target(
-    harness: Harness, candidate_device: DeviceInfo | None, target: str | None
-) -> DeviceInfo:
-    """The GPU described to proposers: the real one, else a named profile."""
-    if candidate_device is not None and not candidate_device.simulated:
-        return candidate_device
-    return profile(target or harness.options.arch or "h100")
+        with self._changing:
+            try:
+                self.storage.keep(event)
+            except StoreError as exc:
+                if kind != "finished":
+                    self._publish(event)
+                    raise
+                event = dataclasses.replace(event, error=event.error or exc)
+            self._publish(event)

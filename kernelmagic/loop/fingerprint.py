@@ -15,11 +15,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from kernelmagic.candidate import Candidate
+from kernelmagic.candidate import Candidate, cuda_lexer
 from kernelmagic.problem import Case, Problem
 
 _DIRECTIVE = re.compile(r"//\s*kernelmagic\s*:")
-_C_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _SPACES = re.compile(r"[ \t]+")
 
 
@@ -31,7 +30,7 @@ def normalized_source(candidate: Candidate) -> str:
         except SyntaxError:
             return _squeeze(candidate.source.splitlines())
     directives = [line.strip() for line in candidate.source.splitlines() if _DIRECTIVE.search(line)]
-    code = _C_COMMENT.sub(" ", candidate.source)
+    code = cuda_lexer.mask(candidate.source, cuda_lexer.COMMENTS)  # "//" in a string is code
     return _squeeze([*directives, *code.splitlines()])
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from kernelmagic.candidate import Candidate
-from kernelmagic.harness.verdict import Status, Verdict
+from kernelmagic.harness.verdict import Status, Verdict, speedup
 from kernelmagic.loop.proposal import Attempt, Origin
 
 SessionState = Literal["running", "finished", "stopped", "failed", "interrupted"]
+DecidedBy = Literal["loop", "approver", "user"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +63,7 @@ class CandidateRecord:
             rationale=self.rationale,
             latency_ms=latency,
             simulated=self.simulated,
-            speedup=baseline_ms / latency if baseline_ms and latency else None,
+            speedup=speedup(baseline_ms, latency),
             resources=v.compile.resources if v.compile else (),
             compile_log=v.compile.log if v.compile and v.status is Status.COMPILE_ERROR else "",
             params=self.params,
@@ -95,7 +96,7 @@ class Decision:
     candidate: str
     incumbent: str | None
     accepted: bool
-    by: Literal["loop", "approver", "user"]
+    by: DecidedBy
     reason: str
     speedup: float | None = None  # challenger over incumbent, from the comparison
 
@@ -130,3 +131,23 @@ class SessionInfo:
     baseline_ms: float | None
     best_ms: float | None
     best_status: str | None
+
+
+class Recorded(Protocol):
+    """A session as it was kept (the store's `StoredSession` is one): what a `Session` and a
+    resumed loop start from."""
+
+    @property
+    def info(self) -> SessionInfo: ...
+
+    @property
+    def meta(self) -> Mapping[str, Any]: ...  # the baseline's and the best's ids among them
+
+    @property
+    def candidates(self) -> Sequence[CandidateRecord]: ...
+
+    @property
+    def decisions(self) -> Sequence[Decision]: ...
+
+    @property
+    def rounds(self) -> Sequence[RoundRecord]: ...

@@ -1,23 +1,22 @@
 """The handle a caller holds on a tuning session, running or done.
 
-The loop writes to it from its own thread; callers read `best`, `candidates` and
-`rounds`, follow `events()`, and may `stop()`, `wait()` or `choose()` an earlier kernel.
+A read-only view: it follows the loop's events (each applied privately, in the loop's
+thread), so it always shows what the store holds. Callers read `best`, `candidates` and
+`rounds`, follow `events()`, and may `stop()`, `wait()` or `choose()` an earlier kernel:
+those go to the loop as requests.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Collection, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from kernelmagic.errors import KernelmagicError, OptionError
-from kernelmagic.harness.verdict import Status
-from kernelmagic.loop.events import Event
-from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionState
-
-if TYPE_CHECKING:
-    from kernelmagic.store import StoredSession
+from kernelmagic.harness.verdict import Status, speedup
+from kernelmagic.loop.events import Event, EventFeed
+from kernelmagic.loop.records import CandidateRecord, Decision, Recorded, RoundRecord, SessionState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,20 +32,44 @@ class Best:
     record: CandidateRecord
 
 
+class Steering(Protocol):
+    """Where a session's user commands go: the loop that runs it."""
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+    def request_stop(self) -> None: ...
+
+    def request_choice(self, candidate_id: str) -> None: ...
+
+
 class Session:
-    """A tuning session: its candidates, rounds and best kernel, updated as the loop runs."""
+    """A tuning session: its candidates, rounds and best kernel, as the loop's events say.
+
+    Made by the loop (following its `feed`, steering it through `steering`), from a stored
+    session (`of_stored`), or from `recorded` records and then a feed's events.
+    """
 
     def __init__(
-        self, session_id: str, *, store_path: str, planned_rounds: int, per_round: int
+        self,
+        session_id: str,
+        *,
+        store_path: str,
+        planned_rounds: int,
+        per_round: int,
+        feed: EventFeed | None = None,
+        steering: Steering | None = None,
+        recorded: Recorded | None = None,
     ) -> None:
         self.id = session_id
         self.store_path = store_path
         self.planned_rounds = planned_rounds  # at most; budgets and the proposer may end sooner
         self.per_round = per_round
-        self.state: SessionState = "running"
-        self.stop_reason = ""
-        self.error: KernelmagicError | None = None
-        self.tokens = 0
+        self._steering = steering
+        self._state: SessionState = "running"
+        self._stop_reason = ""
+        self._error: KernelmagicError | None = None
+        self._tokens = 0
         self._records: dict[str, CandidateRecord] = {}
         self._rounds: dict[int, RoundRecord] = {}
         self._decisions: list[Decision] = []
@@ -55,12 +78,46 @@ class Session:
         self._events: list[Event] = []
         self._listeners: list[Callable[[Event], None]] = []
         self._changed = threading.Condition()
-        self._stop = threading.Event()
         self._done = threading.Event()
-        # Set by the loop: records a user's choice in the store and tells listeners.
-        self.on_choice: Callable[[str], None] | None = None
+        if recorded is not None:
+            self._take_in(recorded)
+        if feed is not None:
+            feed.follow(self._apply)
+
+    @classmethod
+    def of_stored(cls, stored: Recorded) -> Session:
+        """A finished session as it was stored: for records and exports, no loop attached."""
+        info = stored.info
+        session = cls(
+            info.id,
+            store_path="",
+            planned_rounds=info.rounds,
+            per_round=max(1, info.candidates),
+            recorded=stored,
+        )
+        session._state, session._stop_reason = info.state, info.stop_reason
+        session._done.set()
+        return session
 
     # -- reading -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @property
+    def stop_reason(self) -> str:
+        return self._stop_reason
+
+    @property
+    def error(self) -> KernelmagicError | None:
+        """Why the session failed, if it did (`wait()` raises it)."""
+        return self._error
+
+    @property
+    def tokens(self) -> int:
+        """LLM tokens used so far."""
+        return self._tokens
 
     @property
     def candidates(self) -> list[CandidateRecord]:
@@ -92,13 +149,12 @@ class Session:
                 return None
             base = self._records.get(self._baseline_id or "")
             base_ms = base.latency_ms if base and base.status is Status.CORRECT else None
-            ms = record.latency_ms
             return Best(
                 id=record.id,
                 source=record.source,
                 status=record.verdict.status,
-                latency_ms=ms,
-                speedup=base_ms / ms if base_ms and ms else None,
+                latency_ms=record.latency_ms,
+                speedup=speedup(base_ms, record.latency_ms),
                 simulated=record.simulated,
                 record=record,
             )
@@ -127,7 +183,8 @@ class Session:
                 return
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
-        """Call `listener(event)` for each new event, in the loop's thread."""
+        """Call `listener(event)` for each new event, in the loop's thread, once the session
+        shows it."""
         with self._changed:
             self._listeners.append(listener)
 
@@ -135,21 +192,23 @@ class Session:
 
     def stop(self) -> None:
         """Ask the loop to end after the evaluation in flight."""
-        self._stop.set()
+        if self._steering is not None:
+            self._steering.request_stop()
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        return self._steering is not None and self._steering.stop_requested
 
     def wait(self, timeout_s: float | None = None) -> Session:
         """Block until the session ends (or `timeout_s` passes); re-raise its error if any."""
         self._done.wait(timeout_s)
-        if self.error is not None:
-            raise self.error
+        if self._error is not None:
+            raise self._error
         return self
 
     def choose(self, candidate_id: str) -> None:
-        """Make an earlier correct candidate the best (a user's pick or revert); it is stored."""
+        """Make an earlier correct candidate the best (a user's pick or revert): the loop
+        records it as the user's decision, which this session then shows."""
         with self._changed:
             record = self._records.get(candidate_id)
         if record is None:
@@ -159,73 +218,51 @@ class Session:
                 f"candidate {candidate_id} is {record.status or 'not evaluated yet'}: "
                 "only a correct kernel can be chosen"
             )
-        if self.on_choice is not None:
-            self.on_choice(candidate_id)
+        if self._steering is not None:
+            self._steering.request_choice(candidate_id)
 
-    # -- written by the loop -------------------------------------------------------------
+    # -- following the loop (private: only events change a session) ----------------------
 
-    def put(self, record: CandidateRecord) -> None:
+    def _take_in(self, recorded: Recorded) -> None:
+        """Start from a kept session's candidates, rounds and decisions."""
+        self._records = {rec.id: rec for rec in recorded.candidates}
+        for kept in recorded.rounds:
+            ids = tuple(c.id for c in recorded.candidates if c.round == kept.round)
+            self._rounds[kept.round] = dataclasses.replace(kept, candidates=ids)
+        self._decisions = list(recorded.decisions)
+        self._baseline_id = recorded.meta["baseline_id"]
+        self._best_id = recorded.meta["best_id"]
+        self._tokens = sum(r.tokens for r in recorded.rounds)
+
+    def _apply(self, event: Event) -> None:
         with self._changed:
-            self._records[record.id] = record
-
-    def put_round(self, record: RoundRecord) -> None:
-        with self._changed:
-            self._rounds[record.round] = record
-
-    def set_baseline(self, candidate_id: str) -> None:
-        with self._changed:
-            self._baseline_id = candidate_id
-
-    def set_best(self, candidate_id: str | None) -> None:
-        with self._changed:
-            self._best_id = candidate_id
-
-    def add_decision(self, decision: Decision) -> None:
-        with self._changed:
-            self._decisions.append(decision)
-            if decision.accepted:
-                self._best_id = decision.candidate
-
-    def restore(self, stored: StoredSession, *, skip: Collection[str] = ()) -> None:
-        """Take in a stored session's candidates (but those in `skip`), rounds and decisions."""
-        for rec in stored.candidates:
-            if rec.id not in skip:
-                self.put(rec)
-        for kept in stored.rounds:
-            ids = tuple(c.id for c in stored.candidates if c.round == kept.round)
-            self.put_round(dataclasses.replace(kept, candidates=ids))
-        for decision in stored.decisions:
-            self.add_decision(decision)
-        self.set_baseline(stored.meta["baseline_id"])
-        self.set_best(stored.meta["best_id"])
-        self.tokens = sum(r.tokens for r in stored.rounds)
-
-    @classmethod
-    def of_stored(cls, stored: StoredSession) -> Session:
-        """A finished session as it was stored: for records and exports, no loop attached."""
-        info = stored.info
-        session = cls(
-            info.id, store_path="", planned_rounds=info.rounds, per_round=max(1, info.candidates)
-        )
-        session.restore(stored)
-        session.state = info.state
-        session.stop_reason = info.stop_reason
-        session.finish()
-        return session
-
-    def emit(self, event: Event) -> None:
-        with self._changed:
+            self._tokens = event.tokens
+            if event.candidate is not None and event.kind in ("started", "proposed", "evaluated"):
+                self._records[event.candidate.id] = event.candidate
+            if event.kind == "started":
+                self._baseline_id = event.candidate.id if event.candidate else self._baseline_id
+                for dropped in event.dropped:
+                    self._records.pop(dropped, None)
+            elif event.kind == "round_record" and event.round_record is not None:
+                self._rounds[event.round_record.round] = event.round_record
+            elif event.kind == "best" and event.candidate is not None:
+                self._best_id = event.candidate.id
+            elif event.kind == "decision" and event.decision is not None:
+                self._decisions.append(event.decision)
+                if event.decision.accepted:
+                    self._best_id = event.decision.candidate
+            elif event.kind == "finished":
+                self._state, self._stop_reason = event.state or "finished", event.message
+                self._error = event.error
             self._events.append(event)
             listeners = list(self._listeners)
             self._changed.notify_all()
         for listener in listeners:
             listener(event)
-
-    def finish(self) -> None:
-        """Mark the session over (the loop has set `state` and `stop_reason`)."""
-        with self._changed:
-            self._done.set()
-            self._changed.notify_all()
+        if event.kind == "finished":  # after the listeners: followers see it, then stop
+            with self._changed:
+                self._done.set()
+                self._changed.notify_all()
 
     # -- showing -------------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""`optimize()`: set up a session (new or resumed) and run its loop, here or in a thread."""
+"""`optimize()`: set up a session (new or resumed) and run its loop, here or in a thread.
+
+The start-up code is the one place that knows the SQLite `SessionStore`: it opens it,
+creates (or reopens) the session's row, and hands the loop its `Storage` on it.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,23 @@ import dataclasses
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kernelmagic import _redact as redact
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError
 from kernelmagic.harness.cluster import WorkerPool
-from kernelmagic.harness.evaluate import Harness, HarnessOptions
+from kernelmagic.harness.devices import DeviceInfo, profile
+from kernelmagic.harness.evaluate import Harness
+from kernelmagic.harness.options import HarnessOptions
+from kernelmagic.harness.verdict import Verdict
 from kernelmagic.loop import proposers
 from kernelmagic.loop._brief import make_brief
-from kernelmagic.loop.engine import DEFAULT_ROUNDS, Approver, Loop, OptimizeOptions, describe_target
-from kernelmagic.loop.fingerprint import problem_key
+from kernelmagic.loop.engine import Approver, Loop, OptimizeOptions
+from kernelmagic.loop.events import Event
+from kernelmagic.loop.fingerprint import evaluation_key, problem_key
 from kernelmagic.loop.proposal import Proposer
 from kernelmagic.loop.proposers.replay import ReplayProposer
 from kernelmagic.loop.records import CandidateRecord
@@ -26,6 +35,7 @@ from kernelmagic.loop.session import Session
 from kernelmagic.problem import Problem
 from kernelmagic.problem.source import capture
 from kernelmagic.store import SessionStore, StoredSession
+from kernelmagic.store.rescue import save_rescue
 
 if TYPE_CHECKING:
     from kernelmagic.loop.proposers.llm import LLMOptions
@@ -56,8 +66,6 @@ def optimize(
     `resume` takes up a stored session where it stopped (`candidate` may then be None).
     With `wait=False` the loop runs in a background thread: follow `session.events()`.
     """
-    from kernelmagic._api import as_candidate
-
     store = session_db if isinstance(session_db, SessionStore) else SessionStore(session_db)
     harness = Harness(
         problem, backend=backend, options=harness_options or HarnessOptions(), pool=pool
@@ -123,40 +131,93 @@ def optimize(
         )
     else:
         store.update_session(session_id, state="running", stop_reason="")
-    session = Session(
-        session_id,
-        store_path=str(store.path),
-        planned_rounds=options.rounds if options.rounds is not None else DEFAULT_ROUNDS,
-        per_round=options.candidates,
-    )
     loop = Loop(
-        session,
-        store=store,
+        session_id,
+        storage=_SqliteStorage(
+            store, lambda rec: evaluation_key(rec.candidate, key, harness.backend, label)
+        ),
+        store_path=str(store.path),
         harness=harness,
         proposer=proposer,
         options=options,
-        problem_key=key,
-        brief_device=describe_target(harness, device, options.target),
+        brief_device=_described_target(harness, device, options.target),
         device_label=label,
         brief=brief,
+        resumed=stored,
         approve=approve,
     )
     baseline = CandidateRecord(
         id=f"{session_id}.0", session=session_id, seq=0, round=0, origin="user", candidate=first
     )
     if wait:
-        loop.run(baseline, stored)
-        return session.wait()
+        loop.run(baseline)
+        return loop.session.wait()
     # The loop runs in a copy of the caller's context: in a notebook kernel that carries
     # the cell's parent header, so whatever the loop displays lands in the calling cell.
     thread = threading.Thread(
         target=contextvars.copy_context().run,
-        args=(loop.run, baseline, stored),
+        args=(loop.run, baseline),
         name=f"kernelmagic-{session_id}",
         daemon=True,
     )
     thread.start()
-    return session
+    return loop.session
+
+
+def as_candidate(value: Candidate | str | os.PathLike[str]) -> Candidate:
+    """A `Candidate` from a candidate, source text, or a path (`os.PathLike`)."""
+    if isinstance(value, Candidate):
+        return value
+    if isinstance(value, os.PathLike):
+        return Candidate.from_file(value)
+    return Candidate.from_source(value)
+
+
+class _SqliteStorage:
+    """The loop's `Storage` on a `SessionStore`: each event written as the rows it changes;
+    a candidate's evaluation key (its cache key) made by `key`."""
+
+    def __init__(self, store: SessionStore, key: Callable[[CandidateRecord], str]) -> None:
+        self.store = store
+        self.key = key
+
+    def keep(self, event: Event) -> None:
+        store, sid, rec = self.store, event.session, event.candidate
+        if event.kind in ("started", "proposed") and rec is not None:
+            store.add_candidate(rec, self.key(rec))
+        if event.kind == "started":
+            if rec is not None:
+                store.update_session(sid, baseline_id=rec.id)
+            store.discard(event.dropped)
+        elif event.kind == "evaluated" and rec is not None and rec.verdict is not None:
+            store.set_verdict(rec.id, rec.verdict, rec.reused_from)
+        elif event.kind == "exchange" and event.exchange is not None:
+            store.add_exchange(sid, event.round, event.exchange)
+        elif event.kind == "round_record" and event.round_record is not None:
+            store.set_round(sid, event.round_record)
+        elif event.kind == "best" and rec is not None:
+            store.update_session(sid, best_id=rec.id)
+        elif event.kind == "decision" and event.decision is not None:
+            store.add_decision(event.decision)
+            if event.decision.accepted:
+                store.update_session(sid, best_id=event.decision.candidate)
+        elif event.kind == "finished":
+            store.update_session(sid, state=event.state, stop_reason=event.message)
+
+    def cached(self, record: CandidateRecord) -> tuple[Verdict, str] | None:
+        return self.store.cached(self.key(record))
+
+    def rescue(self, session: Session) -> Path:
+        return save_rescue(self.store, session)
+
+
+def _described_target(
+    harness: Harness, candidate_device: DeviceInfo | None, target: str | None
+) -> DeviceInfo:
+    """The GPU described to proposers: the real one, else a named profile."""
+    if candidate_device is not None and not candidate_device.simulated:
+        return candidate_device
+    return profile(target or harness.options.arch or "h100")
 
 
 def _stored_endpoint(llm: LLMOptions | None, stored: StoredSession) -> LLMOptions | None:

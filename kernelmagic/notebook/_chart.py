@@ -14,14 +14,7 @@ from typing import Any
 from kernelmagic.harness.verdict import Status
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup
-from kernelmagic.render.series import Series, series
-
-GRID = "#e8e8e8"
-# The best-so-far line is wide and light, the baseline thin, dark, dashed and drawn after it:
-# while the best is still the baseline the two coincide and both stay visible.
-LINE = "#7fc98f"
-LINE_WIDTH = 4
-BASELINE = "#444444"
+from kernelmagic.render.series import BASELINE, GRID, LINE, LINE_WIDTH, Series, series
 
 
 def latency_figure(session: Session) -> dict[str, Any]:

@@ -7,17 +7,19 @@ user runs other cells. In a terminal IPython (no widgets) progress prints as tex
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+from kernelmagic._option_values import harness_options, llm_options, optimize_options
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError
-from kernelmagic.harness.evaluate import HarnessOptions
-from kernelmagic.loop.engine import Challenge, OptimizeOptions
-from kernelmagic.loop.events import Event
+from kernelmagic.harness.options import HarnessOptions
+from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.events import Challenge, Event
 from kernelmagic.loop.proposers.llm import LLMOptions
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
@@ -42,8 +44,36 @@ class NotebookRun:
     harness: HarnessOptions
     interactive: bool
     wait: bool
-    cell_id: str | None = None  # the magic's cell, as the front end named it
-    apply_mode: str = "replace"  # Apply's default: into the magic's cell, or a new cell
+    cell_id: str | None  # the magic's cell, as the front end named it
+    apply_mode: str  # Apply's default: into the magic's cell, or a new cell
+
+    @classmethod
+    def from_values(
+        cls,
+        values: argparse.Namespace,
+        *,
+        candidate: Candidate,
+        problem: Problem,
+        replay: str | StoredSession | None,
+        cell_id: str | None,
+    ) -> NotebookRun:
+        """The run a cell's parsed options ask for (traits filled in), built as the CLI
+        builds its own: the defaults are the option spec's, not spelled again here."""
+        return cls(
+            candidate=candidate,
+            problem=problem,
+            proposer=values.proposer,
+            backend=values.backend,
+            options=optimize_options(values),
+            llm=llm_options(values),
+            replay=replay,
+            session_db=values.session_db,
+            harness=harness_options(values),
+            interactive=values.interactive,
+            wait=values.wait,
+            cell_id=cell_id,
+            apply_mode=values.apply_mode,
+        )
 
 
 class Gate:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from kernelmagic.loop.engine import Challenge
+from kernelmagic.loop.events import Challenge
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.render.diff import diff_html

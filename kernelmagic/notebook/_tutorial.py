@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kernelmagic.harness.verdict import speedup
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import fmt_ms
@@ -18,11 +19,9 @@ def step_markdown(session: Session, record: CandidateRecord) -> str:
         simulated = record.simulated
         label = " (CPU simulator time, not GPU time)" if simulated else ""
         lines.append(f"- status: `{v.status.value}`; latency {fmt_ms(v.latency_ms)}{label}")
-        if base is not None and base.latency_ms and v.latency_ms:
-            lines.append(
-                f"- {base.latency_ms / v.latency_ms:.2f}x the original kernel "
-                f"({fmt_ms(base.latency_ms)})"
-            )
+        gain = speedup(base.latency_ms, v.latency_ms) if base is not None else None
+        if base is not None and gain is not None:
+            lines.append(f"- {gain:.2f}x the original kernel ({fmt_ms(base.latency_ms)})")
         lines.append(f"- device: {v.device}; backend: {v.backend}")
     if record.params:
         lines.append("- settings: " + ", ".join(f"`{k}={v}`" for k, v in record.params.items()))

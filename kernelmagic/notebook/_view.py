@@ -19,36 +19,22 @@ import ipywidgets as w
 
 from kernelmagic.errors import KernelmagicError
 from kernelmagic.harness.verdict import Status
-from kernelmagic.loop.engine import Challenge
-from kernelmagic.loop.events import Event
+from kernelmagic.loop.events import Challenge, Event
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Best, Session
 from kernelmagic.notebook._actions import ViewActions
-from kernelmagic.notebook._chart import latency_figure
 from kernelmagic.notebook._detail import candidate_detail, challenge_detail
-from kernelmagic.render.rows import (
-    SIMULATED,
-    SPEEDUP_NOTE,
-    Row,
-    decision_line,
-    fmt_ms,
-    fmt_speedup,
-    round_label,
-    rows,
+from kernelmagic.notebook._view_text import (
+    ROWS_CSS,
+    chart_output,
+    header_html,
+    progress_html,
+    row_label,
+    row_label_head,
 )
+from kernelmagic.render.rows import SPEEDUP_NOTE, Row, rows
 
 INTERVAL_S = 0.3
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
-CONFIG = {"displaylogo": False}
-SHOWN_DECISIONS = 3  # the newest, under the progress line; the record lists them all
-# <option> text collapses spaces, so rows are padded with no-break spaces in a monospace font.
-# A widget's 2 px margin comes on top of a 100% width: "auto" stretches it to fit instead.
-ROWS_CSS = (
-    "<style>.km-rows select { font-family: monospace; font-size: 12px; }"
-    ".km-rows, .km-rows select { box-sizing: border-box; max-width: 100%; }"
-    ".km-head { font-family: monospace; font-size: 12px; white-space: pre; color: #57606a;"
-    " padding-left: 5px; }</style>"
-)
 
 
 class SessionView:
@@ -207,13 +193,13 @@ class SessionView:
             everything = rows(session)
             self._records = {r.id: r for r in records}
             self._rows = {r.id: r for r in everything}
-            self.header.value = self._header_html()
-            self.progress.value = self._progress_html(everything, best)
+            self.header.value = header_html(session)
+            self.progress.value = progress_html(session, everything, best)
             evaluated = sum(1 for r in everything if r.status is not None)
             key = (evaluated, len(session.decisions), best.id if best else None)
             if key != self._chart_key:
                 self._chart_key = key
-                self.chart.outputs = (self._chart_output(evaluated, best),)
+                self.chart.outputs = (chart_output(session, evaluated, best),)
             self._update_table(everything, best)
             self._refresh_detail()
             self._sync_buttons()
@@ -239,50 +225,6 @@ class SessionView:
             self._dirty = False
             self._last_render = time.monotonic()
         self.render()
-
-    def _chart_output(self, evaluated: int, best: Best | None) -> dict[str, Any]:
-        figure = latency_figure(self.session)
-        plain = f"latency chart: {evaluated} candidates evaluated"
-        if best is not None and best.latency_ms is not None:
-            plain += f", best {fmt_ms(best.latency_ms)}"
-        return {
-            "output_type": "display_data",
-            "data": {PLOTLY_MIME: {**figure, "config": CONFIG}, "text/plain": plain},
-            "metadata": {},
-        }
-
-    def _header_html(self) -> str:
-        s = self.session
-        state = html.escape(s.state + (f": {s.stop_reason}" if s.stop_reason else ""))
-        return (
-            f"<b>kernelmagic session <code>{html.escape(s.id)}</code></b> "
-            f'<span style="color: #57606a">({state})</span>'
-        )
-
-    def _progress_html(self, everything: list[Row], best: Best | None) -> str:
-        """Where the session is, then its newest decisions: why the best is what it is."""
-        s = self.session
-        evaluated = sum(1 for r in everything if r.status is not None)
-        parts = [
-            round_label(s),
-            f"{evaluated} of {len(everything)} candidates evaluated",
-            f"{s.tokens:,} tokens",
-        ]
-        if best is not None:
-            speed = f" ({fmt_speedup(best.speedup)} the baseline)" if best.speedup else ""
-            parts.insert(2, f"best #{best.record.seq}: {fmt_ms(best.latency_ms)}{speed}")
-        if any(r.simulated for r in everything):
-            parts.append(SIMULATED)  # the one place the widget spells it out
-        out = [f"<div>{html.escape(' · '.join(parts))}</div>"]
-        decisions = s.decisions
-        by_id = {r.id: r for r in everything}
-        if len(decisions) > SHOWN_DECISIONS:
-            earlier = len(decisions) - SHOWN_DECISIONS
-            out.append(f'<div style="color: #8c959f">… {earlier} earlier decisions</div>')
-        for d in decisions[-SHOWN_DECISIONS:]:
-            color = "#1a7f37" if d.accepted else "#57606a"
-            out.append(f'<div style="color: {color}">{html.escape(decision_line(d, by_id))}</div>')
-        return f'<div style="line-height: 1.5">{"".join(out)}</div>'
 
     def _update_table(self, everything: list[Row], best: Best | None) -> None:
         best_id = best.id if best else None
@@ -413,22 +355,3 @@ class SessionView:
     @staticmethod
     def _button(description: str, style: str) -> Any:
         return w.Button(description=description, button_style=style, disabled=True)
-
-
-def row_label(row: Row, *, best: bool) -> str:
-    """One monospace line of the candidates table (no-break spaces keep the columns)."""
-    mark = "★" if best else " "
-    text = (
-        f"{mark}#{row.seq:<4} r{row.round:<3} {row.origin:<6} {row.status_text:<13} "
-        f"{fmt_ms(row.latency_ms):>11} {fmt_speedup(row.speedup):>7}"
-    )
-    if row.status not in (Status.CORRECT, None) and row.message:
-        text += f"  {row.message[:70]}"
-    return text.replace(" ", "\u00a0")
-
-
-def row_label_head() -> str:
-    """The column names over `row_label`'s columns, in the same widths."""
-    return (
-        f"{' #':<6} {'rnd':<4} {'origin':<6} {'status':<13} {'latency':>11} {'speedup':>7}  error"
-    )

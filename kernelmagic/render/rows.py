@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
-from kernelmagic.harness.verdict import Status, Verdict
+from kernelmagic.harness.verdict import Status, Verdict, speedup
 from kernelmagic.loop.records import CandidateRecord, Decision
 from kernelmagic.loop.session import Session
 
@@ -80,7 +80,7 @@ def make_row(record: CandidateRecord, base_ms: float | None) -> Row:
         origin=record.origin,
         status=v.status if v else None,
         latency_ms=ms,
-        speedup=base_ms / ms if base_ms and ms else None,
+        speedup=speedup(base_ms, ms),
         simulated=record.simulated,
         message=_message(v) if v else "",
         reused=record.reused_from is not None,
@@ -209,9 +209,7 @@ def clean_reason(reason: str) -> str:
 
 
 def _median_ratio(old: Row | None, new: Row | None) -> float | None:
-    if old is None or new is None or not old.latency_ms or not new.latency_ms:
-        return None
-    return old.latency_ms / new.latency_ms
+    return speedup(old.latency_ms, new.latency_ms) if old and new else None
 
 
 def _ref(candidate_id: str | None, by_id: Mapping[str, Row]) -> str:

@@ -15,6 +15,13 @@ LOG_PAD = 1.3  # a log axis reaches this factor past the extreme points, so none
 LIN_PAD = 1.08
 X_PAD = 0.5  # candidates sit half a step inside the x range: the first and last show whole
 
+# Both charts' colours. The best-so-far line is wide and light, the baseline thin, dark,
+# dashed and drawn after it: while the best is still the baseline both stay visible.
+GRID = "#e8e8e8"
+LINE = "#7fc98f"
+LINE_WIDTH = 4
+BASELINE = "#444444"
+
 
 @dataclasses.dataclass(frozen=True)
 class YAxis:

@@ -12,9 +12,16 @@ import re
 from collections.abc import Callable
 
 from kernelmagic.loop.session import Session
-from kernelmagic.notebook._chart import BASELINE, GRID, LINE, LINE_WIDTH
 from kernelmagic.render.rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup
-from kernelmagic.render.series import Series, YAxis, series
+from kernelmagic.render.series import (
+    BASELINE,
+    GRID,
+    LINE,
+    LINE_WIDTH,
+    Series,
+    YAxis,
+    series,
+)
 
 WIDTH = 640
 LEFT, RIGHT = 64, 486  # the plot area's x extent; the legend sits to its right

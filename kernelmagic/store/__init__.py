@@ -35,6 +35,7 @@ from kernelmagic.harness.verdict import Status, Verdict
 from kernelmagic.loop.proposal import Exchange
 from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
 from kernelmagic.store import _faults as store_faults
+from kernelmagic.store import _rows as store_rows
 from kernelmagic.store import _schema as store_schema
 
 SCHEMA_VERSION = store_schema.VERSION
@@ -136,38 +137,11 @@ class SessionStore:
             self._write(f"UPDATE sessions SET {names} WHERE id = ?", (*fields.values(), session_id))
 
     def add_candidate(self, record: CandidateRecord, eval_key: str) -> None:
-        self._insert(
-            "candidates",
-            {
-                "id": record.id,
-                "session_id": record.session,
-                "seq": record.seq,
-                "round": record.round,
-                "origin": record.origin,
-                "parent": record.parent,
-                "rationale": record.rationale,
-                "params_json": json.dumps(dict(record.params), default=str)
-                if record.params is not None
-                else None,
-                "candidate_json": json.dumps(dataclasses.asdict(record.candidate)),
-                "eval_key": eval_key,
-                "created": time.time(),
-            },
-        )
+        self._insert("candidates", store_rows.candidate_row(record, eval_key))
 
     def set_verdict(self, candidate_id: str, verdict: Verdict, reused_from: str | None) -> None:
-        self._insert(
-            "verdicts",
-            {
-                "candidate_id": candidate_id,
-                "status": verdict.status.value,
-                "latency_ms": verdict.latency_ms,
-                "verdict_json": json.dumps(verdict.to_dict(), default=str),
-                "reused_from": reused_from,
-                "created": time.time(),
-            },
-            replace=True,
-        )
+        row = store_rows.verdict_row(candidate_id, verdict, reused_from)
+        self._insert("verdicts", row, replace=True)
 
     def discard(self, candidate_ids: Iterable[str]) -> None:
         """Forget proposals that were never evaluated (a round cut short before it began)."""
@@ -176,52 +150,13 @@ class SessionStore:
             self._write("DELETE FROM candidates WHERE id = ?", (cid,))
 
     def add_exchange(self, session_id: str, round_: int, exchange: Exchange) -> None:
-        self._insert(
-            "exchanges",
-            {
-                "session_id": session_id,
-                "round": round_,
-                "model": exchange.model,
-                "messages_json": json.dumps([dict(m) for m in exchange.messages]),
-                "reply": exchange.reply,
-                "prompt_tokens": exchange.prompt_tokens,
-                "completion_tokens": exchange.completion_tokens,
-                "finish_reason": exchange.finish_reason,
-                "error": exchange.error,
-                "seconds": exchange.seconds,
-                "created": time.time(),
-            },
-        )
+        self._insert("exchanges", store_rows.exchange_row(session_id, round_, exchange))
 
     def add_decision(self, decision: Decision) -> None:
-        self._insert(
-            "decisions",
-            {
-                "session_id": decision.session,
-                "round": decision.round,
-                "candidate_id": decision.candidate,
-                "incumbent_id": decision.incumbent,
-                "accepted": int(decision.accepted),
-                "by": decision.by,
-                "reason": decision.reason,
-                "speedup": decision.speedup,
-                "created": time.time(),
-            },
-        )
+        self._insert("decisions", store_rows.decision_row(decision))
 
     def set_round(self, session_id: str, record: RoundRecord) -> None:
-        self._insert(
-            "rounds",
-            {
-                "session_id": session_id,
-                "round": record.round,
-                "mode": record.mode,
-                "notes_json": json.dumps(list(record.notes)),
-                "tokens": record.tokens,
-                "finished": int(record.finished),
-            },
-            replace=True,
-        )
+        self._insert("rounds", store_rows.round_row(session_id, record), replace=True)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -273,7 +208,7 @@ class SessionStore:
         if row is None:
             raise StoreError(f"no session {session_id!r} in {self.path}")
         info = self._info(session_id)
-        meta = store_schema.meta(dict(row))
+        meta = store_rows.meta(dict(row))
         meta.update(state=info.state, stop_reason=info.stop_reason)
         return StoredSession(info, meta, *self._records(session_id))
 
@@ -312,8 +247,8 @@ class SessionStore:
         cands = tuple(candidates) or parts[0]
         decs = tuple(decisions) or parts[1]
         rnds = tuple(rounds) or parts[2]
-        info = store_schema.summary(row, cands, rnds)
-        return StoredSession(info, store_schema.meta(row), cands, decs, rnds, parts[3])
+        info = store_rows.summary(row, cands, rnds)
+        return StoredSession(info, store_rows.meta(row), cands, decs, rnds, parts[3])
 
     # -- internals -------------------------------------------------------------------
 
@@ -323,22 +258,22 @@ class SessionStore:
 
         return (
             tuple(
-                store_schema.candidate(r)
+                store_rows.candidate(r)
                 for r in rows(
                     "SELECT c.*, v.verdict_json, v.reused_from FROM candidates c LEFT JOIN "
                     "verdicts v ON v.candidate_id = c.id WHERE c.session_id = ? ORDER BY c.seq"
                 )
             ),
             tuple(
-                store_schema.decision(r)
+                store_rows.decision(r)
                 for r in rows("SELECT * FROM decisions WHERE session_id = ? ORDER BY id")
             ),
             tuple(
-                store_schema.round_record(r)
+                store_rows.round_record(r)
                 for r in rows("SELECT * FROM rounds WHERE session_id = ? ORDER BY round")
             ),
             tuple(
-                store_schema.exchange(r)
+                store_rows.exchange(r)
                 for r in rows("SELECT * FROM exchanges WHERE session_id = ? ORDER BY id")
             ),
         )

@@ -1,19 +1,12 @@
-"""The session database file: how it is opened, its tables, how an older file is brought
-up to date, and how rows read back as records."""
+"""The session database file: how it is opened, its tables, and how an older file is
+brought up to date (`_rows` turns records into rows and back)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from kernelmagic.candidate import Candidate
 from kernelmagic.errors import StoreError
-from kernelmagic.harness.verdict import Verdict
-from kernelmagic.loop.proposal import Exchange
-from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
 from kernelmagic.store import _faults as store_faults
 
 VERSION = 2  # 1: the first release; 2: the owner columns
@@ -124,93 +117,3 @@ def check_version(db: sqlite3.Connection, path: Path) -> None:
 def columns(db: sqlite3.Connection) -> set[str]:
     """The columns of the sessions table (none: not a session database)."""
     return {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
-
-
-def meta(row: dict[str, Any]) -> dict[str, Any]:
-    """A sessions row as `StoredSession.meta`: JSON columns decoded, the owner left out (which
-    process ran it here is nothing a reader of the session needs)."""
-    out = {k: v for k, v in row.items() if k not in OWNER_COLUMNS}
-    for name in JSON_COLUMNS:
-        out[name.removesuffix("_json")] = json.loads(out.pop(name, None) or "null")
-    return out
-
-
-def summary(
-    row: dict[str, Any], candidates: Sequence[CandidateRecord], rounds: Sequence[RoundRecord]
-) -> SessionInfo:
-    """A session's summary from its row and records, as the store's query would give it."""
-    by_id = {c.id: c for c in candidates}
-    base, best = by_id.get(row.get("baseline_id") or ""), by_id.get(row.get("best_id") or "")
-    return SessionInfo(
-        id=row["id"],
-        title=row["title"],
-        created=row["created"],
-        updated=row["updated"],
-        state=row["state"],
-        stop_reason=row.get("stop_reason") or "",
-        proposer=row["proposer"],
-        backend=row["backend"],
-        device=row["device"],
-        candidates=len(candidates),
-        rounds=max((r.round for r in rounds if r.finished), default=0),
-        baseline_ms=base.latency_ms if base else None,
-        best_ms=best.latency_ms if best else None,
-        best_status=best.status.value if best and best.status else None,
-    )
-
-
-def candidate(r: sqlite3.Row) -> CandidateRecord:
-    """A candidates row joined with its verdict (`verdict_json`, `reused_from`)."""
-    cand = json.loads(r["candidate_json"])
-    cand["compile_options"] = tuple(cand.get("compile_options", ()))
-    return CandidateRecord(
-        id=r["id"],
-        session=r["session_id"],
-        seq=r["seq"],
-        round=r["round"],
-        origin=r["origin"],
-        candidate=Candidate(**cand),
-        rationale=r["rationale"],
-        parent=r["parent"],
-        params=json.loads(r["params_json"]) if r["params_json"] else None,
-        verdict=Verdict.from_dict(json.loads(r["verdict_json"])) if r["verdict_json"] else None,
-        reused_from=r["reused_from"],
-    )
-
-
-def decision(r: sqlite3.Row) -> Decision:
-    return Decision(
-        session=r["session_id"],
-        round=r["round"],
-        candidate=r["candidate_id"],
-        incumbent=r["incumbent_id"],
-        accepted=bool(r["accepted"]),
-        by=r["by"],
-        reason=r["reason"],
-        speedup=r["speedup"],
-    )
-
-
-def round_record(r: sqlite3.Row) -> RoundRecord:
-    return RoundRecord(
-        round=r["round"],
-        mode=r["mode"],
-        candidates=(),
-        notes=tuple(json.loads(r["notes_json"])),
-        tokens=r["tokens"],
-        finished=bool(r["finished"]),
-    )
-
-
-def exchange(r: sqlite3.Row) -> tuple[int, Exchange]:
-    """An exchanges row: (round, exchange)."""
-    return r["round"], Exchange(
-        model=r["model"],
-        messages=tuple(json.loads(r["messages_json"])),
-        reply=r["reply"],
-        prompt_tokens=r["prompt_tokens"],
-        completion_tokens=r["completion_tokens"],
-        finish_reason=r["finish_reason"],
-        error=r["error"],
-        seconds=r["seconds"],
-    )

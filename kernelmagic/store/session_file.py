@@ -35,6 +35,7 @@ def to_dict(stored: StoredSession) -> dict[str, Any]:
         "candidates": [
             {
                 **{k: v for k, v in dataclasses.asdict(c).items() if k != "verdict"},
+                "candidate": c.candidate.to_dict(),
                 "params": dict(c.params) if c.params is not None else None,
                 "verdict": c.verdict.to_dict() if c.verdict else None,
             }
@@ -55,13 +56,11 @@ def from_dict(data: dict[str, Any]) -> StoredSession:
         raise StoreError("not a kernelmagic session file (its 'format' field is missing)")
     candidates = []
     for c in data["candidates"]:
-        cand = dict(c["candidate"])
-        cand["compile_options"] = tuple(cand.get("compile_options", ()))
         candidates.append(
             CandidateRecord(
                 **{
                     **c,
-                    "candidate": Candidate(**cand),
+                    "candidate": Candidate.from_dict(c["candidate"]),
                     "verdict": Verdict.from_dict(c["verdict"]) if c["verdict"] else None,
                 }
             )

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kernelmagic.harness._candidate_module import forget_module, load_module
 from kernelmagic.harness._gpu_target._launches import (
     Arg,
     ArrayArg,
@@ -36,7 +37,6 @@ from kernelmagic.harness._gpu_target._launches import (
     code_ref,
 )
 from kernelmagic.harness._gpu_target._ptx import ptx_report
-from kernelmagic.harness._programs import forget_module, load_module
 
 _LOCK = threading.Lock()  # compiling patches numba module attributes for its duration
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from kernelmagic.candidate import Candidate, cuda_source
+from kernelmagic.candidate import Candidate, cuda_directive, cuda_source
 from kernelmagic.candidate.safety.allowlist import ALLOWED_MODULES
 from kernelmagic.harness.devices import DeviceInfo
 from kernelmagic.harness.verdict import Status
@@ -103,13 +103,13 @@ def _contract(request: RoundRequest, base: Candidate) -> str:
             entry = f"`{base.entry}`" if base.entry else "(the host function that takes the inputs)"
         return _PYTHON_CONTRACT.format(entry=entry, modules=", ".join(ALLOWED_MODULES))
     kernels = [k for k in cuda_source.find_kernels(base.source) if k.defined]
-    wanted = (base.kernel or "").split("<")[0].strip()
+    wanted = cuda_source.kernel_base_name(base.kernel or "")
     kernel = next((k for k in kernels if k.name == wanted), kernels[0] if kernels else None)
     params = ", ".join(p.name for p in kernel.params) if kernel else "(see the kernel)"
     try:
-        directive = cuda_source.parse_directive(base.source)
-    except ValueError:
-        directive = cuda_source.Directive()
+        directive = cuda_directive.parse_directive(base.source)
+    except cuda_directive.DirectiveError:
+        directive = cuda_directive.Directive()
     grid = directive.grid or base.grid or "one thread per element of the first output"
     block = directive.block or base.block or "the harness's default"
     launch = f"grid={grid}; block={block}"

@@ -13,7 +13,7 @@ import ast
 import dataclasses
 import re
 
-from kernelmagic.candidate import Candidate, cuda_source, safety
+from kernelmagic.candidate import Candidate, cuda_directive, cuda_lexer, cuda_source, safety
 
 RATIONALE_CHARS = 600
 
@@ -21,7 +21,6 @@ RATIONALE_CHARS = 600
 # string holds no backtick, or it is inline code.
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}(?=[^`]*$)|~{3,})[ \t]*(?P<info>.*)$")
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S)
-_C_NOISE = re.compile(r"//[^\n]*|/\*.*?(?:\*/|\Z)|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
 _LOOKS_PYTHON = re.compile(r"^\s*(def |import |from \w+ import |@)", re.M)
 
 
@@ -177,7 +176,7 @@ def _python_problem(tree: ast.Module, base: Candidate, *, truncated: bool) -> st
 
 
 def _cuda_problem(code: str, base: Candidate) -> str | None:
-    masked = _C_NOISE.sub(" ", code)
+    masked = cuda_lexer.mask(code, cuda_lexer.NOT_CODE)
     depth = 0
     for char in masked:
         depth += {"{": 1, "}": -1}.get(char, 0)
@@ -189,7 +188,10 @@ def _cuda_problem(code: str, base: Candidate) -> str | None:
     if not kernels:
         return ""
     wanted = _kernel_name(base)
-    directive_names_kernel = re.search(r"//\s*kernelmagic\s*:.*\bkernel\s*=", code)
+    directive_names_kernel = any(
+        item.key == "kernel" and item.value is not None
+        for item in cuda_directive.directive_items(code)
+    )
     if base.kernel and wanted not in {k.name for k in kernels} and not directive_names_kernel:
         return f"it does not define the kernel {wanted!r}"
     return None
@@ -227,7 +229,7 @@ def _names_in(code: str, kind: str) -> set[str]:
 
 
 def _kernel_name(base: Candidate) -> str | None:
-    return base.kernel.split("<")[0].strip() if base.kernel else None
+    return cuda_source.kernel_base_name(base.kernel) if base.kernel else None
 
 
 def _hosts(tree: ast.Module) -> list[ast.FunctionDef]:

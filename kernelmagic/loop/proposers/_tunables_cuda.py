@@ -14,7 +14,8 @@ import bisect
 import re
 from collections.abc import Iterator
 
-from kernelmagic.candidate import Candidate, cuda_source
+from kernelmagic.candidate import Candidate, cuda_directive, cuda_lexer
+from kernelmagic.candidate.cuda_directive import FAST_MATH_OPTION, REGISTER_CAP_OPTION
 from kernelmagic.errors import CandidateError
 from kernelmagic.loop.proposers._tunables_base import (
     EXAMPLE,
@@ -38,19 +39,6 @@ _DECLARATION = re.compile(
 )
 _INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|\d+)([uUlL]*)")
 _FLOAT = re.compile(r"([+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)([fFlL]?)")
-_DIRECTIVE_LINE = re.compile(r"[ \t]*//[ \t]*kernelmagic[ \t]*:(.*)")
-_FAST = re.compile(r"--?use_fast_math")
-_CAP = re.compile(r"--?maxrregcount=(\d+)")
-# Comments, pp-numbers (so the digit separator in 1'000 starts no char literal) and
-# string/char literals, raw strings included: where a comment really starts and ends.
-_LEXEMES = re.compile(
-    r"""(?P<line>//(?:\\\r?\n|[^\r\n])*)
-      | (?P<block>/\*.*?(?:\*/|\Z))
-      | (?P<number>\b\d(?:'?[\w.])*)
-      | (?P<string>R"(?P<delim>[^()\\\s"]{0,16})\(.*?\)(?P=delim)"
-                  |"(?:\\.|[^"\\\r\n])*"?|'(?:\\.|[^'\\\r\n])*'?)""",
-    re.S | re.X,
-)
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\b\d(?:'?[\w.])*")
 
 
@@ -62,8 +50,8 @@ def features(candidate: Candidate) -> list[Feature]:
         for number, offset, head, text in _markers(candidate.source)
     ]
     try:
-        directive = cuda_source.parse_directive(candidate.source)
-    except cuda_source.DirectiveError as exc:
+        directive = cuda_directive.parse_directive(candidate.source)
+    except cuda_directive.DirectiveError as exc:
         raise CandidateError(str(exc)) from None
     block = directive.block or candidate.block
     if block is not None and re.fullmatch(r"\s*[1-9]\d*\s*", block):
@@ -73,26 +61,14 @@ def features(candidate: Candidate) -> list[Feature]:
     return found + _option_features(candidate.compile_options, directive.options)
 
 
-def _mask(source: str, kinds: tuple[str, ...]) -> str:
-    """`source` with the lexemes of `kinds` ("line", "block", "string") blanked, keeping
-    every offset and line break."""
-
-    def blank(match: re.Match[str]) -> str:
-        return re.sub(r"[^\r\n]", " ", match.group()) if match.lastgroup in kinds else match.group()
-
-    return _LEXEMES.sub(blank, source)
-
-
 def _markers(source: str) -> Iterator[tuple[int, int, str, str]]:
     """(line number, line offset, the line before the marker, the marker's values)."""
     starts = [offset for _, offset, _ in lines(source)]
-    heads = _mask(source, ("block",))  # /* sizes */ before a marked value is no part of it
-    for lexeme in _LEXEMES.finditer(source):
-        marker = _MARKER.match(lexeme.group()) if lexeme.lastgroup == "line" else None
-        if marker:
-            index = bisect.bisect_right(starts, lexeme.start()) - 1
-            head = heads[starts[index] : lexeme.start()]
-            yield index + 1, starts[index], head, marker.group(1)
+    heads = cuda_lexer.mask(source, ["block"])  # /* sizes */ before a value is no part of it
+    for at, comment in cuda_lexer.line_comments(source):
+        if marker := _MARKER.match(comment):
+            index = bisect.bisect_right(starts, at) - 1
+            yield index + 1, starts[index], heads[starts[index] : at], marker.group(1)
 
 
 def _marker(head: str, text: str, number: int, offset: int) -> Feature:
@@ -157,7 +133,7 @@ def _reads(source: str, size: int) -> bool:
     Shared arrays sized for one block are what this is for; any other read
     (``__launch_bounds__(256)``, ``blockIdx.x * 256``) is as likely tied to the block, so
     it counts too. A constant's own definition is not a read of it."""
-    code = _mask(source, ("line", "block", "string"))
+    code = cuda_lexer.mask(source, cuda_lexer.NOT_CODE)
     names: set[str] = set()
     definitions: list[tuple[int, int]] = []  # from a constant's name to the end of its value
     for _, offset, line in lines(code):
@@ -189,16 +165,11 @@ def _launch(candidate: Candidate, old: int, grid: str | None) -> Feature:
 def _directive_edits(source: str, new: dict[str, str]) -> list[Edit]:
     """Set `new` keys in the directive: in the last line that sets each, else in a new
     first line (the directive's lines merge, later keys winning)."""
-    spans: dict[str, tuple[int, int]] = {}
-    for _, offset, line in lines(source):
-        match = _DIRECTIVE_LINE.fullmatch(line)
-        at = offset + match.start(1) if match else 0
-        for item in match.group(1).split(";") if match else ():
-            key, sep, value = item.partition("=")
-            if sep and key.strip() in new:
-                first = at + len(key) + 1 + len(value) - len(value.lstrip())
-                spans[key.strip()] = (first, first + len(value.strip()))
-            at += len(item) + 1
+    spans = {
+        item.key: (item.start, item.end)
+        for item in cuda_directive.directive_items(source)
+        if item.value is not None and item.key in new
+    }
     edits = [(*spans[key], text) for key, text in new.items() if key in spans]
     added = "; ".join(f"{key}={text}" for key, text in new.items() if key not in spans)
     return [*edits, (0, 0, f"// kernelmagic: {added}\n")] if added else edits
@@ -207,23 +178,23 @@ def _directive_edits(source: str, new: dict[str, str]) -> list[Edit]:
 def _option_features(own: tuple[str, ...], pinned: tuple[str, ...]) -> list[Feature]:
     """-use_fast_math and -maxrregcount, unless the directive's options pin them."""
     features = []
-    if not any(_FAST.fullmatch(o) for o in pinned):
+    if not any(FAST_MATH_OPTION.fullmatch(o) for o in pinned):
 
         def fast_math(options: tuple[str, ...], value: bool) -> tuple[str, ...]:
-            kept = tuple(o for o in options if not _FAST.fullmatch(o))
+            kept = tuple(o for o in options if not FAST_MATH_OPTION.fullmatch(o))
             return (*kept, FAST_MATH) if value else kept
 
-        on = any(_FAST.fullmatch(o) for o in own)
+        on = any(FAST_MATH_OPTION.fullmatch(o) for o in own)
         features.append(
             Feature(Tunable(FAST_MATH, (False, True), on, "compile options"), options=fast_math)
         )
-    if not any(_CAP.fullmatch(o) for o in pinned):
+    if not any(REGISTER_CAP_OPTION.fullmatch(o) for o in pinned):
 
         def registers(options: tuple[str, ...], value: int | None) -> tuple[str, ...]:
-            kept = tuple(o for o in options if not _CAP.fullmatch(o))
+            kept = tuple(o for o in options if not REGISTER_CAP_OPTION.fullmatch(o))
             return kept if value is None else (*kept, f"{REGISTERS}={value}")
 
-        caps = [int(m.group(1)) for o in own if (m := _CAP.fullmatch(o))]
+        caps = [int(m.group(1)) for o in own if (m := REGISTER_CAP_OPTION.fullmatch(o))]
         original = caps[-1] if caps else None
         values = (None, *sorted({c for c in (*REGISTER_CAPS, original) if c is not None}))
         features.append(

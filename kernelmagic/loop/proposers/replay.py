@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
-from kernelmagic.store import StoredSession
+from kernelmagic.loop.records import Recorded
 
 
 class ReplayProposer:
@@ -18,7 +18,7 @@ class ReplayProposer:
 
     name = "replay"
 
-    def __init__(self, recorded: StoredSession) -> None:
+    def __init__(self, recorded: Recorded) -> None:
         self.recorded = recorded
         self._by_round: dict[int, list[Proposal]] = {}
         for c in recorded.candidates:

@@ -1,0 +1,230 @@
+"""The timing stage of an evaluation: timing sets sent to the workers once, the job, and
+the verdict on what the timed runs returned and how long they took.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+from typing import Any
+
+from kernelmagic.candidate.launch import LaunchError, evaluate_number
+from kernelmagic.harness import _judge as judge
+from kernelmagic.harness._draws import Draws, worker_case
+from kernelmagic.harness._measure import time_job
+from kernelmagic.harness._verdict_base import VerdictBase
+from kernelmagic.harness._workers import Workers
+from kernelmagic.harness.backends import Plan
+from kernelmagic.harness.cluster import WorkerKind
+from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.jobs import RunSpec, TimeJob, TimingSets
+from kernelmagic.harness.options import HarnessOptions, TimingOptions
+from kernelmagic.harness.verdict import Roofline, Status, Timing, Verdict
+from kernelmagic.problem import Problem
+
+# Enough pairs for the sign test to reach p < 0.01 with five pairs reversed: the simulator's
+# host clock picks up every hiccup of a loaded machine.
+SIM_COMPARE_PAIRS = 24
+
+
+class TimingStage:
+    """Times candidates of one problem; holds the timing sets the workers were sent."""
+
+    def __init__(
+        self, problem: Problem, options: HarnessOptions, draws: Draws, workers: Workers
+    ) -> None:
+        self.problem = problem
+        self._options = options
+        self._draws = draws
+        self._workers = workers
+        self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
+
+    def forget(self) -> None:
+        """The pool was replaced: its workers hold none of the sets sent before."""
+        self._scattered.clear()
+
+    def job(
+        self, specs: tuple[RunSpec, ...], *, simulated: bool = False, pairs: bool = False
+    ) -> tuple[TimeJob, Any]:
+        """The job, and the timing sets as data already held by the workers."""
+        # A verdict's timing also times each set's first call, on data the candidate has
+        # never seen; a comparison only ranks two candidates already judged.
+        fresh = not pairs
+        sets = self._sets(simulated)
+        if simulated:
+            # The simulator is slow and its clock means little: one checked call per set,
+            # enough to catch results cached from an earlier call.
+            n = (
+                max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
+                if pairs
+                else (self.problem.timing_sets)
+            )
+            options = TimingOptions(
+                warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
+            )
+            return TimeJob(specs, options, fresh_check=fresh), sets
+        return TimeJob(specs, self._options.timing, fresh_check=fresh), sets
+
+    def _sets(self, simulated: bool) -> Any:
+        # Timing sets can be hundreds of MB: send them once, not with every candidate, and
+        # again only after a worker was replaced (its copy died with it).
+        kind: WorkerKind = "sim" if simulated else "gpu"
+        pool = self._workers.pool
+        held = self._scattered.get(kind)
+        if held is None or held[0] != pool.generation:
+            cases = self._draws.timing_cases(simulated=simulated)
+            twins = self._draws.timing_twins(simulated=simulated)
+            sets = TimingSets(
+                tuple(worker_case(i, c, self.problem) for i, c in enumerate(cases)),
+                token=uuid.uuid4().hex,
+                twins=tuple(
+                    dataclasses.replace(worker_case(len(cases) + j, t, self.problem), of=k)
+                    for j, (k, t) in enumerate(twins)
+                ),
+            )
+            self._scattered[kind] = (pool.generation, pool.scatter(sets, kind))
+        return self._scattered[kind][1]
+
+    def verdict(
+        self,
+        spec: RunSpec,
+        route: Plan,
+        base: VerdictBase,
+        device: DeviceInfo,
+        checked: str,
+        n_cases: int,
+        worker: str,
+    ) -> Verdict:
+        """The verdict on a verified candidate, timed: what its timed runs returned is judged
+        first, then skipped work, then its timing (and roofline, on a GPU)."""
+        simulated = device.simulated
+        if simulated and self.problem.timing_inputs is not None:
+            note = (
+                "timing_inputs are for a GPU: the simulator timed on draws of inputs(seed), "
+                "the verification cases' sizes"
+            )
+            base = dataclasses.replace(base, warnings=(*base.warnings, note))
+        outcome = self._workers.run(
+            route,
+            base,
+            "timing",
+            time_job,
+            lambda: self.job((spec,), simulated=simulated),
+            prefer=worker,
+        )
+        if isinstance(outcome, Verdict):
+            return outcome
+        report, worker = outcome
+        timing_cases = self._draws.timing_cases(simulated=simulated)
+        # A first output that differs from the reference says more than a later run that
+        # differs from the first, so it is judged before the worker's own failure.
+        wrong = next(
+            (
+                found
+                for k, (case, outputs) in enumerate(
+                    zip(timing_cases, report.first_outputs[0], strict=False)
+                )
+                if (
+                    found := judge.first_wrong(
+                        self.problem, case, outputs, f"timing set {k + 1}, {case.describe()}"
+                    )
+                )
+            ),
+            None,
+        )
+        if report.failure and wrong is None:
+            return self._workers.failed(report.failure, worker, base)
+        if report.failure and report.failure.replace_worker:
+            self._workers.pool.replace(worker)
+        if wrong:
+            return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
+        twins = self._draws.timing_twins(simulated=simulated)
+        outputs = report.twin_outputs[0] if report.twin_outputs else ()
+        wrong = next(
+            (
+                found
+                for (k, twin), got in zip(twins, outputs, strict=False)
+                if (
+                    found := judge.first_wrong(
+                        self.problem,
+                        twin,
+                        got,
+                        f"the twin of timing set {k + 1}, {twin.describe()}",
+                    )
+                )
+            ),
+            None,
+        )
+        if wrong:
+            return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
+        skipped = judge.skipped_work(
+            report.fresh_ms[0] if report.fresh_ms else (), report.samples_ms[0], simulated
+        )
+        if skipped:
+            return base.make(Status.REJECTED, skipped, cases=n_cases)
+        message = (
+            f"{checked} and {len(timing_cases)} timing sets; "
+            f"{report.checked_runs} timed runs re-checked"
+        )
+        if simulated:
+            timing = judge.summarize(
+                report.samples_ms[0], simulated=True, method="host clock on the CPU simulator"
+            )
+            return base.make(
+                Status.CORRECT,
+                message + "; timing is simulated, not a GPU timing",
+                cases=n_cases,
+                timing=timing,
+            )
+        flags: list[str] = []
+        samples, method = report.samples_ms[0], "CUDA events"
+        if judge.escaped_stream(report.samples_ms[0], report.host_ms[0]):
+            samples, method = report.host_ms[0], "host clock"
+            flags.append(
+                "the host waited much longer than the device events measured: work ran "
+                "outside the timed stream, so the host clock is reported"
+            )
+        timing = judge.summarize(samples, simulated=False, method=method)
+        roofline = self._roofline(timing, device)
+        if roofline and (roofline.bandwidth_fraction or 0) > 1.05:
+            flags.append(
+                "faster than the device's peak memory bandwidth: check the stated bytes moved"
+            )
+        if roofline and (roofline.compute_fraction or 0) > 1.05:
+            flags.append("faster than the device's peak FP32 rate: check the stated flops")
+        return base.make(
+            Status.CORRECT,
+            message,
+            cases=n_cases,
+            timing=timing,
+            roofline=roofline,
+            flags=tuple(flags),
+        )
+
+    def _roofline(self, timing: Timing, device: DeviceInfo) -> Roofline | None:
+        if self.problem.bytes_moved is None and self.problem.flops is None:
+            return None
+        inputs = dict(self._draws.timing_cases(simulated=False)[0].inputs)
+        seconds = timing.median_ms / 1e3
+        gbps = _work(self.problem.bytes_moved, inputs)
+        gflops = _work(self.problem.flops, inputs)
+        return Roofline(
+            achieved_gbps=gbps / seconds / 1e9 if gbps is not None else None,
+            peak_gbps=device.peak_gbps,
+            achieved_gflops=gflops / seconds / 1e9 if gflops is not None else None,
+            peak_gflops=device.peak_fp32_gflops,
+        )
+
+
+def _work(spec: Any, inputs: dict[str, Any]) -> float | None:
+    if spec is None:
+        return None
+    if callable(spec):
+        return float(spec(inputs))
+    if isinstance(spec, str):
+        try:
+            return evaluate_number(spec, inputs)
+        except LaunchError:
+            return None
+    return float(spec)
