@@ -43,4 +43,4 @@ def compare(
     return harness.compare(as_candidate(a), as_candidate(b))
 
 
-__all__ = ["as_candidate", "check", "compare", "optimize"]
+__all__ = ["check", "compare", "optimize"]

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from kernelmagic.errors import BackendUnavailable
 from kernelmagic.harness._candidate_module import CandidateFailure, candidate_print
 from kernelmagic.harness._runtime_base import Runtime
 from kernelmagic.harness._worker import (
@@ -116,9 +115,7 @@ def time_job(job: TimeJob, timing_sets: TimingSets) -> TimeReport:
                     checked += 1
     except CandidateFailure as exc:
         failure, failed = exc.failure, current
-    except BackendUnavailable:
-        raise  # a missing extra: the machine's setup, never the candidate's failure
-    except BaseException as exc:
+    except BaseException as exc:  # the runtime exists (made above): this is the candidate's
         failure, failed = classify(exc, None, "timing"), current
     finally:
         rt.release()

@@ -154,9 +154,7 @@ def verify(job: VerifyJob, *, run: bool) -> VerifyReport:
                 runs.append(run_once(program, rt, dev, case, rep, launched))
     except CandidateFailure as exc:
         failure = _with_context(exc.failure, context)
-    except BackendUnavailable:
-        raise
-    except BaseException as exc:
+    except BaseException as exc:  # the runtime exists by now: whatever is raised is the run's
         failure = classify(exc, program, context)
     finally:
         rt.release()
