@@ -124,5 +124,5 @@ def test_the_tutorial_of_a_50_candidate_session_stays_small(fifty, tmp_path):
     print(f"tutorial of a 50-candidate session: {size} bytes")
     assert size < 300_000, f"{size} bytes"
     nb = nbformat.read(done.path, as_version=4)
-    recorded = next(c for c in nb.cells if "session_file.loads(" in c.source)
+    recorded = next(c for c in nb.cells if "session_from_json(" in c.source)
     assert recorded.source.count('"seq":') == 51  # every candidate travels with it
