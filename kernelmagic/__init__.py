@@ -21,9 +21,8 @@ from kernelmagic.harness.devices import DeviceInfo, profile
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.options import ClusterOptions, HarnessOptions, TimingOptions
 from kernelmagic.harness.verdict import CompileInfo, Resources, Roofline, Status, Timing, Verdict
-from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.events import Challenge, Event
-from kernelmagic.loop.proposers.llm import LLMOptions
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord, Decision
 from kernelmagic.loop.session import Best, Session
 from kernelmagic.problem import Problem

@@ -9,8 +9,8 @@ from kernelmagic.harness.comparison import Comparison
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.options import HarnessOptions
 from kernelmagic.harness.verdict import Verdict
-from kernelmagic.loop.start import as_candidate, optimize
 from kernelmagic.problem import Problem
+from kernelmagic.start import as_candidate, optimize
 
 
 def check(

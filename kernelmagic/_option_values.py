@@ -11,8 +11,7 @@ import argparse
 from typing import Any
 
 from kernelmagic.harness.options import ClusterOptions, HarnessOptions, TimingOptions
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.proposers.llm import LLMOptions
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 
 
 def problem_fields(values: argparse.Namespace) -> dict[str, Any]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from kernelmagic._option import LOOP, Option, option
-from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.loop.proposers import PROPOSERS
-from kernelmagic.loop.proposers.llm import LLMOptions
 
 LOOP_OPTIONS: tuple[Option, ...] = (
     option(
@@ -140,12 +139,13 @@ LOOP_OPTIONS: tuple[Option, ...] = (
     ),
     option(
         "--resume",
-        where="optimize",
+        where="optimize magic",
         group=LOOP,
         metavar="SESSION_ID",
         help="continue a stored session",
-        doc="continue a stored session (leave out `CANDIDATE_FILE`): every option not named "
-        "again is the stored session's, its endpoint and model included",
+        doc="continue a stored session (leave out `CANDIDATE_FILE`; in a cell, the body may "
+        "be empty or the session's own kernel): every option not named again is the stored "
+        "session's, its endpoint and model included",
     ),
     option(
         "--session-db",

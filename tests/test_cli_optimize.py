@@ -16,8 +16,8 @@ from problems import NUMBA_SAXPY
 from test_loop import RENAMED, SLOW_SAXPY, WRONG, Scripted
 
 import kernelmagic as km
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.options import OptimizeOptions
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, session_file
 
 PROBLEM = """

@@ -23,9 +23,8 @@ from test_loop import RENAMED, SLOW_SAXPY, WRONG
 from test_notebooks import execute, outputs_of
 
 import kernelmagic as km
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.proposers.llm import LLMOptions
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, session_file
 
 ROOT = Path(__file__).resolve().parents[1]

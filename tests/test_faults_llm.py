@@ -28,11 +28,11 @@ import kernelmagic as km
 from kernelmagic.errors import ProposerError
 from kernelmagic.harness.devices import PROFILES
 from kernelmagic.harness.verdict import Status
-from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.loop.proposal import Attempt, ProblemBrief, RoundRequest
 from kernelmagic.loop.proposers._llm_wire import MAX_REPLY_BYTES
-from kernelmagic.loop.proposers.llm import LLMOptions, LLMProposer
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.proposers.llm import LLMProposer
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore
 
 KEY = "sk-test-key-123456"

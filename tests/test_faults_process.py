@@ -34,9 +34,9 @@ from kernelmagic.harness import cluster
 from kernelmagic.harness._measure import time_job
 from kernelmagic.harness.cluster import JobTimeout, LostData, WorkerPool
 from kernelmagic.harness.options import ClusterOptions
-from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
-from kernelmagic.loop.start import optimize
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore
 
 GROWING = """

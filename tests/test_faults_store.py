@@ -24,11 +24,11 @@ from test_loop import RENAMED, WRONG, Scripted
 import kernelmagic as km
 from kernelmagic.errors import StoreError
 from kernelmagic.harness.verdict import Status, Timing, Verdict
-from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.events import Event, EventFeed
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
-from kernelmagic.loop.start import optimize
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, default_path, session_file
 from kernelmagic.store import _schema as store_schema
 from kernelmagic.store.rescue import save_rescue
@@ -194,8 +194,8 @@ from pathlib import Path
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 from test_loop import RENAMED, WRONG, Scripted
 import kernelmagic as km
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.options import OptimizeOptions
+from kernelmagic.start import optimize
 
 def hang(request):
     if request.round == 2:  # round 1 is stored: say so, then wait to be killed

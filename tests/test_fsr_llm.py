@@ -14,9 +14,8 @@ from test_loop import BROKEN, RENAMED, SLOW_SAXPY, WRONG
 
 import kernelmagic as km
 from kernelmagic.errors import ProposerError
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.proposers.llm import LLMOptions
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore
 
 KEY = "sk-test-key-123456"

@@ -15,10 +15,11 @@ from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError, ProposerError
 from kernelmagic.harness.devices import PROFILES, DeviceInfo
 from kernelmagic.harness.verdict import Resources, Status
+from kernelmagic.loop.options import LLMOptions
 from kernelmagic.loop.proposal import Attempt, ProblemBrief, RoundRequest
 from kernelmagic.loop.proposers._prompt import build_messages
 from kernelmagic.loop.proposers._replies import RATIONALE_CHARS, parse_reply
-from kernelmagic.loop.proposers.llm import NO_KEY, LLMOptions, LLMProposer, public_url, resolve
+from kernelmagic.loop.proposers.llm import NO_KEY, LLMProposer, public_url, resolve
 
 SAXPY = Path(__file__).parent.parent / "examples" / "saxpy"
 NUMBA = (SAXPY / "saxpy_numba.py").read_text()

@@ -8,11 +8,11 @@ import pytest
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
-from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.events import EventFeed
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
 from kernelmagic.loop.session import Session
-from kernelmagic.loop.start import optimize
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore
 
 # The same saxpy doing its arithmetic 120 times: several times slower, even on the simulator

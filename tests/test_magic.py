@@ -129,3 +129,44 @@ def test_a_gpu_backend_without_a_gpu_says_what_to_use(ip, capsys, pool):
 def test_interactive_needs_widgets(ip, capsys):
     msg = usage_error(ip, capsys, "--reference ref --inputs gen --backend numba-sim --interactive")
     assert "Accept/Reject" in msg
+
+
+def test_quoted_values_are_split_as_a_shell_splits_them(ip, capsys, tmp_path):
+    db = tmp_path / "quoted.sqlite"
+    result = run(
+        ip,
+        f"--reference ref --inputs gen --backend numba-sim --rounds 0 --session-db {db} "
+        "--task 'adds a scaled vector' --bytes '3 * n * 4' --wait --out quoted",
+    )
+    assert result.error_in_exec is None, result.error_in_exec
+    stored = km.SessionStore(db).load(ip.user_ns["quoted"].id)
+    assert stored.meta["options"]["task"] == "adds a scaled vector"  # no quotes kept
+    assert stored.meta["rerun"]["args"]["bytes"] == "3 * n * 4"
+    msg = usage_error(ip, capsys, "--reference ref --inputs gen --task 'no end")
+    assert "quot" in msg
+
+
+def test_resume_continues_a_stored_session_with_its_own_options(ip, capsys, tmp_path):
+    db = tmp_path / "resume.sqlite"
+    common = f"--reference ref --inputs gen --session-db {db} --wait"
+    first = run(
+        ip, f"{common} --backend numba-sim --proposer search --rounds 1 --candidates 2 --out first"
+    )
+    assert first.error_in_exec is None, first.error_in_exec
+    sid = ip.user_ns["first"].id
+    # The line magic continues the stored kernel; --candidates and --backend are the session's.
+    again = ip.run_cell(f"%cuda_optimize {common} --resume {sid} --rounds 2 --out again")
+    assert again.error_in_exec is None, again.error_in_exec
+    resumed = ip.user_ns["again"]
+    assert resumed.id == sid and resumed.done and len(resumed.rounds) == 2
+    assert all(len(r.candidates) <= 2 for r in resumed.rounds), resumed.rounds
+    stored = km.SessionStore(db).load(sid)
+    assert stored.info.backend == "numba-sim"
+    # The session's own kernel in the cell is fine; another kernel is refused, clearly.
+    same = run(ip, f"{common} --resume {sid} --rounds 2 --out same")
+    assert same.error_in_exec is None, same.error_in_exec
+    msg = usage_error(ip, capsys, f"{common} --resume {sid}", SLOW_SAXPY)
+    assert "another kernel" in msg
+    assert "no session" in usage_error(ip, capsys, f"{common} --resume nosuchid").lower()
+    alone = ip.run_cell(f"%cuda_optimize {common}")
+    assert "--resume" in str(alone.error_in_exec)

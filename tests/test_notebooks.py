@@ -12,8 +12,8 @@ from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 from test_loop import Scripted
 
 import kernelmagic as km
-from kernelmagic.loop.engine import OptimizeOptions
-from kernelmagic.loop.start import optimize
+from kernelmagic.loop.options import OptimizeOptions
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, session_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

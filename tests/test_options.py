@@ -16,7 +16,7 @@ from kernelmagic._option_build import BEGIN, END, markdown_table
 from kernelmagic._options import OPTIONS
 from kernelmagic.cli.main import build_parser
 from kernelmagic.harness.options import ClusterOptions, HarnessOptions, TimingOptions
-from kernelmagic.loop.proposers.llm import LLMOptions
+from kernelmagic.loop.options import LLMOptions
 from kernelmagic.notebook.magic import CudaOptimize
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "options.md"

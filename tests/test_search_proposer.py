@@ -13,11 +13,11 @@ from kernelmagic.candidate.cuda_directive import check_options
 from kernelmagic.errors import CandidateError
 from kernelmagic.harness._prepare import prepare
 from kernelmagic.harness.devices import DeviceInfo
-from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Attempt, ProblemBrief, RoundRequest
 from kernelmagic.loop.proposers import _tunables as tunables
 from kernelmagic.loop.proposers._search import SearchProposer
-from kernelmagic.loop.start import optimize
+from kernelmagic.start import optimize
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "saxpy"
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs)

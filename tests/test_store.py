@@ -10,9 +10,9 @@ from test_loop import BROKEN, RENAMED, SLOW_SAXPY, WRONG, Scripted
 
 import kernelmagic as km
 from kernelmagic.errors import StoreError
-from kernelmagic.loop.engine import OptimizeOptions
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Exchange
-from kernelmagic.loop.start import optimize
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, session_file
 
 

@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 import pytest
 
 import kernelmagic as km
-from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.events import Challenge, Event, EventFeed
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.notebook._actions import ViewActions

@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from kernelmagic._option_build import add_arguments
+from kernelmagic._option_resume import kept_arguments, restore_arguments
 from kernelmagic._option_values import harness_options, llm_options, optimize_options
 from kernelmagic.cli._check import candidate_from, problem_from
 from kernelmagic.cli._exit import EXIT_CORRECT, EXIT_OTHER, EXIT_USAGE, emit_json, uninterrupted
 from kernelmagic.errors import KernelmagicError, OptionError
 from kernelmagic.harness.cluster import close_shared_pools
-from kernelmagic.loop.proposers import is_session_file, recorded
-from kernelmagic.loop.proposers.llm import public_url
 from kernelmagic.loop.session import Session
-from kernelmagic.loop.start import optimize
 from kernelmagic.render.progress import Progress
+from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, StoredSession
+from kernelmagic.store.recorded import is_session_file, recorded
 
 # How long a second Ctrl-C waits for the loop to note the interruption (a proposer's
 # request in flight is not waited for: the store shows the session interrupted anyway).
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     store = SessionStore(args.session_db, create=not args.resume)
     stored = store.load(store.resolve(args.resume)) if args.resume else None
     if stored is not None:
-        _restore_arguments(args, stored)
+        restore_arguments(args, stored, getattr(args, "given", ()))
     rerun = _rerun_spec(args, stored)
     if args.proposer == "replay" and not args.replay and not args.resume:
         raise OptionError("--proposer replay needs --replay SESSION_ID_OR_FILE")
@@ -127,42 +127,6 @@ def _quit_now(session: Session) -> int:
     return 130
 
 
-# What a resumed session takes from its stored command line unless named again: all but
-# the session's identity (its files, store and proposer, which are restored on their own).
-_NOT_RESUMED = frozenset(
-    {"command", "given", "resume", "json", "session_db", "candidate", "reference", "inputs"}
-    | {"proposer", "replay"}
-)
-# Sessions stored before their command line was: their loop options, by option name.
-_STORED_OPTIONS = {
-    "rounds": "rounds",
-    "candidates": "candidates",
-    "patience": "patience",
-    "time_budget_s": "time_budget",
-    "max_tokens": "max_tokens",
-    "target": "target",
-    "task": "task",
-}
-
-
-def _restore_arguments(args: argparse.Namespace, stored: StoredSession) -> None:
-    """Fill every option not named on this command line from the session's own.
-
-    The endpoint and model are the stored session's (never $OPENAI_BASE_URL's now): the key
-    goes to no other server unless this command line names one.
-    """
-    given: frozenset[str] = getattr(args, "given", frozenset())
-    saved = dict((stored.meta.get("rerun") or {}).get("args") or {})
-    if not saved:
-        options = stored.meta.get("options") or {}
-        saved = {arg: options[key] for key, arg in _STORED_OPTIONS.items() if key in options}
-    if stored.meta.get("proposer") == "llm":
-        saved.update(base_url=stored.meta.get("base_url"), model=stored.meta.get("model"))
-    for name, value in saved.items():
-        if name not in given and name not in _NOT_RESUMED and hasattr(args, name):
-            setattr(args, name, value)
-
-
 def _rerun_spec(args: argparse.Namespace, stored: StoredSession | None) -> dict[str, Any]:
     """What re-running this session needs; on --resume, filled in from the stored session."""
     spec = {"reference": args.reference, "inputs": args.inputs, "candidate": args.candidate}
@@ -185,10 +149,7 @@ def _rerun_spec(args: argparse.Namespace, stored: StoredSession | None) -> dict[
             spec[key] = _absolute_spec(value)
     if args.timing_inputs:
         args.timing_inputs = _absolute_spec(args.timing_inputs)
-    kept = {k: v for k, v in vars(args).items() if k not in _NOT_RESUMED}
-    if kept.get("base_url"):
-        kept["base_url"] = public_url(kept["base_url"])  # no credentials in the store
-    spec["args"] = kept
+    spec["args"] = kept_arguments(args)  # no credentials in the store
     return spec
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from kernelmagic._option_resume import given_dests
 from kernelmagic._redact import redact_text
 from kernelmagic._version import __version__
 from kernelmagic.cli import _check as check
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     _Parser.json_output = "--json" in args_list
     args = build_parser().parse_args(args_list)
-    args.given = given_options(args_list)
+    args.given = given_dests(build_parser(), args_list)
     commands = {
         "check": check.run,
         "optimize": optimize.run,
@@ -68,23 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         with uninterrupted():
             close_shared_pools()
-
-
-def given_options(argv: Sequence[str]) -> frozenset[str]:
-    """The options named on this command line (not defaulted): what a resume must not undo.
-
-    The same command line parsed again with every default suppressed leaves exactly those.
-    """
-    parser = build_parser()
-    parsers = [parser]
-    while parsers:
-        current = parsers.pop()
-        for action in current._actions:
-            if action.dest != "command":
-                action.default = argparse.SUPPRESS
-            if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.values())
-    return frozenset(vars(parser.parse_args(list(argv))))
 
 
 def usage_error(args: argparse.Namespace, message: str) -> int:

@@ -11,9 +11,9 @@ import nbformat
 
 from kernelmagic.export._notebook import tutorial
 from kernelmagic.export._story import story
-from kernelmagic.loop.proposers import recorded
 from kernelmagic.store import SessionStore, StoredSession
 from kernelmagic.store.atomic_file import write_text
+from kernelmagic.store.recorded import recorded
 
 
 @dataclasses.dataclass(frozen=True)

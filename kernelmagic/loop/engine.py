@@ -24,7 +24,6 @@ from kernelmagic._redact import redact_text
 from kernelmagic.errors import (
     BackendUnavailable,
     KernelmagicError,
-    OptionError,
     PoolClosed,
     StoreError,
     WorkersUnavailable,
@@ -32,11 +31,12 @@ from kernelmagic.errors import (
 from kernelmagic.harness.devices import DeviceInfo
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.verdict import Status, Verdict
-from kernelmagic.loop._brief import round_request
 from kernelmagic.loop._budgets import budget_spent, rounds_without_gain
 from kernelmagic.loop._selection import challenge, sanitizer_finding
 from kernelmagic.loop._storage import Storage
+from kernelmagic.loop.brief import round_request
 from kernelmagic.loop.events import Challenge, Event, EventFeed, EventKind
+from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Mode, ProblemBrief, Proposal, Proposer, ProposerReply
 from kernelmagic.loop.records import (
     CandidateRecord,
@@ -49,38 +49,6 @@ from kernelmagic.loop.records import (
 from kernelmagic.loop.session import Session
 
 DEFAULT_ROUNDS = 5
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizeOptions:
-    """Budgets and knobs of a session.
-
-    `rounds` (default 5) of up to `candidates` proposals each; stop early after `patience` rounds
-    without a new best, after `time_budget_s` of wall clock, or once `max_tokens` LLM
-    tokens are spent. `target` names the GPU profile described to proposers where no GPU
-    is present (default: the harness's arch, else ``h100``). `task` says in words what the
-    kernel computes (default: the reference's docstring).
-    """
-
-    rounds: int | None = None  # default 5; for replay, every recorded round
-    candidates: int = 4
-    patience: int | None = 3  # replay ignores it: a replay runs every recorded round
-    time_budget_s: float | None = None
-    max_tokens: int | None = None
-    target: str | None = None
-    task: str = ""
-
-    def __post_init__(self) -> None:
-        if self.rounds is not None and self.rounds < 0:
-            raise OptionError(f"rounds must be 0 or more, not {self.rounds}")
-        if self.candidates < 1:
-            raise OptionError(f"candidates per round must be at least 1, not {self.candidates}")
-        if self.patience is not None and self.patience < 1:
-            raise OptionError(f"patience must be at least 1 round, not {self.patience}")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise OptionError("the time budget must be positive")
-        if self.max_tokens is not None and self.max_tokens <= 0:
-            raise OptionError("the token budget must be positive")
 
 
 Approver = Callable[[Challenge], bool]

@@ -14,18 +14,18 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from kernelmagic._option_resume import kept_arguments
 from kernelmagic._option_values import harness_options, llm_options, optimize_options
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError
 from kernelmagic.harness.options import HarnessOptions
-from kernelmagic.loop.engine import OptimizeOptions
 from kernelmagic.loop.events import Challenge, Event
-from kernelmagic.loop.proposers.llm import LLMOptions
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
-from kernelmagic.loop.start import optimize
 from kernelmagic.notebook.lab import bridge
 from kernelmagic.problem import Problem
+from kernelmagic.start import optimize
 from kernelmagic.store import StoredSession
 
 
@@ -33,7 +33,7 @@ from kernelmagic.store import StoredSession
 class NotebookRun:
     """What one `%%cuda_optimize` cell asked for."""
 
-    candidate: Candidate
+    candidate: Candidate | None  # None: the resumed session's own
     problem: Problem
     proposer: str
     backend: str
@@ -42,6 +42,8 @@ class NotebookRun:
     replay: str | StoredSession | None  # a session id, a session file, or the recording itself
     session_db: str | None
     harness: HarnessOptions
+    resume: str | None
+    arguments: Mapping[str, Any]  # the options as stored, for a later --resume
     interactive: bool
     wait: bool
     cell_id: str | None  # the magic's cell, as the front end named it
@@ -52,7 +54,7 @@ class NotebookRun:
         cls,
         values: argparse.Namespace,
         *,
-        candidate: Candidate,
+        candidate: Candidate | None,
         problem: Problem,
         replay: str | StoredSession | None,
         cell_id: str | None,
@@ -69,10 +71,13 @@ class NotebookRun:
             replay=replay,
             session_db=values.session_db,
             harness=harness_options(values),
+            resume=values.resume,
+            arguments=kept_arguments(values),
             interactive=values.interactive,
             wait=values.wait,
             cell_id=cell_id,
-            apply_mode=values.apply_mode,
+            # A resume by the line magic has no kernel below its line to replace.
+            apply_mode="insert" if candidate is None else values.apply_mode,
         )
 
 
@@ -125,7 +130,9 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
             session_db=run.session_db,
             harness_options=run.harness,
             approve=gate.approve if gate else None,
+            resume=run.resume,
             wait=False,
+            rerun={"args": dict(run.arguments)},
         )
     finally:
         _unpin(shell, token)

@@ -9,20 +9,22 @@ the LLM endpoint and key from the same environment variables as the CLI.
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import ArgDecorator, magic_arguments, parse_argstring
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import ArgDecorator, magic_arguments
 
 from kernelmagic._option import Scope
 from kernelmagic._option_build import add_arguments
+from kernelmagic._option_resume import given_dests, restore_arguments
 from kernelmagic._option_values import launch_options, problem_fields
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import KernelmagicError
 from kernelmagic.notebook._config import config_traits, with_config
 from kernelmagic.problem import Problem
-from kernelmagic.store import StoredSession
+from kernelmagic.store import SessionStore, StoredSession
 
 
 class _SpecOptions(ArgDecorator):
@@ -51,19 +53,24 @@ class CudaOptimize(Magics):
 
     @magic_arguments()
     @_SpecOptions("magic")
-    @cell_magic
-    def cuda_optimize(self, line: str, cell: str) -> None:
+    @line_cell_magic
+    def cuda_optimize(self, line: str, cell: str | None = None) -> None:
         """Tune the kernel in this cell against a NumPy reference, with a live widget.
 
         The cell holds a Python entry function (numba.cuda or CuPy) or CUDA C. The loop
         runs in the background (the notebook stays usable) unless --wait; --interactive
         pauses after each round for Accept/Reject. The session is stored, and --out NAME
-        binds it (NAME.best, NAME.candidates, NAME.rounds).
+        binds it (NAME.best, NAME.candidates, NAME.rounds). --resume ID continues a stored
+        session: as a line magic (``%cuda_optimize --resume ID ...``), or over a cell that
+        holds that session's kernel.
         """
         from kernelmagic.notebook._controller import NotebookRun, run_in_notebook
 
-        args = with_config(parse_argstring(self.cuda_optimize, line), self)
+        argv = _split(line)
+        args = with_config(self.cuda_optimize.parser.parse_args(argv), self)
         try:
+            if args.resume:
+                _restore(args, argv)
             run = NotebookRun.from_values(
                 args,
                 candidate=_candidate(cell, args),
@@ -98,7 +105,7 @@ class CudaOptimize(Magics):
         from kernelmagic.export import export_tutorial
         from kernelmagic.loop.session import Session
 
-        args = parse_argstring(self.cuda_optimize_export, line)
+        args = self.cuda_optimize_export.parser.parse_args(_split(line))
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         value = ns.get(args.session) if args.session else self.last_run
         ref: str | StoredSession = args.session or "last"
@@ -162,7 +169,32 @@ class CudaOptimize(Magics):
         return ns[name]
 
 
-def _candidate(cell: str, args: argparse.Namespace) -> Candidate:
+def _split(line: str) -> list[str]:
+    """The options line split as a shell would: `--bytes '3 * n * 4'` is one value without
+    its quotes (IPython's own splitting keeps them)."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the options line: {exc} (close the quote)") from None
+
+
+def _restore(args: argparse.Namespace, argv: list[str]) -> None:
+    """--resume: every option the line does not name is the stored session's."""
+    store = SessionStore(args.session_db, create=False)
+    stored = store.load(store.resolve(args.resume))
+    fresh = argparse.ArgumentParser(add_help=False)
+    add_arguments(fresh, "magic")
+    restore_arguments(args, stored, given_dests(fresh, argv))
+
+
+def _candidate(cell: str | None, args: argparse.Namespace) -> Candidate | None:
+    if cell is None:
+        if args.resume:
+            return None  # the stored session's own kernel
+        raise UsageError(
+            "%cuda_optimize without a cell only resumes a session (--resume ID): to tune a "
+            "kernel, write it below a %%cuda_optimize line"
+        )
     candidate = Candidate.from_source(cell, **launch_options(args))
     if candidate.kind == "python" and "def " not in cell:
         raise UsageError(

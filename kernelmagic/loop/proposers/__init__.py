@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from kernelmagic.errors import OptionError
+from kernelmagic.loop.options import LLMOptions
 from kernelmagic.loop.proposal import Proposer
-
-if TYPE_CHECKING:
-    from kernelmagic.loop.proposers.llm import LLMOptions
-    from kernelmagic.store import SessionStore, StoredSession
+from kernelmagic.loop.records import Recorded
 
 PROPOSERS = ("auto", "llm", "search", "replay")
 
@@ -20,7 +17,7 @@ def choose(
     name: str,
     llm: LLMOptions | None,
     *,
-    replay: str | StoredSession | None = None,
+    replay: str | Recorded | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> str:
     """`auto` means `replay` when a session to replay is named, `llm` where an endpoint is
@@ -41,13 +38,13 @@ def make(
     name: str,
     *,
     llm: LLMOptions | None = None,
-    replay: str | StoredSession | None = None,
-    store: SessionStore | None = None,
+    replay: Recorded | None = None,
     seed: int = 0,
 ) -> Proposer:
-    """The proposer called `name` (after `choose`), configured."""
+    """The proposer called `name` (after `choose`), configured; `replay` is the session
+    a replay proposes from, already read by the start-up code."""
     if name == "llm":
-        from kernelmagic.loop.proposers.llm import LLMOptions, LLMProposer
+        from kernelmagic.loop.proposers.llm import LLMProposer
 
         return LLMProposer(llm or LLMOptions())
     if name == "search":
@@ -57,24 +54,7 @@ def make(
     if name == "replay":
         from kernelmagic.loop.proposers.replay import ReplayProposer
 
-        if not replay:
+        if replay is None:
             raise OptionError("the replay proposer needs --replay SESSION_ID_OR_FILE")
-        return ReplayProposer(recorded(replay, store))
+        return ReplayProposer(replay)
     raise OptionError(f"unknown proposer {name!r}: choose one of {', '.join(PROPOSERS)}")
-
-
-def is_session_file(ref: str) -> bool:
-    """Whether `ref` names a session file rather than a stored session's id."""
-    return ref.endswith(".json") or os.path.sep in ref or os.path.exists(ref)
-
-
-def recorded(ref: str | StoredSession, store: SessionStore | None) -> StoredSession:
-    """A recorded session: given as such, from a session file (.json) or from the store."""
-    from kernelmagic.store import SessionStore, StoredSession, session_file
-
-    if isinstance(ref, StoredSession):
-        return ref
-    if is_session_file(ref):
-        return session_file.read(ref)
-    db = store or SessionStore(read_only=True)
-    return db.load(db.resolve(ref))

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from kernelmagic._redact import redact_text
-from kernelmagic.errors import OptionError, ProposerError
+from kernelmagic.errors import ProposerError
 from kernelmagic.harness.verdict import Status
+from kernelmagic.loop.options import LLMOptions
 from kernelmagic.loop.proposal import Attempt, Exchange, Proposal, ProposerReply, RoundRequest
 from kernelmagic.loop.proposers._llm_wire import (
     CONNECT_S,
@@ -64,39 +65,6 @@ _UNKNOWN_MODEL = re.compile(
     r"no such model|not available",
     re.I,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class LLMOptions:
-    """Which endpoint and model, how to sample and how long to wait; `resolve` fills the rest.
-
-    `base_url` None means OpenAI. `max_tokens` caps each reply (None: the server's
-    default). `request_timeout_s` is how long one request may go without a byte of its
-    reply, over all its tries and the pauses between them; `max_retries` more tries follow
-    a 429, a 5xx or a broken connection while that lasts. `reply_limit_s` bounds a request
-    in all, for a server that sends a byte now and then forever.
-    """
-
-    model: str | None = None
-    base_url: str | None = None
-    api_key: str | None = dataclasses.field(default=None, repr=False)
-    temperature: float = 0.7
-    request_timeout_s: float = 60.0
-    max_retries: int = 3
-    max_tokens: int | None = None
-    reply_limit_s: float = 600.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.temperature <= 2:
-            raise OptionError(f"temperature must be between 0 and 2, not {self.temperature}")
-        if not self.request_timeout_s > 0:
-            raise OptionError(f"the LLM timeout must be positive, not {self.request_timeout_s}")
-        if self.max_retries < 0:
-            raise OptionError(f"LLM retries must be 0 or more, not {self.max_retries}")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise OptionError(f"max_tokens per reply must be positive, not {self.max_tokens}")
-        if not self.reply_limit_s > 0:
-            raise OptionError(f"the reply limit must be positive, not {self.reply_limit_s}")
 
 
 def resolve(options: LLMOptions, environ: Mapping[str, str] = os.environ) -> LLMOptions:

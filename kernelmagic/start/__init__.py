@@ -1,7 +1,9 @@
 """`optimize()`: set up a session (new or resumed) and run its loop, here or in a thread.
 
-The start-up code is the one place that knows the SQLite `SessionStore`: it opens it,
-creates (or reopens) the session's row, and hands the loop its `Storage` on it.
+The start-up code (the composition root) is the one place that puts the stages together:
+it opens the SQLite `SessionStore`, reads a session to replay, creates (or reopens) the
+session's row, and hands the loop its `Storage` on the store. The loop never names the
+store; the magic and the command line start sessions only through here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import dataclasses
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from kernelmagic import _redact as redact
 from kernelmagic.candidate import Candidate
@@ -22,23 +23,20 @@ from kernelmagic.harness.cluster import WorkerPool
 from kernelmagic.harness.devices import DeviceInfo, profile
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.options import HarnessOptions
-from kernelmagic.harness.verdict import Verdict
 from kernelmagic.loop import proposers
-from kernelmagic.loop._brief import make_brief
-from kernelmagic.loop.engine import Approver, Loop, OptimizeOptions
-from kernelmagic.loop.events import Event
+from kernelmagic.loop.brief import make_brief
+from kernelmagic.loop.engine import Approver, Loop
 from kernelmagic.loop.fingerprint import evaluation_key, problem_key
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.loop.proposal import Proposer
 from kernelmagic.loop.proposers.replay import ReplayProposer
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.problem import Problem
 from kernelmagic.problem.source import capture
+from kernelmagic.start._storage import SqliteStorage
 from kernelmagic.store import SessionStore, StoredSession
-from kernelmagic.store.rescue import save_rescue
-
-if TYPE_CHECKING:
-    from kernelmagic.loop.proposers.llm import LLMOptions
+from kernelmagic.store.recorded import recorded
 
 
 def optimize(
@@ -66,7 +64,11 @@ def optimize(
     `resume` takes up a stored session where it stopped (`candidate` may then be None).
     With `wait=False` the loop runs in a background thread: follow `session.events()`.
     """
-    store = session_db if isinstance(session_db, SessionStore) else SessionStore(session_db)
+    store = (
+        session_db
+        if isinstance(session_db, SessionStore)
+        else SessionStore(session_db, create=resume is None)  # a resume needs its database
+    )
     harness = Harness(
         problem, backend=backend, options=harness_options or HarnessOptions(), pool=pool
     )
@@ -82,6 +84,11 @@ def optimize(
             )
         base = next(c for c in stored.candidates if c.id == stored.meta["baseline_id"])
         first = base.candidate
+        if candidate is not None and as_candidate(candidate).source.strip() != first.source.strip():
+            raise OptionError(
+                f"session {stored.info.id} started from another kernel: leave the kernel out "
+                "to continue the stored one, or start a new session without resume"
+            )
         saved = dict(stored.meta["options"] or {})
         replay = replay or saved.pop("replay", None)
         llm = _stored_endpoint(llm, stored)
@@ -97,7 +104,8 @@ def optimize(
         proposer = stored.meta["proposer"]
     if isinstance(proposer, str):
         name = proposers.choose(proposer, llm, replay=replay)
-        proposer = proposers.make(name, llm=llm, replay=replay, store=store)
+        session = recorded(replay, store) if name == "replay" and replay else None
+        proposer = proposers.make(name, llm=llm, replay=session)
     if isinstance(proposer, ReplayProposer):
         options = dataclasses.replace(
             options,
@@ -133,7 +141,7 @@ def optimize(
         store.update_session(session_id, state="running", stop_reason="")
     loop = Loop(
         session_id,
-        storage=_SqliteStorage(
+        storage=SqliteStorage(
             store, lambda rec: evaluation_key(rec.candidate, key, harness.backend, label)
         ),
         store_path=str(store.path),
@@ -173,44 +181,6 @@ def as_candidate(value: Candidate | str | os.PathLike[str]) -> Candidate:
     return Candidate.from_source(value)
 
 
-class _SqliteStorage:
-    """The loop's `Storage` on a `SessionStore`: each event written as the rows it changes;
-    a candidate's evaluation key (its cache key) made by `key`."""
-
-    def __init__(self, store: SessionStore, key: Callable[[CandidateRecord], str]) -> None:
-        self.store = store
-        self.key = key
-
-    def keep(self, event: Event) -> None:
-        store, sid, rec = self.store, event.session, event.candidate
-        if event.kind in ("started", "proposed") and rec is not None:
-            store.add_candidate(rec, self.key(rec))
-        if event.kind == "started":
-            if rec is not None:
-                store.update_session(sid, baseline_id=rec.id)
-            store.discard(event.dropped)
-        elif event.kind == "evaluated" and rec is not None and rec.verdict is not None:
-            store.set_verdict(rec.id, rec.verdict, rec.reused_from)
-        elif event.kind == "exchange" and event.exchange is not None:
-            store.add_exchange(sid, event.round, event.exchange)
-        elif event.kind == "round_record" and event.round_record is not None:
-            store.set_round(sid, event.round_record)
-        elif event.kind == "best" and rec is not None:
-            store.update_session(sid, best_id=rec.id)
-        elif event.kind == "decision" and event.decision is not None:
-            store.add_decision(event.decision)
-            if event.decision.accepted:
-                store.update_session(sid, best_id=event.decision.candidate)
-        elif event.kind == "finished":
-            store.update_session(sid, state=event.state, stop_reason=event.message)
-
-    def cached(self, record: CandidateRecord) -> tuple[Verdict, str] | None:
-        return self.store.cached(self.key(record))
-
-    def rescue(self, session: Session) -> Path:
-        return save_rescue(self.store, session)
-
-
 def _described_target(
     harness: Harness, candidate_device: DeviceInfo | None, target: str | None
 ) -> DeviceInfo:
@@ -225,8 +195,6 @@ def _stored_endpoint(llm: LLMOptions | None, stored: StoredSession) -> LLMOption
     wherever the caller names none (never $OPENAI_BASE_URL's: the key goes nowhere else)."""
     if stored.meta.get("proposer") != "llm":
         return llm
-    from kernelmagic.loop.proposers.llm import LLMOptions
-
     given = llm or LLMOptions()
     return dataclasses.replace(
         given,
