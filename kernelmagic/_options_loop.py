@@ -143,9 +143,9 @@ LOOP_OPTIONS: tuple[Option, ...] = (
         group=LOOP,
         metavar="SESSION_ID",
         help="continue a stored session",
-        doc="continue a stored session (leave out `CANDIDATE_FILE`; in a cell, the body may "
-        "be empty or the session's own kernel): every option not named again is the stored "
-        "session's, its endpoint and model included",
+        doc="continue a stored session (leave out `CANDIDATE_FILE`; in a notebook, the line "
+        "magic, or a cell holding the session's own kernel): every option not named again is "
+        "the stored session's, its endpoint and model included",
     ),
     option(
         "--session-db",

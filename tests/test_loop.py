@@ -256,3 +256,34 @@ def test_a_worker_pool_failure_is_not_the_kernels_verdict_and_is_not_reused(
     again = run(NUMBA_SAXPY, Scripted([]), options=OptimizeOptions(rounds=1))
     (base,) = again.candidates
     assert base.status is km.Status.CORRECT and base.reused_from is None
+
+
+def test_a_missing_extra_mid_session_is_the_machines_setup_not_the_kernels_verdict(
+    run, monkeypatch, tmp_path
+):
+    # A proposal that needs CuPy on a machine without it: the install hint, unverified (the
+    # kernel is not to blame), and evaluated again once the machine has changed.
+    from kernelmagic._extras import install_hint
+    from kernelmagic.errors import BackendUnavailable
+    from kernelmagic.harness.evaluate import Harness
+
+    real = Harness._evaluate
+    hint = install_hint("cupy", ModuleNotFoundError("No module named 'cupy'", name="cupy"))
+
+    def no_cupy(self, candidate, drawn):
+        if "NEEDS_CUPY" in candidate.source:
+            raise BackendUnavailable(hint)
+        return real(self, candidate, drawn)
+
+    proposal = "NEEDS_CUPY = True\n" + NUMBA_SAXPY
+    monkeypatch.setattr(Harness, "_evaluate", no_cupy)
+    session = run(NUMBA_SAXPY, Scripted([proposal]))
+    switched = session.candidates[1]
+    assert switched.status is km.Status.UNVERIFIED, switched.verdict
+    assert "not this kernel's fault" in switched.verdict.message
+    assert "pip install" in switched.verdict.message
+    assert session.best is not None and session.best.record.seq == 0
+    monkeypatch.setattr(Harness, "_evaluate", real)
+    again = run(NUMBA_SAXPY, Scripted([proposal]))
+    assert again.candidates[1].reused_from is None  # judged afresh, not the stored verdict
+    assert again.candidates[1].status is km.Status.CORRECT

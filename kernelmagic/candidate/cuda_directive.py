@@ -47,6 +47,11 @@ _DIRECTIVE = re.compile(r"\s*//\s*kernelmagic\s*:(.*)")
 _FIELDS = tuple(field.name for field in dataclasses.fields(Directive))
 
 
+def is_directive(line: str) -> bool:
+    """Whether `line` is a `// kernelmagic:` line (the one rule the parser reads them by)."""
+    return _DIRECTIVE.match(line) is not None
+
+
 def directive_items(source: str) -> Iterator[DirectiveItem]:
     """The non-blank items of every `// kernelmagic:` line, in source order."""
     offset = 0

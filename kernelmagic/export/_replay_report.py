@@ -11,7 +11,7 @@ import dataclasses
 import html
 
 from kernelmagic.export._story import story
-from kernelmagic.harness.verdict import Status
+from kernelmagic.harness.verdict import Status, speedup
 from kernelmagic.loop.fingerprint import candidate_key
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
@@ -133,8 +133,8 @@ def _result(r: CandidateRecord, *, show_time: bool) -> str:
 
 
 def _ratio(recorded: CandidateRecord, here: CandidateRecord) -> float | None:
-    a, b = recorded.latency_ms, here.latency_ms
-    return b / a if a and b and not recorded.simulated else None
+    """Here's time in units of the recorded time: how much faster the recording ran."""
+    return None if recorded.simulated else speedup(here.latency_ms, recorded.latency_ms)
 
 
 def _summary(report: ReplayReport) -> str:

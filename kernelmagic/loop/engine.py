@@ -272,9 +272,10 @@ class Loop:
         except WorkersUnavailable:
             raise  # the machine's state, not the kernel's: no verdict (see `_evaluate`)
         except BackendUnavailable as exc:  # e.g. a proposal that switched to CuPy
+            # The machine's setup, not the kernel: unverified, and never reused once fixed.
             return Verdict(
-                Status.REJECTED,
-                f"cannot run here: {exc}",
+                Status.UNVERIFIED,
+                f"not run here (the machine's setup, not this kernel's fault): {exc}",
                 backend=self.harness.backend,
                 device=self.device_label,
                 source_sha256=record.candidate.sha256,

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 import numpy as np
 
 from kernelmagic.candidate import Candidate, cuda_lexer
+from kernelmagic.candidate.cuda_directive import is_directive
 from kernelmagic.problem import Case, Problem
 
-_DIRECTIVE = re.compile(r"//\s*kernelmagic\s*:")
 _SPACES = re.compile(r"[ \t]+")
 
 
@@ -29,7 +29,7 @@ def normalized_source(candidate: Candidate) -> str:
             return ast.dump(ast.parse(candidate.source))
         except SyntaxError:
             return _squeeze(candidate.source.splitlines())
-    directives = [line.strip() for line in candidate.source.splitlines() if _DIRECTIVE.search(line)]
+    directives = [line.strip() for line in candidate.source.splitlines() if is_directive(line)]
     code = cuda_lexer.mask(candidate.source, cuda_lexer.COMMENTS)  # "//" in a string is code
     return _squeeze([*directives, *code.splitlines()])
 

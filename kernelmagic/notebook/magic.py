@@ -38,13 +38,16 @@ class _SpecOptions(ArgDecorator):
         add_arguments(parser, self.scope)
 
 
+# The configurable defaults: one trait per option the spec marks `config`, on a base class
+# built from the spec (config sections name every class of the MRO: `CudaOptimize.rounds`).
+_Defaults: type[Magics] = type("CudaOptimizeOptions", (Magics,), config_traits())
+
+
 @magics_class
-class CudaOptimize(Magics):
+class CudaOptimize(_Defaults):  # type: ignore[misc,valid-type]
     """The kernelmagic cell magic; its traits are the defaults of its options."""
 
-    # The configurable defaults: one trait per option the spec marks `config`.
-    locals().update(config_traits())
-    session_db: str | None  # one of them, read here by name (the export's default store)
+    session_db: str | None  # a trait, read here by name (the export's default store)
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell=shell, config=shell.config)

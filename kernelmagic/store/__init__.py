@@ -39,9 +39,9 @@ from kernelmagic.store import _rows as store_rows
 from kernelmagic.store import _schema as store_schema
 
 SCHEMA_VERSION = store_schema.VERSION
-# Verdicts that depend on the circumstances (a timeout setting, a flaky worker) rather
-# than on the candidate alone are not reused.
-_NOT_REUSED = (Status.TIMEOUT.value, Status.CRASHED.value)
+# Verdicts about the machine, not the kernel (no GPU, no CuPy, lost workers, a busy
+# machine's timeout): evaluated again next time, when the machine may have changed.
+_NOT_REUSED = (Status.TIMEOUT.value, Status.CRASHED.value, Status.UNVERIFIED.value)
 # A session's candidates (with their verdicts), decisions, rounds and (round, exchange)s.
 _Records = tuple[
     tuple[CandidateRecord, ...],
