@@ -38,7 +38,8 @@ def compare(
     backend: str = "auto",
     options: HarnessOptions | None = None,
 ) -> Comparison:
-    """Time A and B interleaved in one GPU worker; `speedup` > 1 means B is faster."""
+    """Time A and B interleaved in one GPU worker: `estimate` is B's speedup over A with its
+    95% interval (`estimate.describe()`), `faster` whether B wins by the decision rule."""
     harness = Harness(problem, backend=backend, options=options or HarnessOptions())
     return harness.compare(as_candidate(a), as_candidate(b))
 

@@ -101,10 +101,23 @@ def test_optimize_json_contract_and_exit_0(files, tmp_path):
     assert out["candidates"][1]["status"] == "wrong_result"
     # Progress went to stderr as plain lines (not a terminal).
     assert "round 1/3" in result.stderr and "new best" in result.stderr
+    # One speedup everywhere: the interleaved estimate against your kernel, with its interval.
+    speedup = out["best"]["speedup"]
+    if out["best"]["id"] != out["candidates"][0]["id"]:
+        assert speedup["low"] <= speedup["speedup"] <= speedup["high"]
+        assert speedup["outcome"] in ("faster", "slower", "no clear difference")
+        assert "speedup over your kernel: " in result.stderr
+    else:
+        assert speedup is None and out["best"]["screening"] == 1.0
+    assert all("p=" not in d["reason"] for d in out["decisions"])
     listed = kernelmagic("sessions", "--session-db", str(db))
     assert listed.returncode == 0 and out["session"] in listed.stdout
+    assert "95% CI" in listed.stdout or "not compared" in listed.stdout or speedup is None
     shown = kernelmagic("sessions", out["session"], "--session-db", str(db), "--json")
     assert json.loads(shown.stdout)["format"] == "kernelmagic-session"
+    listed_json = json.loads(kernelmagic("sessions", "--session-db", str(db), "--json").stdout)
+    (info,) = listed_json["sessions"]
+    assert info["speedup"] == speedup
 
 
 def test_no_correct_kernel_exits_1(files, tmp_path):

@@ -67,7 +67,7 @@ def exported(recorded, tmp_path_factory):
     env = {**os.environ, "OPENAI_API_KEY": KEY}
     run = kernelmagic("export", session.id[:6], "--session-db", str(db), "-o", str(path), env=env)
     assert run.returncode == 0, run.stderr
-    assert f"wrote {path}: session {session.id}, 1 accepted steps" in run.stdout
+    assert f"wrote {path}: session {session.id}, 1 accepted step\n" in run.stdout
     return path
 
 
@@ -87,7 +87,8 @@ def test_the_export_tells_the_story_step_by_step(exported, recorded):
     nb = nbformat.read(exported, as_version=4)
     nbformat.validate(nb)
     titles = headings(nb)
-    assert titles[0].startswith("# Tuning `saxpy_reference`: ") and "x, simulated)" in titles[0]
+    assert titles[0].startswith("# Tuning `saxpy`: ")
+    assert "x faster in CPU simulator time (95% CI " in titles[0]
     assert [t.split(":")[0] for t in titles[1:]] == [
         "## The problem",
         "## The starting kernel",
@@ -100,7 +101,8 @@ def test_the_export_tells_the_story_step_by_step(exported, recorded):
     (step,) = [c.source for c in nb.cells if c.source.startswith("## Step 1")]
     assert "Drop the slow loop" in step and "test-model" in text
     assert "```diff" in step and "-        for _ in range(120):" in step
-    assert "x the previous kernel" in step and "CPU simulator time" in step
+    assert "Interleaved against the previous kernel: " in step and "95% CI" in step
+    assert "CPU simulator time" in step
     # The LLM's text cannot inject HTML, and its backticks cannot close our fences.
     assert "<script>" not in text and "&lt;script&gt;" in text
     (chart,) = [c.source for c in nb.cells if "data:image/svg+xml;base64," in c.source]
@@ -179,7 +181,7 @@ def test_the_line_magic_exports_a_session_by_its_variable(recorded, tmp_path, ca
     ip.run_line_magic("load_ext", "kernelmagic")
     ip.user_ns["tuned"] = session
     ip.run_line_magic("cuda_optimize_export", f"tuned -o {tmp_path / 'mine.ipynb'}")
-    assert "1 accepted steps" in capsys.readouterr().out
+    assert "1 accepted step\n" in capsys.readouterr().out
     nb = nbformat.read(tmp_path / "mine.ipynb", as_version=4)
     assert nb.metadata["kernelmagic"]["session"] == session.id
     # With no SESSION, the session the magic last ran in this shell, from its own store.

@@ -287,7 +287,8 @@ def test_an_older_database_keeps_working_and_gains_the_owner_columns(tmp_path):
     SessionStore(db, create=False).update_session("old", state="running")  # a resume
     with sqlite3.connect(db) as con:
         assert store_schema.OWNER_COLUMNS.keys() <= store_schema.columns(con)
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        assert version == (str(store_schema.VERSION),)
     assert SessionStore(db, read_only=True).load("old").info.state == "running"  # alive: us
 
 
@@ -391,3 +392,33 @@ def test_a_session_whose_database_is_deleted_mid_run_ends_saying_so_and_loses_no
     assert [c.origin for c in rescued.candidates] == ["user", "search"]
     assert rescued.candidates[0].status is Status.CORRECT
     assert not db.exists()
+
+
+def test_a_version_2_database_reads_as_it_is_and_gains_the_estimate_columns(tmp_path):
+    db = tmp_path / "v2.sqlite"
+    with sqlite3.connect(db) as con:  # what kernelmagic wrote with schema 2
+        con.executescript(store_schema.SCHEMA)
+        con.execute("ALTER TABLE sessions DROP COLUMN confirmed_json")
+        con.execute("ALTER TABLE decisions DROP COLUMN estimate_json")
+        con.execute("INSERT INTO meta VALUES ('schema', '2')")
+        con.execute(
+            "INSERT INTO sessions (id, title, created, updated, state, problem_key, "
+            "problem_json, backend, device, proposer, options_json, baseline_id, best_id) "
+            "VALUES ('old', 't', 1, 1, 'finished', 'p', '{}', 'b', 'd', 'search', '{}', "
+            "'old.0', 'old.0')"
+        )
+        con.execute(
+            "INSERT INTO decisions (session_id, round, candidate_id, incumbent_id, accepted, "
+            "by, reason, speedup, created) VALUES ('old', 1, 'old.1', 'old.0', 0, 'loop', "
+            "'kept the incumbent: no significant difference', 1.2, 1)"
+        )
+    stored = SessionStore(db, read_only=True).load("old")  # nothing changed on disk
+    (decision,) = stored.decisions
+    assert decision.estimate is None and decision.speedup is None
+    assert stored.info.speedup is None and stored.meta["confirmed"] is None
+    with sqlite3.connect(db) as con:
+        assert "estimate_json" not in store_schema.columns(con, "decisions")
+    SessionStore(db, create=False).update_session("old", state="finished")
+    with sqlite3.connect(db) as con:
+        assert "estimate_json" in store_schema.columns(con, "decisions")
+        assert "confirmed_json" in store_schema.columns(con)

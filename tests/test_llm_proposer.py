@@ -281,7 +281,7 @@ def test_optimize_prompt_carries_task_device_and_best():
         "3,350 GB/s",
         "66.9 TFLOP/s",
         "Attempt s.3",
-        "latency 1.25 ms, 2.00x the baseline",
+        "latency 1.25 ms, 2.00x the baseline's median (one run each: screening)",
         "The baseline (the user's kernel) runs in 2.5 ms",
         "optimize mode",
         FASTER.strip(),

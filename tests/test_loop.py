@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
@@ -62,7 +63,8 @@ def problem() -> km.Problem:
 @pytest.fixture
 def run(pool, tmp_path, problem):
     def go(baseline: str, proposer, **kw):
-        kw.setdefault("options", OptimizeOptions(rounds=len(proposer.rounds), patience=None))
+        if "options" not in kw:
+            kw["options"] = OptimizeOptions(rounds=len(proposer.rounds), patience=None)
         return optimize(
             baseline,
             problem,
@@ -88,13 +90,20 @@ def test_a_faster_correct_kernel_replaces_the_baseline_and_failures_are_data(run
     ]
     best = session.best
     assert best is not None and best.source == NUMBA_SAXPY
-    assert best.simulated and best.speedup is not None and best.speedup > 1.5
+    assert best.simulated and best.screening is not None and best.screening > 1.5
     (decision,) = session.decisions
     assert decision.accepted and decision.incumbent == session.candidates[0].id
-    assert "simulator" in decision.reason
+    assert "simulator" in decision.reason and decision.estimate.outcome == "faster"
+    # Its decision compared it with the user's kernel already: that is the session's speedup,
+    # with no comparison made again (one "confirmed" event, no "confirming").
+    assert best.estimate == decision.estimate and best.estimate.low > 1.1
+    kinds = [e.kind for e in session.events()]
+    assert "confirmed" in kinds and "confirming" not in kinds
     assert session.state == "finished"
     assert proposer.requests[0].mode == "optimize"
-    assert session.to_dict()["best"]["status"] == "correct"
+    summary = session.to_dict()["best"]
+    assert summary["status"] == "correct" and summary["speedup"]["outcome"] == "faster"
+    assert summary["speedup"]["low"] <= summary["speedup"]["speedup"] <= summary["speedup"]["high"]
 
 
 def test_repair_mode_until_something_is_correct_then_optimize(run):
@@ -108,7 +117,8 @@ def test_repair_mode_until_something_is_correct_then_optimize(run):
     assert "case" in second.last_round[0].message
     assert second.best is None and second.baseline.status is km.Status.COMPILE_ERROR
     assert session.best is not None and session.best.record.round == 2
-    assert session.best.speedup is None  # the baseline never ran: no speedup to claim
+    # The baseline never ran: no speedup to claim, not even a screening one.
+    assert session.best.estimate is None and session.best.screening is None
 
 
 def test_ties_keep_the_incumbent(run):
@@ -195,7 +205,10 @@ def test_events_follow_the_session_and_the_user_can_choose(run):
 
 def _seen(s: Session) -> tuple:
     """All a session shows of its state."""
-    return (s.candidates, s.rounds, s.decisions, s.baseline, s.best, s.tokens, s.state)
+    return (
+        s.candidates, s.rounds, s.decisions, s.baseline, s.best, s.tokens, s.state,
+        s.confirmation, s.phase,
+    )  # fmt: skip
 
 
 def test_the_session_is_a_read_only_view_that_follows_the_loops_events(run, tmp_path):
@@ -211,9 +224,9 @@ def test_the_session_is_a_read_only_view_that_follows_the_loops_events(run, tmp_
     assert _seen(again) == _seen(session)  # its events alone make the same session
     public = {name for name in dir(Session) if not name.startswith("_")}
     assert public == {
-        "baseline", "best", "candidates", "choose", "decisions", "done", "error", "events",
-        "of_stored", "rounds", "state", "stop", "stop_reason", "stop_requested", "subscribe",
-        "to_dict", "tokens", "wait",
+        "baseline", "best", "candidates", "choose", "confirmation", "contest", "decisions",
+        "done", "error", "events", "of_stored", "phase", "rounds", "state", "stop",
+        "stop_reason", "stop_requested", "subscribe", "to_dict", "tokens", "wait",
     }  # fmt: skip
     with pytest.raises(AttributeError):
         session.state = "running"  # type: ignore[misc]
@@ -287,3 +300,72 @@ def test_a_missing_extra_mid_session_is_the_machines_setup_not_the_kernels_verdi
     again = run(NUMBA_SAXPY, Scripted([proposal]))
     assert again.candidates[1].reused_from is None  # judged afresh, not the stored verdict
     assert again.candidates[1].status is km.Status.CORRECT
+
+
+def test_a_failing_kernel_gets_no_search_it_cannot_repair(run):
+    # Five variants of the same IndexError teach nothing: the search tunes working kernels.
+    out_of_bounds = NUMBA_SAXPY.replace("if i < x.size:", "if True:")
+    assert out_of_bounds != NUMBA_SAXPY
+    session = run(
+        out_of_bounds, "search", options=OptimizeOptions(rounds=3, candidates=4, patience=None)
+    )
+    assert [c.seq for c in session.candidates] == [0] and session.rounds == []
+    assert session.candidates[0].status is not km.Status.CORRECT
+    assert "cannot repair" in session.stop_reason and "--proposer llm" in session.stop_reason
+
+
+def test_a_kernel_nothing_here_can_run_is_said_up_front(run, problem, pool, tmp_path):
+    cuda_c = (
+        "// kernelmagic: grid=cdiv(n, 256); block=256\n"
+        'extern "C" __global__ void saxpy(float a, const float* x, const float* y, '
+        "float* out, int n) {\n"
+        "    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+        "    if (i < n) out[i] = a * x[i] + y[i];\n}\n"
+    )
+    if pool.gpus:
+        pytest.skip("this machine has a GPU: the CUDA C kernel runs")
+    searched = optimize(
+        cuda_c, problem, proposer="search", backend="auto", session_db=tmp_path / "c.sqlite",
+        options=OptimizeOptions(rounds=3), pool=pool,
+    )  # fmt: skip
+    assert searched.rounds == [] and "could not be run here" in searched.stop_reason
+    # An LLM can still fix compile errors: it runs, told first what the rounds can do.
+    llm = Scripted([cuda_c.replace("a * x[i]", "2.0f * a * x[i] / 2.0f")])
+    session = optimize(
+        cuda_c, problem, proposer=llm, backend="auto", session_db=tmp_path / "c.sqlite",
+        options=OptimizeOptions(rounds=1, patience=None), pool=pool,
+    )  # fmt: skip
+    notes = [e for e in session.events() if e.kind == "note"]
+    assert notes and notes[0].round == 0 and "never run" in notes[0].message
+    assert len(session.rounds) == 1
+
+
+def test_after_two_steps_the_best_is_compared_with_your_kernel_once_more(run, monkeypatch):
+    # No decision compared the final kernel with the user's: the product of two intervals is
+    # no interval, so the loop times the two against each other at the end.
+    from kernelmagic.harness.comparison import from_samples
+    from kernelmagic.harness.evaluate import Harness
+    from kernelmagic.harness.jobs import TimeReport
+
+    compared = []
+
+    def compare(self, a, b, **kw):
+        compared.append((a.source, b.source))
+        ratio = 3.0 if len(compared) == 3 else 1.5
+        noise = np.exp(np.linspace(-0.01, 0.01, 24))
+        report = TimeReport((tuple(ratio * noise), tuple(np.ones(24))), ((), ()), ((), ()), None)
+        return from_samples(report, 100.0)
+
+    slower = NUMBA_SAXPY.replace(
+        "out[i] = a * x[i] + y[i]",
+        "acc = 0.0\n        for _ in range(600):\n"
+        "            acc = a * x[i] + y[i]\n        out[i] = acc",
+    )
+    monkeypatch.setattr(Harness, "compare", compare)
+    session = run(slower, Scripted([SLOW_SAXPY], [NUMBA_SAXPY]))
+    assert [d.accepted for d in session.decisions] == [True, True], session.decisions
+    assert compared[2] == (slower, NUMBA_SAXPY)  # the best against your kernel
+    kinds = [e.kind for e in session.events()]
+    assert kinds.index("confirming") < kinds.index("confirmed") < kinds.index("finished")
+    assert session.best.estimate.speedup == pytest.approx(3.0)
+    assert session.confirmation.baseline == session.candidates[0].id

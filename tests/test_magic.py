@@ -170,3 +170,19 @@ def test_resume_continues_a_stored_session_with_its_own_options(ip, capsys, tmp_
     assert "no session" in usage_error(ip, capsys, f"{common} --resume nosuchid").lower()
     alone = ip.run_cell(f"%cuda_optimize {common}")
     assert "--resume" in str(alone.error_in_exec)
+
+
+def test_a_cell_is_titled_by_its_kernel_and_numbered_as_the_cell(ip, tmp_path):
+    """A `def reference` says nothing of what is tuned: the session is titled by the cell's
+    entry function; a failing line is numbered as the cell shows it (the magic's is 1)."""
+    db = tmp_path / "titled.sqlite"
+    ip.user_ns["reference"] = saxpy_reference
+    broken = NUMBA_SAXPY.replace("    return out\n", "    raise ValueError('boom')\n")
+    line = f"--reference reference --inputs gen --backend numba-sim --rounds 0 --session-db {db}"
+    result = run(ip, f"{line} --wait --out titled", broken)
+    assert result.error_in_exec is None, result.error_in_exec
+    (info,) = km.SessionStore(db).sessions()
+    assert info.title == "saxpy"
+    cell = f"%%cuda_optimize {line}\n{broken}".splitlines()
+    failing = next(n for n, text in enumerate(cell, 1) if "raise ValueError" in text)
+    assert f"line {failing}, in saxpy" in ip.user_ns["titled"].baseline.verdict.message

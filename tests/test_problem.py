@@ -150,16 +150,16 @@ def test_a_comparison_far_beyond_the_threshold_is_flagged():
         )
 
     huge = _comparison(report(1.0, 0.05), too_good=10.0)
-    assert huge.significant and huge.suspicious and "human look" in huge.message
+    assert huge.faster and huge.suspicious and "human look" in huge.message
     fair = _comparison(report(1.0, 0.5), too_good=10.0)
-    assert fair.significant and not fair.suspicious
+    assert fair.faster and not fair.suspicious
     same = _comparison(report(1.0, 1.0), too_good=10.0)
-    assert not same.significant and same.p_value == 1.0
+    assert not same.faster and same.estimate.outcome == "no clear difference"
 
 
 def test_a_comparison_that_could_not_be_made_claims_nothing():
     from kernelmagic.harness.comparison import no_comparison
 
     none = no_comparison("no GPU to run these candidates")
-    assert none.speedup is None and none.significant is False
+    assert none.speedup is None and none.estimate is None and not none.faster
     assert none.a_ms is None and none.b_ms is None and "no GPU" in none.message

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import pytest
 
 import kernelmagic as km
+from kernelmagic.harness.comparison import DECISION_RULE, Estimate
 from kernelmagic.loop.events import Challenge, Event, EventFeed
 from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord
@@ -23,10 +24,11 @@ from kernelmagic.loop.session import Session
 from kernelmagic.notebook._actions import ViewActions
 from kernelmagic.notebook._chart import latency_figure
 from kernelmagic.notebook._record import CELL, MAX_ROWS, NUM, record_html, record_text
-from kernelmagic.notebook._view import SessionView, row_label, row_label_head
+from kernelmagic.notebook._view import SessionView
+from kernelmagic.notebook._view_text import row_label, row_label_head
 from kernelmagic.render.diff import diff_html
-from kernelmagic.render.rows import SIMULATED, SPEEDUP_NOTE, STATUS_COLORS
-from kernelmagic.render.series import tick_label, y_axis
+from kernelmagic.render.rows import SCREENING_NOTE, SIMULATED, STATUS_COLORS
+from kernelmagic.render.series import Y_TITLE, ms_labels, y_axis
 from kernelmagic.render.svg_chart import latency_svg
 
 S = km.Status
@@ -113,10 +115,11 @@ def fill(
         if fastest is not None and fastest.latency_ms < best_ms:
             best = s.best
             why = "faster beyond noise"
+            found = Estimate(1.2, 1.15, 1.25, 24, simulated)
             tell(
                 "decision",
                 r,
-                decision=Decision("s1", r, fastest.id, best.id, True, "loop", why, 1.2),
+                decision=Decision("s1", r, fastest.id, best.id, True, "loop", why, found),
             )
             best_ms = fastest.latency_ms
     for j in range(pending):
@@ -161,10 +164,18 @@ def test_the_figure_plots_points_by_status_the_best_step_line_and_the_baseline()
     assert step["y"][-1] == pytest.approx(session.best.latency_ms, rel=1e-5)
     baseline = next(t for n, t in traces.items() if n.startswith("baseline"))
     assert baseline["y"] == [10.0, 10.0]
-    # Hover: id, round, origin, status and speedup over the baseline.
+    # Hover: id, round, origin, status, the screening figure and the timing's spread.
     hover = correct[0]["text"][-1]
     assert "#19" in hover and "round 5" in hover and "llm" in hover
-    assert "correct" in hover and "x vs baseline" in hover
+    assert "correct" in hover and "screen 1." in hover and "IQR" in hover
+    # Error bars: half the interquartile range each way (spread 0.01 of the median).
+    bars = correct[0]["error_y"]
+    assert bars["visible"] and len(bars["array"]) == len(correct[0]["y"])
+    assert bars["array"][0] == pytest.approx(correct[0]["y"][0] * 0.01 / 2, rel=1e-4)
+    # Each round begins at a dotted line labelled "rN"; the axis says its unit.
+    assert [a["text"] for a in fig["layout"]["annotations"]] == [f"r{r}" for r in range(1, 6)]
+    assert [s["x0"] for s in fig["layout"]["shapes"]] == [0.5, 4.5, 8.5, 12.5, 16.5]
+    assert fig["layout"]["yaxis"]["title"]["text"] == "latency (ms)"
     assert "expected" in compile_errors["text"][0]
     # Simulated timings say so, briefly: the progress line spells it out once.
     assert fig["layout"]["title"]["text"].endswith("(simulated)")
@@ -191,28 +202,23 @@ def test_a_wide_span_gets_a_log_axis_and_gpu_timings_no_simulated_label():
     assert "simulated" not in json.dumps(fig)
     # Major ticks only, at 1-2-5 steps, with units: no minor "2", "3", ... labels.
     assert yaxis["tickmode"] == "array"
-    assert yaxis["ticktext"] == ["200 µs", "500 µs", "1 ms", "2 ms", "5 ms", "10 ms"]
+    # Plain numbers of ms under a title with the unit.
+    assert yaxis["ticktext"] == ["0.2", "0.5", "1", "2", "5", "10"]
     assert yaxis["tickvals"] == [0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    assert yaxis["title"]["text"] == "latency (ms)"
     latencies = [y for t in fig["data"] if t["mode"] == "markers" for y in t["y"] if y]
     lo, hi = 10 ** yaxis["range"][0], 10 ** yaxis["range"][1]
     assert lo < min(latencies) and hi > max(latencies)  # no point sits on the edge
 
 
-def test_tick_labels_read_as_numbers_with_units():
-    assert [tick_label(v) for v in (0, 0.05, 0.3, 1, 200, 1000, 1500, 2000)] == [
-        "0",
-        "50 µs",
-        "300 µs",
-        "1 ms",
-        "200 ms",
-        "1 s",
-        "1.5 s",
-        "2 s",
-    ]
+def test_tick_labels_are_plain_numbers_of_ms_under_the_axis_title():
+    assert Y_TITLE == "latency (ms)"
     wide = y_axis([3.0, 400.0, 9000.0], log=True)  # over three decades: powers of ten only
-    assert wide.labels == ["10 ms", "100 ms", "1 s", "10 s"]
+    assert ms_labels(wide) == ["10", "100", "1,000", "10,000"]
     linear = y_axis([0.5, 7.5], log=False)
-    assert linear.labels == ["0", "2 ms", "4 ms", "6 ms", "8 ms"] and linear.hi_ms > 7.5
+    assert ms_labels(linear) == ["0", "2", "4", "6", "8"] and linear.hi_ms > 7.5
+    small = y_axis([0.012, 0.05], log=False)
+    assert all(label.startswith("0.") or label == "0" for label in ms_labels(small))
 
 
 def test_an_empty_session_has_an_empty_chart():
@@ -252,7 +258,7 @@ def test_the_svg_is_well_formed_small_and_escapes_untrusted_text():
     log = latency_svg(fill(12, span=50.0))
     ET.fromstring(log)
     labels = [t.text or "" for t in ET.fromstring(log).iter(f"{ns}text")]
-    assert "10 ms" in labels and "500 µs" in labels
+    assert "10" in labels and "0.5" in labels and "latency (ms)" in labels
     assert not any("e+" in t or "e-" in t for t in labels)
 
 
@@ -346,14 +352,11 @@ def test_the_record_says_when_nothing_beat_the_original():
     assert "still the best" in record_text(session)
 
 
-KEPT = (
-    "kept the incumbent: no significant difference: 1.188x (B over A), sign test p=0.077 "
-    "over 16 pairs (CPU simulator time, not GPU speed)"
-)
-BEATEN = (
-    "B is faster: 1.412x (B over A), sign test p=0.002 over 16 pairs "
-    "(CPU simulator time, not GPU speed)"
-)
+# What the loop's comparisons found, and the reasons it stores with them.
+KEPT_ESTIMATE = Estimate(1.188, 0.95, 1.40, 16, simulated=True)
+BEATEN_ESTIMATE = Estimate(1.412, 1.20, 1.60, 16, simulated=True)
+KEPT = f"kept the incumbent: {KEPT_ESTIMATE.describe()}"
+BEATEN = BEATEN_ESTIMATE.describe()
 CORRECT_MESSAGE = (
     "matches the reference on 3 cases (6 runs on poisoned outputs) and 3 timing sets; "
     "3 timed runs re-checked against the reference"
@@ -379,8 +382,8 @@ def decided() -> Session:
         if seq == 0:
             feed.publish(Event("best", "s2", 0, candidate=rec))
     for decision in (
-        Decision("s2", 1, "s2.1", "s2.0", False, "loop", KEPT, 1.188),
-        Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, 1.412),
+        Decision("s2", 1, "s2.1", "s2.0", False, "loop", KEPT, KEPT_ESTIMATE),
+        Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, BEATEN_ESTIMATE),
     ):
         feed.publish(Event("decision", "s2", decision.round, decision=decision))
     return s
@@ -388,31 +391,44 @@ def decided() -> Session:
 
 def test_each_decision_is_explained_in_the_widget_the_detail_and_the_record():
     session = decided()
+    # The wording of the comparison is `Estimate.describe()`'s, said the same everywhere.
+    assert "1.19x (95% CI 0.95-1.40), 16 pairs" in KEPT_ESTIMATE.describe()
+    assert BEATEN.startswith("1.41x faster") and "(95% CI 1.20-1.60), 16 pairs" in BEATEN
     kept = (
-        "round 1: kept #0 — #1 looked 2.75x faster on its own median, but an interleaved "
-        "comparison found no significant difference (1.19x, p=0.077)"
+        "round 1: kept #0 — #1 screened 2.75x faster on one median, but the interleaved "
+        f"comparison found {KEPT_ESTIMATE.describe()}"
     )
-    won = "round 2: #2 became the best: 1.41x faster (p=0.002)"
+    won = f"round 2: #2 became the best: {BEATEN}"
     view = SessionView(session, interactive=False, actions=noop_actions())
-    assert kept in view.progress.value and won in view.progress.value
-    assert html_text(SPEEDUP_NOTE) in view.table_note.value
+    # In their own scrolling box, newest first, under the decision rule said once.
+    box = view.decisions.value
+    assert kept in box and won in box and box.index(won) < box.index(kept)
+    assert kept not in view.progress.value
+    assert view.decisions.layout.height and view.decisions.layout.overflow == "auto"
+    rule = html_text(DECISION_RULE)
+    texts = [c.value for c in view.widget.children if isinstance(getattr(c, "value", 0), str)]
+    shown_rules = [text for text in texts if rule in text]
+    assert len(shown_rules) == 1 and "decision rule" not in box
+    assert html_text(SCREENING_NOTE) in view.table_note.value
     view.table.value = "s2.1"  # the challenger that lost: its detail says why
     assert kept in view.detail.value and "(by the loop)" in view.detail.value
     view.table.value = "s2.3"
     assert "kept" not in view.detail.value
     # "CPU simulator, not GPU time" once, in the progress line; "simulated" elsewhere.
-    shown = view.progress.value + view.detail.value + json.dumps(view.chart.outputs[0]["data"])
+    shown = (
+        view.progress.value + box + view.detail.value + json.dumps(view.chart.outputs[0]["data"])
+    )
     assert shown.count(SIMULATED) == 1 and SIMULATED in view.progress.value
     assert "not GPU speed" not in shown
     out = record_html(session)
     assert "Decisions" in out and out.index("Decisions") < out.index(">origin<")
-    assert html_text(kept.split(" — ")[1]) in out and "1.41x faster (p=0.002)" in out
+    assert html_text(kept.split(" — ")[1]) in out and BEATEN in out
     assert ">kept #0<" in out and ">became the best<" in out and ">loop<" in out
     assert out.count(SIMULATED) == 1 and "not GPU speed" not in out
-    assert html_text(SPEEDUP_NOTE) in out
+    assert html_text(SCREENING_NOTE) in out
     text = record_text(session)
     assert f"  {kept} (by the loop)" in text and f"  {won} (by the loop)" in text
-    assert SPEEDUP_NOTE in text
+    assert SCREENING_NOTE in text
 
 
 def html_text(text: str) -> str:
@@ -426,27 +442,28 @@ def test_other_decisions_read_plainly():
     by_id = {r.id: r for r in rows(session)}
 
     def line(**changes) -> str:
-        base = Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, 1.412)
+        base = Decision("s2", 2, "s2.2", "s2.0", True, "loop", BEATEN, BEATEN_ESTIMATE)
         return decision_line(dataclasses.replace(base, **changes), by_id)
 
-    assert line(incumbent=None, reason="the first correct kernel", speedup=None) == (
+    assert line(incumbent=None, reason="the first correct kernel", estimate=None) == (
         "round 2: #2 became the best: the first correct kernel"
     )
-    assert line(by="user", reason="chosen by the user", speedup=None) == (
+    assert line(by="user", reason="chosen by the user", estimate=None) == (
         "round 2: #2 became the best: chosen by you"
     )
     assert line(by="approver", reason="accepted: " + BEATEN).endswith(
-        "1.41x faster (p=0.002) (approved)"
+        f"{BEATEN}, and the approver agreed"
     )
     assert line(by="approver", accepted=False, reason="rejected: " + BEATEN) == (
-        "round 2: kept #0 — the approver rejected #2 (1.41x, p=0.002)"
+        f"round 2: kept #0 — the approver rejected #2 ({BEATEN})"
     )
-    slower = "kept the incumbent: A is faster: 0.8x (B over A), sign test p=0.001 over 16 pairs"
-    assert line(accepted=False, reason=slower, speedup=0.8).endswith(
-        "an interleaved comparison found it slower (0.80x, p=0.001)"
+    slower = Estimate(0.8, 0.7, 0.85, 16, simulated=False)
+    reason = f"kept the incumbent: {slower.describe()}"
+    assert line(accepted=False, reason=reason, estimate=slower).endswith(
+        "the interleaved comparison found 0.80x, slower (95% CI 0.70-0.85), 16 pairs"
     )
     failed = "kept the incumbent: could not compare: worker crashed"
-    assert line(accepted=False, reason=failed, speedup=None).endswith(
+    assert line(accepted=False, reason=failed, estimate=None).endswith(
         "the comparison did not confirm it: could not compare: worker crashed"
     )
 
@@ -455,7 +472,8 @@ def test_the_record_table_shows_only_errors_and_marks_the_best_in_the_number_col
     session = decided()
     out = record_html(session)
     assert CORRECT_MESSAGE[:40] not in out  # the same for every correct kernel: noise
-    assert "line 2: expected &#x27;)&#x27;" in out and "log 2" not in out
+    shown = re.sub(r' title="[^"]*"', "", out)  # the tooltip holds the whole message
+    assert "line 2: expected &#x27;)&#x27;" in shown and "log 2" not in shown
     assert f'<td style="{CELL}{NUM}">★ 2</td>' in out and not re.search(r">\d+ best<", out)
     table = out[out.index(">origin<") : out.index("</table>", out.index(">origin<"))]
     assert [r.count("<td") for r in table.split("<tr")[1:]] == [7] * 4  # aligned columns
@@ -537,10 +555,10 @@ def test_the_table_fits_the_output_area_and_its_head_names_the_columns():
     )
     head = row_label_head()
     label = row_label(view._rows["s1.1"], best=True).replace("\u00a0", " ")
-    speedup_end = head.index("speedup") + len("speedup")
-    assert label[speedup_end - 1] == "x" and len(label) == speedup_end  # speedups line up
+    screen_end = head.index("screen") + len("screen")
+    assert label[screen_end - 1] == "x" and len(label) == screen_end  # the figures line up
     assert head.index("latency") + len("latency") == label.index(" ms") + len(" ms")
-    assert "speedup" in view.table_head.value
+    assert "screen" in view.table_head.value
 
 
 def test_interactive_challenges_arm_and_disarm_accept_and_reject():
@@ -550,12 +568,15 @@ def test_interactive_challenges_arm_and_disarm_accept_and_reject():
     assert view.accept_button.description == "Accept"
     assert view.accept_button.disabled and view.reject_button.disabled
     challenger, incumbent = session.candidates[3], session.best.record
-    challenge = Challenge("s1", 2, challenger, incumbent, 1.31, "faster beyond noise (p<0.01)")
+    found = Estimate(1.31, 1.2, 1.4, 24, simulated=True)
+    challenge = Challenge("s1", 2, challenger, incumbent, found, "faster beyond noise (<check>)")
     view.show_challenge(challenge)
     assert view.table.value == challenger.id
     assert not view.accept_button.disabled and not view.reject_button.disabled
-    assert "1.31x the incumbent" in view.detail.value and "p&lt;0.01" in view.detail.value
-    assert "accept #3" in view.status.value
+    assert f"({found.describe()}, over the incumbent)" in view.detail.value
+    assert "1.31x faster" in view.detail.value
+    assert "over the incumbent" in view.detail.value and "&lt;check&gt;" in view.detail.value
+    assert "accept #3" in view.status.value and f"({found.describe()})" in view.status.value
     view.accept_button.click()
     assert calls == [("accept",)] and view.accept_button.disabled and view.reject_button.disabled
     view.show_challenge(challenge)
@@ -635,7 +656,9 @@ def test_the_view_follows_a_real_session_and_its_challenge(pool, tmp_path):
     assert session.best.record.seq == 1 and session.decisions[-1].by == "approver"
     assert "finished" in view.header.value and view.stop_button.disabled
     assert "2 of 2 candidates evaluated" in view.progress.value
-    assert "round 1: #1 became the best: the first correct kernel" in view.progress.value
+    assert "round 1: #1 became the best: the first correct kernel" in view.decisions.value
+    assert f"finished: {session.stop_reason}" in view.activity.value
+    assert "1 of 1 rounds done" in view.progress.value
     figure = view.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert "(simulated)" in figure["layout"]["title"]["text"]
     assert any(t.get("yaxis") == "y2" for t in figure["data"])  # the broken baseline

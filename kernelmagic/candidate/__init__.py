@@ -36,6 +36,8 @@ class Candidate:
     `grid`, `block` and `shared` are launch expressions over the inputs for CUDA C,
     e.g. ``grid="cdiv(n, 256)"``; a ``// kernelmagic: grid=...; block=...`` line in the
     source overrides them. `compile_options` are extra NVRTC flags for CUDA C.
+    `first_line` is where the source's first line sits in the user's file or cell (2 below
+    a ``%%cuda_optimize`` line), so that messages name the lines the user sees.
     """
 
     source: str
@@ -47,6 +49,11 @@ class Candidate:
     shared: str | None = None
     compile_options: tuple[str, ...] = ()
     name: str = "candidate"
+    first_line: int = 1
+
+    def __post_init__(self) -> None:
+        if self.first_line < 1:
+            raise CandidateError(f"first_line counts from 1, not {self.first_line}")
 
     @classmethod
     def from_source(cls, source: str, *, kind: Kind | None = None, **launch: object) -> Candidate:
@@ -94,6 +101,13 @@ class Candidate:
         return "cupy" if _CUPY_IMPORT.search(self.source) else "numba"
 
     @property
+    def placed_source(self) -> str:
+        """The source as parsers and compilers read it: behind `first_line - 1` blank lines,
+        so every line number they report (a syntax error, a safety rule, an NVRTC error, a
+        traceback) is the user's own, with no renumbering of messages afterwards."""
+        return "\n" * (self.first_line - 1) + self.source
+
+    @property
     def sha256(self) -> str:
         """Hash of exactly what runs: the source and everything that changes how it runs."""
         h = hashlib.sha256()
@@ -109,6 +123,8 @@ class Candidate:
         ):
             h.update(part.encode())
             h.update(b"\0")
+        if self.first_line != 1:  # it moves every line the code reports; 1 keeps old hashes
+            h.update(f"first_line={self.first_line}".encode())
         return h.hexdigest()
 
 

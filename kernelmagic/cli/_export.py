@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     else:
-        print(f"wrote {done.path}: session {done.session}, {done.steps} accepted steps")
+        print(done.summary)
     for line in done.warnings:
         print(f"kernelmagic: warning: {line}", file=sys.stderr)
     return 0

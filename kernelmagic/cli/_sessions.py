@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 from typing import Any
 
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     # Listing a database that does not exist yet lists nothing (and creates nothing).
     sessions = store.sessions(limit=args.limit) if store.path.exists() else []
     if args.json:
-        emit_json({"session_db": str(store.path), "sessions": [s.__dict__ for s in sessions]})
+        listed = [dataclasses.asdict(s) for s in sessions]
+        emit_json({"session_db": str(store.path), "sessions": listed})
         return 0
     if not sessions:
         print(f"no sessions in {store.path}" + ("" if store.path.exists() else " yet"))
@@ -57,7 +59,10 @@ def _line(info: Any) -> str:
     when = datetime.datetime.fromtimestamp(info.created).strftime("%Y-%m-%d %H:%M")
     best = f"{info.best_ms:.4g} ms" if info.best_ms is not None else "no correct kernel"
     ratio = speedup(info.baseline_ms, info.best_ms)
-    gain = f" ({ratio:.2f}x)" if ratio is not None else ""
+    if info.speedup is not None:
+        gain = f" ({info.speedup.describe()})"
+    else:
+        gain = f" (screen {ratio:.2f}x, not compared)" if ratio and ratio != 1.0 else ""
     return (
         f"{info.id}  {when}  {info.title:<20} {info.proposer:<7} {info.state:<11} "
         f"{info.candidates:>3} candidates, {info.rounds} rounds, best {best}{gain}  [{info.device}]"

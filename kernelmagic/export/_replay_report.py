@@ -2,7 +2,9 @@
 
 Kernels are matched by what they are (normalized source and launch settings), not by
 position, so a re-run that skipped or added candidates still lines up. Simulator times are
-not shown against GPU times: on the simulator the comparison is of correctness only.
+not shown against GPU times: on the simulator the comparison is of correctness only. A
+verdict the re-run took from this machine's session store (same kernel, problem and device)
+was not measured again, and says so: only what this run judged is "re-measured here".
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import fmt_ms
 from kernelmagic.store import StoredSession
+
+STORED = "stored verdict, not re-run"  # what a reused verdict is called, in cells and headings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,11 @@ class ReplayRow:
         return self.here.status is self.recorded.status
 
     @property
+    def reused(self) -> bool:
+        """The re-run took this kernel's stored verdict instead of judging it again."""
+        return self.here is not None and self.here.reused_from is not None
+
+    @property
     def simulated_here(self) -> bool:
         return self.here is not None and self.here.simulated
 
@@ -48,7 +57,7 @@ class ReplayRow:
     def here_text(self) -> str:
         if self.here is None:
             return "not re-run (the replay stopped before it)"
-        again = " (this machine's stored verdict)" if self.here.reused_from else ""
+        again = f" ({STORED})" if self.reused else ""
         return _result(self.here, show_time=not self.simulated_here) + again
 
     @property
@@ -61,6 +70,8 @@ class ReplayRow:
             return "differs"
         if self.simulated_here:
             return "same verdict (simulator: correctness only)"
+        if self.reused:  # a stored time against the recorded one measures nothing new
+            return "same verdict"
         ratio = _ratio(self.recorded, self.here)
         return f"same verdict; {ratio:.2f}x the recorded time" if ratio else "same verdict"
 
@@ -78,8 +89,18 @@ class ReplayReport:
         """Every kernel of the story got the verdict it was recorded with."""
         return all(r.consistent for r in self.rows)
 
+    @property
+    def here_heading(self) -> str:
+        """What the second column holds: "re-measured" only where this run measured it."""
+        judged = [r for r in self.rows if r.here is not None]
+        if judged and all(r.reused for r in judged):
+            return "here: stored verdicts, not re-run"
+        if any(r.reused for r in judged):
+            return "here: re-measured, or a stored verdict where marked"
+        return "re-measured here"
+
     def __repr__(self) -> str:
-        head = f"recorded on {self.recorded_device}; re-run on {self.here_device}"
+        head = f"recorded on {self.recorded_device}; {self.here_heading} ({self.here_device})"
         lines = [head]
         width = max(len(r.label) for r in self.rows)
         for r in self.rows:
@@ -95,7 +116,7 @@ class ReplayReport:
         head = (
             "<tr><th style='text-align:left'>kernel</th>"
             f"<th style='text-align:left'>recorded ({e(self.recorded_device)})</th>"
-            f"<th style='text-align:left'>re-measured here ({e(self.here_device)})</th>"
+            f"<th style='text-align:left'>{e(self.here_heading)} ({e(self.here_device)})</th>"
             "<th style='text-align:left'></th></tr>"
         )
         body = "".join(
@@ -144,6 +165,11 @@ def _summary(report: ReplayReport) -> str:
             return (
                 "Every kernel of the story compiles here; without a GPU none could be run, "
                 "so correctness and speed are as recorded, not re-checked."
+            )
+        if all(r.reused for r in report.rows):
+            return (
+                "Every kernel of the story has the verdict it was recorded with in this "
+                "machine's session store, so none was re-run (a new session store re-runs them)."
             )
         return "Every kernel of the story got the same verdict here as when it was recorded."
     differ = [r.label for r in report.rows if r.here is not None and not r.consistent]

@@ -24,10 +24,10 @@ _BACKTICKS = re.compile(r"`+")
 def title(story: Story) -> str:
     info = story.stored.info
     final = story.final
-    if final is not None and story.speedup(final) is not None and story.steps:
+    estimate = story.estimate
+    if final is not None and estimate is not None and estimate.outcome == "faster":
         gain = f"{fmt_ms(story.baseline_ms)} → {fmt_ms(final.latency_ms)}"
-        sim = ", simulated" if final.simulated else ""
-        return f"# Tuning `{_text(info.title)}`: {gain} ({story.speedup(final):.2f}x{sim})"
+        return f"# Tuning `{_text(info.title)}`: {gain}, {_text(estimate.describe())}"
     return f"# Tuning `{_text(info.title)}` with kernelmagic"
 
 
@@ -205,10 +205,19 @@ def _outcome(story: Story) -> str:
         return "No candidate was correct."
     if not story.steps:
         return "None of the candidates beat the starting kernel."
-    speedup = story.speedup(story.final)
-    gain = f", {speedup:.2f}x the starting kernel" if speedup else ""
     n = len(story.steps)
-    return f"{n} step{'s' if n > 1 else ''} made it faster{gain}."
+    made = f"{n} step{'s' if n > 1 else ''}"
+    estimate = story.estimate
+    if estimate is None:
+        said = f"{made} accepted; no final comparison with the starting kernel was made."
+    else:
+        said = f"{made}: the final kernel against the starting one, {estimate.describe()}."
+    if story.final.simulated:
+        said += (
+            " It was ranked on the CPU simulator: its speed says nothing about a GPU, so time "
+            "it on one before you rely on it."
+        )
+    return said
 
 
 def _result(r: CandidateRecord) -> str:
@@ -223,16 +232,15 @@ def _result(r: CandidateRecord) -> str:
 
 
 def _versus(story: Story, s: Step) -> str:
-    prev, now = s.previous.latency_ms, s.record.latency_ms
-    parts = []
-    if prev and now and s.previous.status is Status.CORRECT:
-        parts.append(f"{prev / now:.2f}x the previous kernel")
-    total = story.speedup(s.record)
+    said = []
+    if s.decision.estimate is not None:
+        said.append(
+            f"Interleaved against the previous kernel: {_text(s.decision.estimate.describe())}."
+        )
+    total = story.screening(s.record)
     if total is not None and s.number > 1:
-        parts.append(f"{total:.2f}x the starting kernel")
-    if s.decision.speedup:
-        parts.append(f"{s.decision.speedup:.2f}x in the interleaved comparison")
-    return ("Medians: " + ", ".join(parts) + ".") if parts else ""
+        said.append(f"Screening (one median each): {total:.2f}x the starting kernel.")
+    return " ".join(said)
 
 
 def _launch(r: CandidateRecord) -> list[str]:

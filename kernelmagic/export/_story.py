@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from kernelmagic.harness.comparison import Estimate
 from kernelmagic.harness.verdict import Status, speedup
-from kernelmagic.loop.records import CandidateRecord, Decision
+from kernelmagic.loop.records import CandidateRecord, Confirmation, Decision
 from kernelmagic.problem.source import ProblemCode
 from kernelmagic.store import StoredSession
 
@@ -35,10 +36,20 @@ class Story:
         b = self.baseline
         return b.latency_ms if b.status is Status.CORRECT else None
 
-    def speedup(self, record: CandidateRecord) -> float | None:
-        """`record`'s median over the baseline's, both from the recorded session."""
+    def screening(self, record: CandidateRecord) -> float | None:
+        """The baseline's median over `record`'s, from one run each: a screening figure."""
         correct = record.status is Status.CORRECT
         return speedup(self.baseline_ms, record.latency_ms) if correct else None
+
+    @property
+    def estimate(self) -> Estimate | None:
+        """The final kernel against the starting one, interleaved: the session's speedup."""
+        found = self.stored.meta.get("confirmed")
+        confirmed = Confirmation.from_dict(found) if found else None
+        final = self.final
+        if confirmed is None or final is None or confirmed.candidate != final.id:
+            return None
+        return confirmed.estimate
 
     @property
     def kernels(self) -> list[tuple[str, CandidateRecord]]:

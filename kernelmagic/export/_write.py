@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 
+from kernelmagic._words import count
 from kernelmagic.export._notebook import tutorial
 from kernelmagic.export._story import story
 from kernelmagic.store import SessionStore, StoredSession
@@ -25,6 +26,11 @@ class Exported:
     steps: int
     missing: tuple[str, ...]  # names the reader must define (could not be captured)
     has_problem_code: bool
+
+    @property
+    def summary(self) -> str:
+        """The line the command line and the magic print once it is written."""
+        return f"wrote {self.path}: session {self.session}, {count(self.steps, 'accepted step')}"
 
     @property
     def warnings(self) -> tuple[str, ...]:

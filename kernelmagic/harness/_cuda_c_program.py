@@ -44,7 +44,7 @@ class CudaCProgram:
         self.grid, self.block, self.shared = cand.grid, cand.block or "256", cand.shared
         try:
             out = nvrtc.compile_cuda(
-                cand.source,
+                cand.placed_source,  # NVRTC's and ptxas's line numbers are the user's
                 name_expression=self.kernel_name,
                 arch=arch,
                 options=cand.compile_options,

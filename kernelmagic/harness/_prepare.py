@@ -41,9 +41,9 @@ def prepare(
 def _prepare_python(
     candidate: Candidate, inputs: set[str], ref_params: list[str], allowed_imports: Iterable[str]
 ) -> Candidate:
-    try:
-        tree = ast.parse(candidate.source)
-        violations = safety.check_python(candidate.source, allowed_imports=allowed_imports)
+    try:  # the placed source: line numbers are the user's file's or cell's
+        tree = ast.parse(candidate.placed_source)
+        violations = safety.check_python(candidate.placed_source, allowed_imports=allowed_imports)
     except SyntaxError as exc:
         raise StaticFailure(
             Status.COMPILE_ERROR, f"line {exc.lineno}: SyntaxError: {exc.msg}"
@@ -120,11 +120,11 @@ def _check_params(fn: ast.FunctionDef, inputs: set[str]) -> None:
 
 
 def _prepare_cuda_c(candidate: Candidate) -> Candidate:
-    problems = cuda_source.check_includes(candidate.source)
+    problems = cuda_source.check_includes(candidate.placed_source)  # the user's line numbers
     if problems:
         raise StaticFailure(Status.REJECTED, "; ".join(problems))
     try:
-        directive = cuda_directive.parse_directive(candidate.source)
+        directive = cuda_directive.parse_directive(candidate.placed_source)
     except ValueError as exc:
         raise StaticFailure(Status.COMPILE_ERROR, str(exc)) from None
     options = (*candidate.compile_options, *directive.options)

@@ -38,7 +38,7 @@ class PythonProgram:
         t0 = time.perf_counter()
         try:
             module, _ = load_module(
-                cand.source,
+                cand.placed_source,  # tracebacks and numba's messages number the user's lines
                 self.filename,
                 f"{CANDIDATE_MODULE_PREFIX}{cand.sha256[:12]}",
                 candidate_builtins(spec.allowed_imports),

@@ -23,8 +23,8 @@ from kernelmagic.harness.options import HarnessOptions, TimingOptions
 from kernelmagic.harness.verdict import Roofline, Status, Timing, Verdict
 from kernelmagic.problem import Problem
 
-# Enough pairs for the sign test to reach p < 0.01 with five pairs reversed: the simulator's
-# host clock picks up every hiccup of a loaded machine.
+# Enough pairs for a 95% interval that a few reversed pairs do not widen past 1.10x (the
+# simulator's margin): its host clock picks up every hiccup of a loaded machine.
 SIM_COMPARE_PAIRS = 24
 
 

@@ -89,7 +89,7 @@ def gpu_compile(spec: RunSpec, launches: tuple[Any, ...]) -> Any:
     cc = (int(digits[:-1]), int(digits[-1]))
     candidate = spec.candidate
     return compile_launches(
-        candidate.source,
+        candidate.placed_source,  # what the simulator worker loaded
         candidate_filename(candidate),
         launches,
         builtins=candidate_builtins(spec.allowed_imports),

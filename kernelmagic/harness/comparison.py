@@ -1,87 +1,152 @@
 """Deciding whether B is faster than A, from interleaved timings in one worker.
 
-Pairs of runs (A B, then B A, ...) on the same data cancel drift; a sign test over the
-pairs says whether the difference is more than noise.
+Pairs of runs (A B, then B A, ...) on the same data cancel drift. Each pair gives one ratio
+A/B; the speedup is their Hodges-Lehmann estimate (the median of the pairwise averages of
+the log ratios) with its distribution-free 95% confidence interval (Wilcoxon's signed-rank
+inversion). That one statistic, an `Estimate`, is what every view shows as "the speedup";
+a single run's median is only a screening figure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import numpy as np
 
 from kernelmagic.harness.jobs import TimeReport
-from kernelmagic.harness.verdict import speedup as verdict_speedup
+
+Outcome = Literal["faster", "slower", "no clear difference"]
+CONFIDENCE = 0.95
+_Z = 1.959963984540054  # the two-sided 95% point of the normal distribution
+# What counts as a real difference: the whole interval beyond this margin. The simulator's
+# host clock drifts by several percent between two runs of one kernel (a thread scheduled
+# late): there only a 10% difference counts, on a GPU 1%.
+GPU_MARGIN = 0.01
+SIMULATOR_MARGIN = 0.10
+DECISION_RULE = (
+    "a kernel replaces the best only when the 95% confidence interval of its speedup over "
+    f"the best, from interleaved runs, lies wholly above {1 + GPU_MARGIN:.2f}x "
+    f"({1 + SIMULATOR_MARGIN:.2f}x on the CPU simulator, whose clock drifts)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """How many times faster B ran than A, with its 95% interval, from `pairs` pairs.
+
+    `low`/`high` are None when there are too few pairs (under 6) for a 95% interval; the
+    outcome is then "no clear difference" whatever the estimate.
+    """
+
+    speedup: float
+    low: float | None
+    high: float | None
+    pairs: int
+    simulated: bool = False
+
+    @property
+    def margin(self) -> float:
+        return SIMULATOR_MARGIN if self.simulated else GPU_MARGIN
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.low is not None and self.low > 1 + self.margin:
+            return "faster"
+        if self.high is not None and self.high < 1 / (1 + self.margin):
+            return "slower"
+        return "no clear difference"
+
+    def describe(self) -> str:
+        """ "1.38x faster (95% CI 1.20-1.55), 24 pairs", "0.78x, slower (...)", or
+        "no clear difference: 1.04x (...)"; simulator time says so."""
+        ci = f"95% CI {self.low:.2f}-{self.high:.2f}" if self.low and self.high else "no 95% CI"
+        figures = f"({ci}), {self.pairs} pairs"
+        sim = " in CPU simulator time" if self.simulated else ""
+        if self.outcome == "faster":
+            return f"{self.speedup:.2f}x faster{sim} {figures}"
+        if self.outcome == "slower":
+            return f"{self.speedup:.2f}x, slower{sim} {figures}"
+        return f"no clear difference{sim}: {self.speedup:.2f}x {figures}"
+
+    def to_dict(self) -> dict[str, float | int | bool | str | None]:
+        return {**dataclasses.asdict(self), "outcome": self.outcome}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Estimate:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """B against A from interleaved runs in one worker: `speedup` > 1 means B is faster.
+    """B against A from interleaved runs in one worker; `estimate` None: not made (see
+    `message`).
 
     `suspicious` marks a speedup either way beyond `HarnessOptions.too_good_speedup`:
     published "100x" kernels were evaluator exploits, so such a result deserves a look.
     """
 
-    a_ms: float | None  # None: the comparison could not be made (see `message`)
+    a_ms: float | None  # the medians within the comparison
     b_ms: float | None
-    speedup: float | None
-    p_value: float
-    significant: bool
-    pairs: int
+    estimate: Estimate | None
     message: str
     suspicious: bool = False
     simulated: bool = False  # simulator time: ranks candidates on the CPU, not on a GPU
+
+    @property
+    def speedup(self) -> float | None:
+        return self.estimate.speedup if self.estimate else None
+
+    @property
+    def faster(self) -> bool:
+        """B is faster by the decision rule (`DECISION_RULE`)."""
+        return self.estimate is not None and self.estimate.outcome == "faster"
+
+    @property
+    def pairs(self) -> int:
+        return self.estimate.pairs if self.estimate else 0
+
+
+def estimate(a_ms: np.ndarray, b_ms: np.ndarray, *, simulated: bool = False) -> Estimate | None:
+    """The Hodges-Lehmann speedup of B over A from paired timings, with its 95% interval;
+    None when no pair has two positive timings (below the clock's resolution)."""
+    n = min(len(a_ms), len(b_ms))
+    a, b = np.asarray(a_ms[:n], dtype=float), np.asarray(b_ms[:n], dtype=float)
+    keep = (a > 0) & (b > 0)
+    logs = np.log(a[keep] / b[keep])
+    m = len(logs)
+    if m == 0:
+        return None
+    i, j = np.triu_indices(m)
+    walsh = np.sort((logs[i] + logs[j]) / 2)
+    point = float(np.exp(np.median(walsh)))
+    if m < 6:  # below 6 pairs no signed-rank interval reaches 95%
+        return Estimate(point, None, None, m, simulated)
+    # The interval drops the k smallest and k largest Walsh averages: k is the signed-rank
+    # statistic's 2.5% point, from the normal approximation with a continuity correction
+    # (at 24 pairs it gives 80 where the exact table gives 81: a shade conservative).
+    k = max(0, math.floor(m * (m + 1) / 4 - _Z * math.sqrt(m * (m + 1) * (2 * m + 1) / 24) - 0.5))
+    low, high = float(np.exp(walsh[k])), float(np.exp(walsh[len(walsh) - 1 - k]))
+    return Estimate(point, low, high, m, simulated)
 
 
 def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False) -> Comparison:
     """B against A from the paired samples of an interleaved timing job."""
     a, b = np.asarray(report.samples_ms[0]), np.asarray(report.samples_ms[1])
-    n = min(len(a), len(b))
-    # Each pair only says which ran faster (the speedup itself is `verdict.speedup`, below).
-    # Ties (the event clock ticks in ~0.5 us steps) say nothing either way: a sign test drops them.
-    wins, losses = int(np.count_nonzero(a[:n] > b[:n])), int(np.count_nonzero(a[:n] < b[:n]))
-    p = _sign_test(wins, wins + losses)
-    a_ms, b_ms = float(np.median(a)), float(np.median(b))
-    speedup = verdict_speedup(a_ms, b_ms)
-    if speedup is None:
+    found = estimate(a, b, simulated=simulated)
+    if found is None:
         return no_comparison("a median of 0 ms is below the clock's resolution: no ratio to claim")
-    # The simulator's host clock drifts by several percent between two runs of one kernel
-    # (a thread scheduled late): there only a 10% difference counts, on a GPU 1%.
-    significant = p < 0.01 and abs(speedup - 1.0) > (0.10 if simulated else 0.01)
-    verdict = (
-        ("B is faster" if speedup > 1 else "A is faster")
-        if significant
-        else "no significant difference"
-    )
-    message = f"{verdict}: {speedup:.3f}x (B over A), sign test p={p:.2g} over {n} pairs"
-    if simulated:
-        message += " (CPU simulator time, not GPU speed)"
-    suspicious = max(speedup, 1 / speedup) > too_good and not simulated
+    message = found.describe()
+    suspicious = max(found.speedup, 1 / found.speedup) > too_good and not simulated
     if suspicious:
         message += f"; more than {too_good:g}x apart: too good to be true? worth a human look"
     return Comparison(
-        a_ms,
-        b_ms,
-        speedup,
-        p,
-        significant,
-        n,
-        message,
-        suspicious,
-        simulated,
+        float(np.median(a)), float(np.median(b)), found, message, suspicious, simulated
     )
 
 
 def no_comparison(message: str) -> Comparison:
     """A comparison that could not be made, and why."""
-    return Comparison(None, None, None, 1.0, False, 0, message)
-
-
-def _sign_test(wins: int, n: int) -> float:
-    """Two-sided binomial sign test: how likely this many wins is when neither is faster."""
-    if n == 0:
-        return 1.0
-    k = min(wins, n - wins)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
-    return min(1.0, 2 * tail)
+    return Comparison(None, None, None, message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from kernelmagic._words import count
 from kernelmagic.loop.session import Session
 
 
@@ -37,7 +38,7 @@ def budget_spent(session: Session, budgets: Budgets, *, started: float, stale: i
     if session.stop_requested:
         return "stopped on request"
     if b.patience is not None and stale >= b.patience:
-        return f"no new best in {b.patience} rounds"
+        return f"no new best in {count(b.patience, 'round')}"
     if b.time_budget_s is not None and time.monotonic() - started >= b.time_budget_s:
         return f"the time budget of {b.time_budget_s:g} s is spent"
     if b.max_tokens is not None and session.tokens >= b.max_tokens:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelmagic._redact import redact_text
+from kernelmagic._words import count
 from kernelmagic.errors import (
     BackendUnavailable,
     KernelmagicError,
@@ -32,7 +33,9 @@ from kernelmagic.harness.devices import DeviceInfo
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.verdict import Status, Verdict
 from kernelmagic.loop._budgets import budget_spent, rounds_without_gain
-from kernelmagic.loop._selection import challenge, sanitizer_finding
+from kernelmagic.loop._confirm import pair, settled
+from kernelmagic.loop._futile import futile, nothing_runs
+from kernelmagic.loop._selection import challenge, challenger, sanitizer_finding
 from kernelmagic.loop._storage import Storage
 from kernelmagic.loop.brief import round_request
 from kernelmagic.loop.events import Challenge, Event, EventFeed, EventKind
@@ -40,6 +43,7 @@ from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Mode, ProblemBrief, Proposal, Proposer, ProposerReply
 from kernelmagic.loop.records import (
     CandidateRecord,
+    Confirmation,
     DecidedBy,
     Decision,
     Recorded,
@@ -132,9 +136,11 @@ class Loop:
                 base = self._evaluate(base)
             if self.session.best is None and base.status is Status.CORRECT:
                 self._apply("best", 0, candidate=base)
-            reason = ""
+            reason = futile(base, self.proposer)
+            if not reason and nothing_runs(base) and first == 1:
+                self._apply("note", 0, nothing_runs(base))
             stale = rounds_without_gain(self.session)
-            rounds = self.session.planned_rounds
+            rounds = 0 if reason else self.session.planned_rounds
             for r in range(first, rounds + 1):
                 reason = budget_spent(self.session, self.options, started=started, stale=stale)
                 if reason:
@@ -148,9 +154,10 @@ class Loop:
                     reason = f"the {self.proposer.name} proposer has nothing more to try"
                     break
             else:
-                reason = f"all {rounds} rounds done"
+                reason = reason or f"{count(rounds, 'round')} done"
                 if self._resumed and first > rounds:
                     reason += " before: resume with more rounds to go on"
+            self._confirm()
             state: SessionState = "stopped" if self.stop_requested else "finished"
             self._finish(state, reason or "done")
         except PoolClosed:
@@ -227,11 +234,12 @@ class Loop:
         self._seq += 1
         # A reply can echo the API key: it is taken out before anything sees the proposal,
         # so what is judged, stored, shown and printed is the same text.
+        # A proposal is a new source: its lines are its own, not the user's cell's.
         source = redact_text(proposal.candidate.source)
         candidate = (
             proposal.candidate
-            if source == proposal.candidate.source
-            else dataclasses.replace(proposal.candidate, source=source)
+            if source == proposal.candidate.source and proposal.candidate.first_line == 1
+            else dataclasses.replace(proposal.candidate, source=source, first_line=1)
         )
         record = CandidateRecord(
             id=f"{self.session.id}.{self._seq}",
@@ -286,10 +294,13 @@ class Loop:
     def _select(self, r: int, judged: list[CandidateRecord]) -> bool:
         """Crown the round's challenger if it beats the best, is clean and is approved."""
         best = self.session.best
-        posed = challenge(self.session.id, r, judged, best.record if best else None, self.harness)
-        if posed is None:
+        incumbent = best.record if best else None
+        contender = challenger(judged, incumbent)
+        if contender is None:
             return False
-        bout, won = posed
+        if incumbent is not None:
+            self._apply("comparing", r, candidate=contender, against=incumbent.id)
+        bout, won = challenge(self.session.id, r, contender, incumbent, self.harness)
         if not won:
             self._decide(bout, False, "loop", bout.reason)
             return False
@@ -301,11 +312,35 @@ class Loop:
         if self.approve is None:
             self._decide(bout, True, "loop", bout.reason)
             return True
+        self._apply(
+            "awaiting",
+            r,
+            bout.reason,
+            candidate=bout.challenger,
+            against=incumbent and incumbent.id,
+        )
         accepted = bool(self.approve(bout))
         self._decide(
             bout, accepted, "approver", f"{'accepted' if accepted else 'rejected'}: {bout.reason}"
         )
         return accepted
+
+    def _confirm(self) -> None:
+        """Time the best against the user's kernel (see `_confirm`); after a stop only a
+        decision that already did so counts: a stop should not wait for a comparison."""
+        found = pair(self.session)
+        if found is None:
+            return
+        best, base = found
+        r = self.session.rounds[-1].round if self.session.rounds else 0
+        confirmation = settled(self.session, best, base)
+        if confirmation is None:
+            if self.stop_requested:
+                return
+            self._apply("confirming", r, candidate=best, against=base.id)
+            comparison = self.harness.compare(base.candidate, best.candidate)
+            confirmation = Confirmation(best.id, base.id, comparison.estimate, comparison.message)
+        self._apply("confirmed", r, confirmation.message, confirmation=confirmation)
 
     def _decide(self, bout: Challenge, accepted: bool, by: DecidedBy, reason: str) -> None:
         incumbent = bout.incumbent.id if bout.incumbent else None
@@ -317,7 +352,7 @@ class Loop:
             accepted,
             by,
             reason,
-            bout.speedup,
+            bout.estimate,
         )
         self._apply("decision", bout.round, reason, candidate=bout.challenger, decision=decision)
 

@@ -12,8 +12,15 @@ from collections.abc import Callable
 from typing import Literal
 
 from kernelmagic.errors import KernelmagicError
+from kernelmagic.harness.comparison import Estimate
 from kernelmagic.loop.proposal import Exchange
-from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionState
+from kernelmagic.loop.records import (
+    CandidateRecord,
+    Confirmation,
+    Decision,
+    RoundRecord,
+    SessionState,
+)
 
 EventKind = Literal[
     "started",  # the session began (`candidate`: the user's kernel) or resumed (`dropped`)
@@ -24,7 +31,11 @@ EventKind = Literal[
     "note",  # something the user should know (a reply without a kernel, a budget hit)
     "round_record",  # a round's proposals are all in, or it is over: `round_record`
     "best",  # the user's kernel is the first best (correct; no decision to make)
+    "comparing",  # the round's challenger (`candidate`) is timed against the best (`against`)
+    "awaiting",  # the challenge (`candidate` over `against`) waits for the approver
     "decision",  # a round's best challenger was accepted or rejected
+    "confirming",  # the best (`candidate`) is timed against the user's kernel (`against`)
+    "confirmed",  # the session's speedup over the user's kernel: `confirmation`
     "finished",  # the session ended: `message` says why, `state` how (`error` if it failed)
 ]
 
@@ -45,6 +56,8 @@ class Event:
     state: SessionState | None = None
     error: KernelmagicError | None = None
     dropped: tuple[str, ...] = ()  # proposals of a round cut short, asked again on resume
+    against: str | None = None  # the kernel a challenger or the best is compared with
+    confirmation: Confirmation | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +68,12 @@ class Challenge:
     round: int
     challenger: CandidateRecord
     incumbent: CandidateRecord | None
-    speedup: float | None  # challenger over incumbent (None for the first correct kernel)
+    estimate: Estimate | None  # challenger over incumbent (None for the first correct kernel)
     reason: str
+
+    @property
+    def speedup(self) -> float | None:
+        return self.estimate.speedup if self.estimate else None
 
 
 class EventFeed:

@@ -119,7 +119,8 @@ class Proposer(Protocol):
 
     A proposer must rebuild whatever state it needs from `request.history`: that is how a
     resumed session continues where it stopped. Failures of the proposer's service that
-    the user must fix (bad key, unknown model) raise `ProposerError`.
+    the user must fix (bad key, unknown model) raise `ProposerError`. A proposer that
+    cannot repair a failing kernel says so with ``repairs = False`` (see `loop._futile`).
     """
 
     name: str

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from kernelmagic.candidate import Candidate
+from kernelmagic.harness.comparison import Estimate
 from kernelmagic.harness.verdict import Status, Verdict, speedup
 from kernelmagic.loop.proposal import Attempt, Origin
 
@@ -98,7 +99,50 @@ class Decision:
     accepted: bool
     by: DecidedBy
     reason: str
-    speedup: float | None = None  # challenger over incumbent, from the comparison
+    estimate: Estimate | None = None  # challenger over incumbent, from the comparison
+
+    @property
+    def speedup(self) -> float | None:
+        return self.estimate.speedup if self.estimate else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the estimate's outcome and (for readers of old files) `speedup`."""
+        estimate = self.estimate.to_dict() if self.estimate else None
+        return {**dataclasses.asdict(self), "estimate": estimate, "speedup": self.speedup}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """From `to_dict` (a session file); one written before estimates has none."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in data.items() if k in fields}
+        found = data.get("estimate")
+        return cls(**{**kept, "estimate": Estimate.from_dict(found) if found else None})
+
+
+@dataclasses.dataclass(frozen=True)
+class Confirmation:
+    """The session's one speedup figure: its best kernel against the user's, interleaved.
+
+    Made at the end (or taken from the decision that already compared the two); `estimate`
+    None when the comparison could not be made (`message` says why).
+    """
+
+    candidate: str
+    baseline: str
+    estimate: Estimate | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        estimate = self.estimate.to_dict() if self.estimate else None
+        return {**dataclasses.asdict(self), "estimate": estimate}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Confirmation:
+        found = data.get("estimate")
+        return cls(
+            data["candidate"], data["baseline"], Estimate.from_dict(found) if found else None,
+            data.get("message", ""),
+        )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +175,7 @@ class SessionInfo:
     baseline_ms: float | None
     best_ms: float | None
     best_status: str | None
+    speedup: Estimate | None = None  # the best against the user's kernel, interleaved
 
 
 class Recorded(Protocol):

@@ -11,12 +11,35 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from kernelmagic.errors import KernelmagicError, OptionError
+from kernelmagic.harness.comparison import Estimate
 from kernelmagic.harness.verdict import Status, speedup
 from kernelmagic.loop.events import Event, EventFeed
-from kernelmagic.loop.records import CandidateRecord, Decision, Recorded, RoundRecord, SessionState
+from kernelmagic.loop.records import (
+    CandidateRecord,
+    Confirmation,
+    Decision,
+    Recorded,
+    RoundRecord,
+    SessionState,
+)
+
+# What the loop is doing, as a view says it: screening candidates (compiling, checking and
+# timing each once), comparing the round's fastest with the best (interleaved runs), waiting
+# for the approver, confirming the best against the user's kernel; then how it ended.
+Phase = Literal[
+    "screening", "comparing", "awaiting", "confirming", "stopping",
+    "finished", "stopped", "failed", "interrupted",
+]  # fmt: skip
+_PHASES: dict[str, Phase] = {
+    "round": "screening",
+    "comparing": "comparing",
+    "awaiting": "awaiting",
+    "decision": "screening",
+    "confirming": "confirming",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +50,10 @@ class Best:
     source: str
     status: Status
     latency_ms: float | None
-    speedup: float | None  # over the baseline (the user's kernel); None if either is untimed
+    # The speedup over the user's kernel: an interleaved comparison's estimate with its 95%
+    # interval, once the session has made it (at its end); None before, or for the user's own.
+    estimate: Estimate | None
+    screening: float | None  # the user's kernel's median over this one's: a screening figure
     simulated: bool
     record: CandidateRecord
 
@@ -75,6 +101,9 @@ class Session:
         self._decisions: list[Decision] = []
         self._best_id: str | None = None
         self._baseline_id: str | None = None
+        self._phase: Phase = "screening"
+        self._contest: tuple[str, str | None] | None = None  # (challenger, against) ids
+        self._confirmation: Confirmation | None = None
         self._events: list[Event] = []
         self._listeners: list[Callable[[Event], None]] = []
         self._changed = threading.Condition()
@@ -149,15 +178,47 @@ class Session:
                 return None
             base = self._records.get(self._baseline_id or "")
             base_ms = base.latency_ms if base and base.status is Status.CORRECT else None
+            confirmed = self._confirmation
             return Best(
                 id=record.id,
                 source=record.source,
                 status=record.verdict.status,
                 latency_ms=record.latency_ms,
-                speedup=speedup(base_ms, record.latency_ms),
+                estimate=confirmed.estimate
+                if confirmed and confirmed.candidate == record.id
+                else None,
+                screening=speedup(base_ms, record.latency_ms),
                 simulated=record.simulated,
                 record=record,
             )
+
+    @property
+    def confirmation(self) -> Confirmation | None:
+        """The best against the user's kernel, if the session has compared them (and the
+        best has not changed since)."""
+        with self._changed:
+            found = self._confirmation
+            return found if found and found.candidate == self._best_id else None
+
+    @property
+    def phase(self) -> Phase:
+        """What the loop is doing now, or how it ended."""
+        with self._changed:
+            if self._done.is_set():
+                return self._state if self._state != "running" else "finished"
+            if self._steering is not None and self._steering.stop_requested:
+                return "stopping"
+            return self._phase
+
+    @property
+    def contest(self) -> tuple[CandidateRecord, CandidateRecord | None] | None:
+        """(challenger, the kernel it is timed against) while comparing, confirming or
+        awaiting the approver; None otherwise."""
+        with self._changed:
+            if self._contest is None or self._done.is_set():
+                return None
+            challenger, against = self._contest
+            return self._records[challenger], self._records.get(against or "")
 
     @property
     def done(self) -> bool:
@@ -233,6 +294,8 @@ class Session:
         self._baseline_id = recorded.meta["baseline_id"]
         self._best_id = recorded.meta["best_id"]
         self._tokens = sum(r.tokens for r in recorded.rounds)
+        confirmed = recorded.meta.get("confirmed")
+        self._confirmation = Confirmation.from_dict(confirmed) if confirmed else None
 
     def _apply(self, event: Event) -> None:
         with self._changed:
@@ -251,9 +314,17 @@ class Session:
                 self._decisions.append(event.decision)
                 if event.decision.accepted:
                     self._best_id = event.decision.candidate
+            elif event.kind == "confirmed":
+                self._confirmation = event.confirmation
             elif event.kind == "finished":
                 self._state, self._stop_reason = event.state or "finished", event.message
                 self._error = event.error
+            if event.kind in _PHASES:
+                self._phase = _PHASES[event.kind]
+                contest = event.kind in ("comparing", "awaiting", "confirming")
+                self._contest = (
+                    (event.candidate.id, event.against) if contest and event.candidate else None
+                )
             self._events.append(event)
             listeners = list(self._listeners)
             self._changed.notify_all()
@@ -279,7 +350,9 @@ class Session:
                 "id": best.id,
                 "status": best.status.value,
                 "latency_ms": best.latency_ms,
-                "speedup": best.speedup,
+                # The one speedup: interleaved against the user's kernel, with its interval.
+                "speedup": best.estimate.to_dict() if best.estimate else None,
+                "screening": best.screening,
                 "simulated": best.simulated,
                 "source": best.source,
             }
@@ -289,7 +362,7 @@ class Session:
             "rounds": len([r for r in self.rounds if r.round > 0 and r.finished]),
             "tokens": self.tokens,
             "candidates": [r.summary() for r in self.candidates],
-            "decisions": [dataclasses.asdict(d) for d in self.decisions],
+            "decisions": [d.to_dict() for d in self.decisions],
         }
 
     def __repr__(self) -> str:
@@ -298,7 +371,7 @@ class Session:
             summary = "no correct kernel"
         else:
             timing = f"{best.latency_ms:.4g} ms" if best.latency_ms is not None else "untimed"
-            speed = f", {best.speedup:.2f}x the baseline" if best.speedup else ""
+            speed = f", {best.estimate.describe()}" if best.estimate else ""
             sim = " (simulated)" if best.simulated else ""
             summary = f"best {best.id}: {timing}{sim}{speed}"
         return (

@@ -12,9 +12,23 @@ import math
 from typing import Any
 
 from kernelmagic.harness.verdict import Status
+from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup
-from kernelmagic.render.series import BASELINE, GRID, LINE, LINE_WIDTH, Series, series
+from kernelmagic.render.series import (
+    BASELINE,
+    GRID,
+    LINE,
+    LINE_WIDTH,
+    ROUND_MARK,
+    Y_TITLE,
+    Series,
+    ms_labels,
+    round_marks,
+    series,
+)
+
+CONTEST = "#8250df"  # the two kernels being timed against each other now
 
 
 def latency_figure(session: Session) -> dict[str, Any]:
@@ -22,7 +36,8 @@ def latency_figure(session: Session) -> dict[str, Any]:
 
     Untimed candidates (the failures) appear as crosses in a "not timed" strip under the
     plot, so each status's legend count covers all of its candidates. Lines come first so
-    the points sit on top of them.
+    the points sit on top of them; while two kernels are timed against each other, rings
+    mark them.
     """
     s = series(session)
     data: list[dict[str, Any]] = []
@@ -60,7 +75,33 @@ def latency_figure(session: Session) -> dict[str, Any]:
             data.append(_points(timed, name, status, strip=False, legend=True))
         if untimed:
             data.append(_points(untimed, name, status, strip=True, legend=not timed))
+    contest = session.contest if session.state == "running" else None
+    if contest is not None:
+        data.append(_contest(session.phase, *contest))
     return {"data": data, "layout": _layout(s, session.id)}
+
+
+def _contest(phase: str, challenger: CandidateRecord, against: CandidateRecord | None) -> dict:
+    """Rings and labels on the challenger and the kernel it is timed against."""
+    if phase == "confirming":
+        name, labels = "confirming", ("best", "your kernel")
+    else:
+        name, labels = "comparing", ("challenger", "best")
+    shown = [(challenger, labels[0])] + ([(against, labels[1])] if against else [])
+    return {
+        "type": "scatter",
+        "mode": "markers+text",
+        "name": f"{name} (interleaved)",
+        "x": [r.seq for r, _ in shown],
+        "y": [_short(r.latency_ms) for r, _ in shown],
+        "text": [f"#{r.seq} {label}" for r, label in shown],
+        "textposition": "top center",
+        "textfont": {"color": CONTEST, "size": 11},
+        "marker": {"symbol": "circle-open", "size": 17, "color": CONTEST, "line": {"width": 2.5}},
+        "cliponaxis": False,
+        "hoverinfo": "skip",
+        "legendrank": 1003,
+    }
 
 
 def _points(rows: list[Row], name: str, status: Status, *, strip: bool, legend: bool) -> dict:
@@ -83,16 +124,32 @@ def _points(rows: list[Row], name: str, status: Status, *, strip: bool, legend: 
     }
     if strip:
         trace["yaxis"] = "y2"
+    elif any(r.spread_ms for r in rows):
+        trace["error_y"] = error_bars(rows, STATUS_COLORS[status])
     return trace
+
+
+def error_bars(rows: list[Row], color: str) -> dict[str, Any]:
+    """Each timing's spread as an error bar: its interquartile range, centred on the median."""
+    return {
+        "type": "data",
+        "array": [_short(r.spread_ms / 2) if r.spread_ms else None for r in rows],
+        "visible": True,
+        "color": color,
+        "thickness": 1,
+        "width": 0,
+    }
 
 
 def hover_text(row: Row) -> str:
     """What hovering a point says; escaped, since plotly.js reads it as simple HTML."""
-    speed = f" · {fmt_speedup(row.speedup)} vs baseline (medians)" if row.speedup else ""
+    speed = f" · screen {fmt_speedup(row.screening)} (medians)" if row.screening else ""
     text = (
         f"#{row.seq} · round {row.round} · {html.escape(row.origin)}<br>"
         f"{row.status_text} · {fmt_ms(row.latency_ms)}{speed}"
     )
+    if row.spread_ms:
+        text += f" · IQR {fmt_ms(row.spread_ms)}"
     if row.status is not Status.CORRECT and row.message:
         text += "<br>" + html.escape(row.message[:80])
     return text
@@ -119,7 +176,7 @@ def _layout(s: Series, session_id: str) -> dict[str, Any]:
             "zeroline": False,
         },
         "yaxis": {
-            "title": {"text": s.y_title},
+            "title": {"text": Y_TITLE},
             "type": "log" if s.log_y else "linear",
             "gridcolor": GRID,
             "zeroline": False,
@@ -130,8 +187,9 @@ def _layout(s: Series, session_id: str) -> dict[str, Any]:
         y = s.y_axis
         lo, hi = (math.log10(y.lo_ms), math.log10(y.hi_ms)) if y.log else (y.lo_ms, y.hi_ms)
         layout["yaxis"].update(
-            range=[lo, hi], tickmode="array", tickvals=list(y.ticks), ticktext=y.labels
+            range=[lo, hi], tickmode="array", tickvals=list(y.ticks), ticktext=ms_labels(y)
         )
+    layout.update(_round_marks(s))
     if s.untimed:
         layout["yaxis"]["domain"] = [0.16, 1.0]
         layout["xaxis"]["anchor"] = "y2"
@@ -145,6 +203,40 @@ def _layout(s: Series, session_id: str) -> dict[str, Any]:
             "fixedrange": True,
         }
     return layout
+
+
+def _round_marks(s: Series) -> dict[str, Any]:
+    """A dotted line where each round begins, labelled "r2" at the top of the plot."""
+    marks = round_marks(s)
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": x,
+            "x1": x,
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": ROUND_MARK, "width": 1, "dash": "dot"},
+            "layer": "below",
+        }
+        for x, _ in marks
+    ]
+    labels = [
+        {
+            "x": x,
+            "xref": "x",
+            "y": 1,
+            "yref": "paper",
+            "text": f"r{r}",
+            "showarrow": False,
+            "xanchor": "left",
+            "yanchor": "top",
+            "font": {"size": 10, "color": "#8c959f"},
+        }
+        for x, r in marks
+    ]
+    return {"shapes": shapes, "annotations": labels}
 
 
 def _short(ms: float | None) -> float | None:

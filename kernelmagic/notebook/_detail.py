@@ -13,14 +13,16 @@ from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
 from kernelmagic.render.diff import diff_html
 from kernelmagic.render.rows import (
+    SCREENING_NOTE,
     SIM_TAG,
-    SPEEDUP_NOTE,
     baseline_ms,
     decision_line,
     fmt_ms,
     fmt_speedup,
     make_row,
+    params_text,
     rows,
+    status_label,
 )
 
 MAX_MESSAGE = 600
@@ -50,7 +52,7 @@ def candidate_detail(session: Session, candidate: CandidateRecord) -> str:
 def challenge_detail(session: Session, challenge: Challenge) -> str:
     """The challenger of a paused round against the incumbent, and why it should win."""
     c = challenge
-    speed = f", {c.speedup:.2f}x the incumbent" if c.speedup else ""
+    speed = f" ({c.estimate.describe()}, over the incumbent)" if c.estimate else ""
     head = f"Round {c.round}: #{c.challenger.seq} is proposed as the new best{speed}. {c.reason}"
     against = c.incumbent or session.baseline
     parts = [
@@ -65,16 +67,20 @@ def challenge_detail(session: Session, challenge: Challenge) -> str:
 
 def _summary(session: Session, record: CandidateRecord) -> str:
     row = make_row(record, baseline_ms(session))
+    status = status_label(row, session.state)
     facts = [
         f"round {row.round}",
         html.escape(row.origin),
-        f'<span style="color: {row.color}; font-weight: bold">{row.status_text}</span>',
+        f'<span style="color: {row.color}; font-weight: bold">{status}</span>',
         fmt_ms(row.latency_ms),
     ]
-    if row.speedup is not None:
-        note = html.escape(SPEEDUP_NOTE, quote=True)
+    if row.params:
+        facts.append(html.escape(params_text(row.params)))
+    if row.screening is not None:
+        note = html.escape(SCREENING_NOTE, quote=True)
         facts.append(
-            f'<span title="{note}">{fmt_speedup(row.speedup)} the baseline (medians)</span>'
+            f'<span title="{note}">screen {fmt_speedup(row.screening)} '
+            "(one median each, not a comparison)</span>"
         )
     if row.simulated:
         facts.append(SIM_TAG)

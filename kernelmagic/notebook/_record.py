@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 
+from kernelmagic._words import clip_words, count
+from kernelmagic.harness.comparison import DECISION_RULE
 from kernelmagic.harness.verdict import Status
 from kernelmagic.loop.records import Decision
 from kernelmagic.loop.session import Best, Session
 from kernelmagic.render.diff import MAX_DIFF_LINES, diff_html, diff_lines
 from kernelmagic.render.rows import (
+    SCREENING_NOTE,
     SIMULATED,
-    SPEEDUP_NOTE,
     Row,
+    best_speedup,
     clean_reason,
     decision_line,
     decision_outcome,
@@ -26,12 +30,14 @@ from kernelmagic.render.rows import (
     fmt_ms,
     fmt_speedup,
     rows,
+    status_label,
 )
 from kernelmagic.render.svg_chart import latency_svg
 
 MAX_ROWS = 200  # beyond this the table keeps the baseline, accepted kernels and the fastest
 MAX_DECISIONS = 100  # the newest; a session has at most one per round and a few user picks
 MAX_RATIONALE = 2000
+ERROR_CHARS = 60  # of a failure's first line in the table; the HTML's tooltip has it all
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # terminal escapes in untrusted text
 CELL = "padding:1px 8px;border-bottom:1px solid #eee"  # inline: it must survive a saved notebook
 NUM = ";text-align:right;white-space:nowrap"  # numbers line up, the best's ★ included
@@ -41,7 +47,7 @@ HEADERS: tuple[tuple[str, str], ...] = (
     ("origin", ""),
     ("status", ""),
     ("latency", NUM),
-    ("speedup", NUM),
+    ("screen", NUM),
     ("error", ""),
 )
 
@@ -64,7 +70,7 @@ def record_html(session: Session) -> str:
         f"<div>{html.escape(best_line(session, best))}</div>{error}"
         f"{latency_svg(session)}"
         f"{_decisions_html(session, everything)}"
-        f"{_table_html(shown, hidden, best)}"
+        f"{_table_html(shown, hidden, best, _messages(session), session.state)}"
         f"{_final_html(session, best)}</div>"
     )
 
@@ -80,22 +86,22 @@ def record_text(session: Session) -> str:
     decisions = session.decisions[-MAX_DECISIONS:]
     if decisions:
         by_id = {r.id: r for r in everything}
-        lines += ["", "decisions:"]
-        lines += [f"  {decision_line(d, by_id)} (by the {d.by})" for d in decisions]
+        lines += ["", f"decisions ({DECISION_RULE}):"]
+        lines += [f"  {decision_line(d, by_id)}{_by(d)}" for d in decisions]
     lines += [
         "",
         f"{'round':>5}  {'#':>4}  {'origin':<7} {'status':<14} {'latency':>11}  "
-        f"{'speedup':>7}  error",
+        f"{'screen':>7}  error",
     ]
     for r in shown:
         mark = "★" if best and r.id == best.id else " "
         lines.append(
-            f"{r.round:>5} {mark}{r.seq:>4}  {r.origin:<7} {r.status_text:<14} "
-            f"{fmt_ms(r.latency_ms):>11}  {fmt_speedup(r.speedup):>7}  {error_of(r)[:60]}"
+            f"{r.round:>5} {mark}{r.seq:>4}  {r.origin:<7} {status_label(r, session.state):<14} "
+            f"{fmt_ms(r.latency_ms):>11}  {fmt_speedup(r.screening):>7}  {_error_cell(r)}"
         )
     if hidden:
-        lines.append(f"({hidden} more candidates not listed)")
-    lines.append(SPEEDUP_NOTE)
+        lines.append(f"({count(hidden, 'more candidate')} not listed)")
+    lines.append(SCREENING_NOTE)
     base = session.baseline
     lines.append("")
     if best is None or base is None:
@@ -127,10 +133,13 @@ def facts_of(session: Session, everything: list[Row]) -> list[str]:
     """The session's numbers in words: device, candidates, rounds and tokens."""
     correct = sum(1 for r in everything if r.status is Status.CORRECT)
     pending = sum(1 for r in everything if r.status is None)
-    done = len([r for r in session.rounds if r.round > 0 and r.finished])
-    counts = f"{len(everything)} candidates ({correct} correct"
-    counts += f", {pending} pending)" if pending else ")"
-    facts = [counts, f"{done} of {session.planned_rounds} rounds", f"{session.tokens:,} tokens"]
+    done = sum(1 for r in session.rounds if r.round > 0 and r.finished)
+    counts = f"{count(len(everything), 'candidate')} ({correct} correct"
+    left = "pending" if session.state == "running" else "not evaluated"
+    counts += f", {pending} {left})" if pending else ")"
+    facts = [counts, f"{done} of {count(session.planned_rounds, 'round')}"]
+    if session.tokens:  # the search and replay proposers spend none: say nothing of tokens
+        facts.append(count(session.tokens, "token"))
     device = device_of(session)
     if device:
         facts.insert(0, f"device: {device}")
@@ -146,7 +155,7 @@ def best_line(session: Session, best: Best | None) -> str:
         if any(c.status is Status.UNVERIFIED for c in session.candidates):
             return "no correct kernel: without a GPU, CUDA C kernels are compiled, not run"
         return "no correct kernel"
-    speed = f", {best.speedup:.2f}x the baseline" if best.speedup else ""
+    speed = f", {best_speedup(best)}" if best_speedup(best) else ""
     return f"best: #{best.record.seq} ({best.record.origin}), {fmt_ms(best.latency_ms)}{speed}"
 
 
@@ -183,6 +192,22 @@ def error_of(row: Row) -> str:
     return row.message if row.status not in (Status.CORRECT, None) else ""
 
 
+def _error_cell(row: Row) -> str:
+    """The error column: the failure's first line, cut at a word to `ERROR_CHARS`."""
+    return clip_words(error_of(row), ERROR_CHARS)
+
+
+def _messages(session: Session) -> dict[str, str]:
+    """Each judged candidate's whole verdict message, by id: what the error cell shortens."""
+    return {r.id: r.verdict.message for r in session.candidates if r.verdict}
+
+
+def _by(decision: Decision) -> str:
+    """Who decided, where the sentence does not already say it (the approver's and the
+    user's decisions name them)."""
+    return " (by the loop)" if decision.by == "loop" else ""
+
+
 def _decisions_html(session: Session, everything: list[Row]) -> str:
     """Each round's comparison of its fastest candidate with the best, and the outcome."""
     decisions = session.decisions
@@ -196,9 +221,11 @@ def _decisions_html(session: Session, everything: list[Row]) -> str:
     )
     body = "".join(_decision_tr(d, by_id) for d in shown)
     more = len(decisions) - len(shown)
-    note = f'<div style="color: #57606a">{more} earlier decisions not listed</div>' if more else ""
+    more_text = count(more, "earlier decision")
+    note = f'<div style="color: #57606a">{more_text} not listed</div>' if more else ""
     return (
         '<div style="font-weight: bold; margin-top: 8px">Decisions</div>'
+        f'<div style="color: #57606a; font-size: 12px">{html.escape(DECISION_RULE)}</div>'
         '<table style="border-collapse: collapse; font-size: 12px; margin: 4px 0">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
     )
@@ -221,7 +248,9 @@ def _decision_tr(d: Decision, by_id: dict[str, Row]) -> str:
     return f'<tr title="{title}">{tds}</tr>'
 
 
-def _table_html(shown: list[Row], hidden: int, best: Best | None) -> str:
+def _table_html(
+    shown: list[Row], hidden: int, best: Best | None, messages: Mapping[str, str], state: str
+) -> str:
     head = "".join(
         f'<th style="{CELL}{style or ";text-align:left"}">{h}</th>' for h, style in HEADERS
     )
@@ -233,18 +262,22 @@ def _table_html(shown: list[Row], hidden: int, best: Best | None) -> str:
             str(r.round),
             f"{'★ ' if is_best else ''}{r.seq}",
             html.escape(r.origin),
-            f'<span style="color: {r.color}">{r.status_text}</span>',
+            f'<span style="color: {r.color}">{status_label(r, state)}</span>',
             fmt_ms(r.latency_ms),
-            fmt_speedup(r.speedup),
-            html.escape(error_of(r)),
+            fmt_speedup(r.screening),
+            html.escape(_error_cell(r)),
         )
+        # The error cell shows one line; its tooltip, the whole message (every line, uncut).
+        full = messages.get(r.id, "") if error_of(r) else ""
+        tip = f' title="{html.escape(full, quote=True)}"' if full else ""
+        attrs = [""] * (len(cells) - 1) + [tip]
         tds = "".join(
-            f'<td style="{CELL}{align}">{c}</td>'
-            for c, (_, align) in zip(cells, HEADERS, strict=True)
+            f'<td style="{CELL}{align}"{attr}>{c}</td>'
+            for c, (_, align), attr in zip(cells, HEADERS, attrs, strict=True)
         )
         body.append(f"<tr{style}>{tds}</tr>")
     more = (
-        f"{hidden} more candidates not listed (slower or failed; the session store keeps "
+        f"{count(hidden, 'more candidate')} not listed (slower or failed; the session store keeps "
         "them all). "
         if hidden
         else ""
@@ -252,7 +285,7 @@ def _table_html(shown: list[Row], hidden: int, best: Best | None) -> str:
     return (
         '<table style="border-collapse: collapse; font-size: 12px; margin: 8px 0 2px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f'<div style="color: #57606a; font-size: 12px">{more}{html.escape(SPEEDUP_NOTE)}.</div>'
+        f'<div style="color: #57606a; font-size: 12px">{more}{html.escape(SCREENING_NOTE)}.</div>'
     )
 
 

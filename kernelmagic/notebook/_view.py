@@ -1,10 +1,11 @@
-"""The live widget of a session: chart, progress, candidates, diff view and buttons.
+"""The live widget of a session: what the loop is doing, charts, candidates, diff and buttons.
 
 The only module that touches ipywidgets. It reads the `Session` and forwards clicks to
 `ViewActions`. The loop calls it from its own thread, so every update sets traits or
 `Output.outputs` directly (never `with output:`), and events only mark the view stale:
 a timer re-renders at most every `interval_s`, off the loop's thread, and a trailing render
-always follows the last event.
+always follows the last event. While two kernels are timed against each other (no events
+for 10-30 s) a one-shot timer re-arms itself each second to count them, until the phase ends.
 """
 
 from __future__ import annotations
@@ -18,23 +19,26 @@ from typing import Any
 import ipywidgets as w
 
 from kernelmagic.errors import KernelmagicError
-from kernelmagic.harness.verdict import Status
 from kernelmagic.loop.events import Challenge, Event
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Best, Session
 from kernelmagic.notebook._actions import ViewActions
+from kernelmagic.notebook._activity import ENDED, TIMED, activity_text, phase_of
+from kernelmagic.notebook._buttons import arm, button_labels, button_states
 from kernelmagic.notebook._detail import candidate_detail, challenge_detail
+from kernelmagic.notebook._plots import Plots
+from kernelmagic.notebook._table import TableLines
 from kernelmagic.notebook._view_text import (
-    ROWS_CSS,
-    chart_output,
+    VIEW_CSS,
+    decision_rule_html,
+    decisions_html,
     header_html,
     progress_html,
-    row_label,
-    row_label_head,
 )
-from kernelmagic.render.rows import SPEEDUP_NOTE, Row, rows
+from kernelmagic.render.rows import SCREENING_NOTE, Row, rows
 
 INTERVAL_S = 0.3
+TICK_S = 1.0  # how often the seconds of a comparison move on
 
 
 class SessionView:
@@ -42,8 +46,9 @@ class SessionView:
 
     `interactive`: the loop pauses on each new best (`show_challenge`) for Accept/Reject.
     Otherwise Accept reads "Use this kernel" and chooses the selected correct candidate.
-    The parts (`chart`, `table`, `detail`, `progress`, `status`, the `*_button`s) are
-    public for tests and for a controller that lays them out differently.
+    The parts (`activity`: what the loop is doing; `progress`, `decisions`, `chart`,
+    `params_chart`, `table`, `detail`, `status`: messages, the `*_button`s) are public for
+    tests and for a controller that lays them out differently.
     """
 
     def __init__(
@@ -70,36 +75,41 @@ class SessionView:
         self._challenge: Challenge | None = None
         self._rows: dict[str, Row] = {}
         self._records: dict[str, CandidateRecord] = {}
-        self._labels: dict[str, tuple[Row, bool, str]] = {}
-        self._chart_key: tuple[Any, ...] | None = None
+        self._lines = TableLines()
         self._detail_key: tuple[Any, ...] | None = None
+        self._phase_key: tuple[Any, ...] | None = None
+        self._phase_since = time.monotonic()
+        self._ticker: threading.Timer | None = None
         self._selecting = False  # the view itself is changing the selection
 
         self.header = w.HTML()
+        self.activity = w.HTML()
         self.progress = w.HTML()
-        self.chart = w.Output()
-        self.table_head = w.HTML(
-            f'<div class="km-head">{html.escape(row_label_head())}</div>',
-            layout=w.Layout(margin="0 2px"),
-        )
+        # A fixed height: decisions scroll here instead of pushing the chart and buttons down.
+        self.decisions = w.HTML(layout=w.Layout(height="5.6em", overflow="auto"))
+        self._plots = Plots()
+        self.chart, self.params_chart = self._plots.chart, self._plots.params_chart
+        self.table_head = w.HTML(layout=w.Layout(margin="0 2px"))
         self.table = w.Select(options=[], value=None, rows=10, layout=w.Layout(width="auto"))
         self.table.add_class("km-rows")
         self.table_note = w.HTML(
             f'<div style="color: #57606a; font-size: 12px; line-height: 1.4">'
-            f"{html.escape(SPEEDUP_NOTE)}</div>"
+            f"{html.escape(SCREENING_NOTE)}</div>"
         )
         self.table.observe(self._on_select, names="value")
         self.detail = w.HTML(layout=w.Layout(width="auto"))
-        self.accept_button = self._button("Accept" if interactive else "Use this kernel", "success")
-        self.reject_button = self._button("Reject", "danger")
-        self.stop_button = self._button("Stop", "warning")
-        self.apply_button = self._button("Apply", "info")
+        self._buttons = {
+            name: w.Button(description=text) for name, text in button_labels(interactive).items()
+        }
+        b = self._buttons
+        self.accept_button, self.reject_button = b["accept"], b["reject"]
+        self.stop_button, self.apply_button = b["stop"], b["apply"]
+        self.tutorial_button = b["tutorial"]
         self.apply_mode = w.Dropdown(
             options=[("into this cell", "replace"), ("as a new cell below", "insert")],
             value=apply_mode,
             layout=w.Layout(width="auto"),
         )
-        self.tutorial_button = self._button("Tutorial step", "")
         # Where the lab extension is absent, Apply shows the source here to copy.
         self.copy_box = w.Textarea(layout=w.Layout(width="100%", height="12em", display="none"))
         if not interactive:
@@ -120,12 +130,17 @@ class SessionView:
                 self.tutorial_button,
             ]
         )
+        buttons.add_class("km-buttons")
         self.widget = w.VBox(
             [
-                w.HTML(ROWS_CSS),
+                w.HTML(VIEW_CSS),
                 self.header,
+                self.activity,
                 self.progress,
+                w.HTML(decision_rule_html()),
+                self.decisions,
                 self.chart,
+                self.params_chart,
                 self.table_head,
                 self.table,
                 self.table_note,
@@ -145,7 +160,7 @@ class SessionView:
         self._challenge = challenge
         self.render()  # the loop waits for the answer anyway: make sure the row is listed
         self._select(challenge.challenger.id)
-        speed = f" ({challenge.speedup:.2f}x faster)" if challenge.speedup else ""
+        speed = f" ({challenge.estimate.describe()})" if challenge.estimate else ""
         self.say(
             f"Round {challenge.round}: accept #{challenge.challenger.seq} as the new best"
             f"{speed}, or reject it?"
@@ -176,9 +191,11 @@ class SessionView:
         with self._lock:
             self._finished = True
             self._dirty = False
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+            timers = (self._timer, self._ticker)
+            self._timer = self._ticker = None
+        for timer in timers:
+            if timer is not None:
+                timer.cancel()
         self._challenge = None
         self._detail_key = None
         self.render()
@@ -195,11 +212,9 @@ class SessionView:
             self._rows = {r.id: r for r in everything}
             self.header.value = header_html(session)
             self.progress.value = progress_html(session, everything, best)
-            evaluated = sum(1 for r in everything if r.status is not None)
-            key = (evaluated, len(session.decisions), best.id if best else None)
-            if key != self._chart_key:
-                self._chart_key = key
-                self.chart.outputs = (chart_output(session, evaluated, best),)
+            self.decisions.value = decisions_html(session, everything)
+            self._refresh_activity()
+            self._plots.update(session, everything, best)
             self._update_table(everything, best)
             self._refresh_detail()
             self._sync_buttons()
@@ -226,16 +241,46 @@ class SessionView:
             self._last_render = time.monotonic()
         self.render()
 
+    def _refresh_activity(self) -> None:
+        """The status line; while a comparison runs, a timer brings its seconds up to date."""
+        session = self.session
+        phase = phase_of(session, ended=self._finished)
+        contest = session.contest if session.state == "running" else None
+        key = (phase, tuple(r.id for r in contest if r) if contest else ())
+        if key != self._phase_key:
+            self._phase_key, self._phase_since = key, time.monotonic()
+        counting = phase in TIMED and not self._stopping and not self._finished
+        text = activity_text(
+            session,
+            you_answer=self.interactive,
+            stopping=self._stopping,
+            ended=self._finished,
+            elapsed_s=time.monotonic() - self._phase_since if counting else None,
+        )
+        self.activity.value = f'<div style="font-weight: bold">{html.escape(text)}</div>'
+        with self._lock:
+            if counting and self._ticker is None and not self._finished:
+                self._ticker = threading.Timer(TICK_S, self._tick)
+                self._ticker.daemon = True
+                self._ticker.start()
+            elif not counting and self._ticker is not None:
+                self._ticker.cancel()  # the phase ended: no tick after it
+                self._ticker = None
+
+    def _tick(self) -> None:
+        with self._lock:
+            self._ticker = None
+            if self._finished:
+                return
+        with self._render_lock:
+            self._refresh_activity()  # arms the next tick only while the phase lasts
+
     def _update_table(self, everything: list[Row], best: Best | None) -> None:
-        best_id = best.id if best else None
-        options = []
-        for row in everything:
-            cached = self._labels.get(row.id)
-            is_best = row.id == best_id
-            if cached is None or cached[0] != row or cached[1] != is_best:
-                cached = (row, is_best, row_label(row, best=is_best))
-                self._labels[row.id] = cached
-            options.append((cached[2], row.id))
+        ended = phase_of(self.session, ended=self._finished)
+        options = self._lines.update(
+            everything, best.id if best else None, ended if ended in ENDED else "running"
+        )
+        self.table_head.value = f'<div class="km-head">{html.escape(self._lines.head)}</div>'
         if tuple(options) == tuple(self.table.options):
             return
         value = self.table.value
@@ -288,18 +333,17 @@ class SessionView:
     def _sync_buttons(self) -> None:
         selected = self._rows.get(self.table.value or "")
         best = self.session.best
-        if self.interactive:
-            armed = self._challenge is not None and not self._finished
-            self.accept_button.disabled = self.reject_button.disabled = not armed
-        else:
-            self.accept_button.disabled = not (
-                selected is not None
-                and selected.status is Status.CORRECT
-                and (best is None or best.id != selected.id)
-            )
-        self.stop_button.disabled = self._finished or self._stopping
-        self.apply_button.disabled = selected is None and best is None
-        self.tutorial_button.disabled = selected is None or selected.status is not Status.CORRECT
+        states = button_states(
+            selected=selected,
+            target=selected or (self._rows.get(best.id) if best else None),
+            best_id=best.id if best else None,
+            interactive=self.interactive,
+            challenge_open=self._challenge is not None,
+            finished=self._finished,
+            stopping=self._stopping,
+        )
+        for name, armed in states.items():
+            arm(self._buttons[name], name, armed)
 
     # -- clicks ----------------------------------------------------------------------------
 
@@ -325,22 +369,24 @@ class SessionView:
             self.say(f"rejected #{challenge.challenger.seq}: the incumbent stays")
 
     def _on_stop(self) -> None:
+        """The status line says "stopping…" until the session's end replaces it."""
         self._stopping = True
-        self.stop_button.disabled = True
-        if self._call(self.actions.stop):
-            self.say("stopping after the evaluation in flight…")
+        with self._render_lock:
+            self._sync_buttons()
+            self._refresh_activity()
+        self._call(self.actions.stop)
 
     def _on_apply(self) -> None:
         best = self.session.best
         target = self.table.value or (best.id if best else None)
-        if target is None:
-            self.say("no kernel to apply yet")
+        if target is None or self.apply_button.disabled:
+            self.say(self.apply_button.tooltip or "no kernel to apply yet")
             return
         self._call(self.actions.apply, target, self.apply_mode.value)
 
     def _on_tutorial(self) -> None:
         selected = self.table.value
-        if selected:
+        if selected and not self.tutorial_button.disabled:
             self._call(self.actions.tutorial, selected)
 
     def _call(self, action: Callable[..., None], *args: str) -> bool:
@@ -351,7 +397,3 @@ class SessionView:
             self.say(str(exc))
             return False
         return True
-
-    @staticmethod
-    def _button(description: str, style: str) -> Any:
-        return w.Button(description=description, button_style=style, disabled=True)

@@ -21,9 +21,10 @@ from kernelmagic._option_build import add_arguments
 from kernelmagic._option_resume import given_dests, restore_arguments
 from kernelmagic._option_values import launch_options, problem_fields
 from kernelmagic.candidate import Candidate
+from kernelmagic.candidate.naming import tuned_function
 from kernelmagic.errors import KernelmagicError
 from kernelmagic.notebook._config import config_traits, with_config
-from kernelmagic.problem import Problem
+from kernelmagic.problem import Problem, tuning_title
 from kernelmagic.store import SessionStore, StoredSession
 
 
@@ -74,10 +75,11 @@ class CudaOptimize(_Defaults):  # type: ignore[misc,valid-type]
         try:
             if args.resume:
                 _restore(args, argv)
+            candidate = _candidate(cell, args)
             run = NotebookRun.from_values(
                 args,
-                candidate=_candidate(cell, args),
-                problem=self._problem(args),
+                candidate=candidate,
+                problem=self._problem(args, candidate),
                 replay=self._recording(args.replay),
                 cell_id=self._cell_id(),
             )
@@ -123,12 +125,15 @@ class CudaOptimize(_Defaults):  # type: ignore[misc,valid-type]
             done = export_tutorial(ref, args.output, session_db=db)
         except KernelmagicError as exc:
             raise UsageError(str(exc)) from None
-        print(f"wrote {done.path}: session {done.session}, {done.steps} accepted steps")
+        print(done.summary)
         for warning in done.warnings:
             print(f"warning: {warning}")
         display(FileLink(str(done.path)))
 
-    def _problem(self, args: argparse.Namespace) -> Problem:
+    def _problem(self, args: argparse.Namespace, candidate: Candidate | None) -> Problem:
+        """The problem the options name, titled by the cell's kernel where the reference's
+        name says only that it is the reference (`def reference`, `def ref`)."""
+        kernel = tuned_function(candidate) if candidate else None
         return Problem(
             reference=self._function(args.reference, "--reference", "the NumPy reference"),
             inputs=self._function(args.inputs, "--inputs", "the input generator inputs(seed)"),
@@ -137,7 +142,7 @@ class CudaOptimize(_Defaults):  # type: ignore[misc,valid-type]
             )
             if args.timing_inputs
             else None,
-            name=args.reference,
+            name=tuning_title(args.reference, kernel),
             **problem_fields(args),
         )
 
@@ -198,7 +203,8 @@ def _candidate(cell: str | None, args: argparse.Namespace) -> Candidate | None:
             "%cuda_optimize without a cell only resumes a session (--resume ID): to tune a "
             "kernel, write it below a %%cuda_optimize line"
         )
-    candidate = Candidate.from_source(cell, **launch_options(args))
+    # The cell's first line is the %%cuda_optimize line: the kernel starts on line 2.
+    candidate = Candidate.from_source(cell, first_line=2, **launch_options(args))
     if candidate.kind == "python" and "def " not in cell:
         raise UsageError(
             "the cell holds no kernel: write a Python entry function (numba.cuda or CuPy) "

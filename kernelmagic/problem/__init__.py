@@ -73,7 +73,8 @@ class Problem:
 
     @property
     def title(self) -> str:
-        return self.name or getattr(self.reference, "__name__", "problem")
+        """What is tuned: the name given, else the reference's, read by `tuning_title`."""
+        return self.name or tuning_title(getattr(self.reference, "__name__", ""))
 
     def verification_seeds(self, rng: random.Random | None = None) -> tuple[int, ...]:
         """The stated seeds, or `cases` distinct seeds drawn with `rng` (unpredictable)."""
@@ -345,6 +346,21 @@ def select_arguments(
     return chosen
 
 
+# Words of a reference's name that say it is the reference, not what it computes.
+_REFERENCE_WORDS = frozenset({"ref", "reference", "numpy", "np"})
+
+
+def tuning_title(name: str, kernel: str | None = None) -> str:
+    """A session's title: what is being tuned, not that a reference defines it.
+
+    `name` (the problem's or its reference's) without its reference words
+    (`saxpy_reference`, `ref_softmax` -> "saxpy", "softmax"); where no other word is left
+    (`reference`, `ref`, as notebooks name it), `kernel`: the kernel's own name.
+    """
+    words = [w for w in name.split("_") if w and w.lower() not in _REFERENCE_WORDS]
+    return "_".join(words) or kernel or name or "problem"
+
+
 def problem_warnings(problem: Problem, cases: list[Case]) -> tuple[str, ...]:
     """What about the cases would let a wrong kernel pass; raises for a degenerate problem."""
     warnings = []
@@ -353,7 +369,8 @@ def problem_warnings(problem: Problem, cases: list[Case]) -> tuple[str, ...]:
         first = values[0].ravel()[:1]
         if first.size and all(v.size and np.all(v == first[0]) for v in values):
             raise ProblemError(
-                f"output {k} of {problem.title} is {first[0]!r} everywhere in every case: "
+                f"output {k} of {getattr(problem.reference, '__name__', 'the reference')} is "
+                f"{first[0]!r} everywhere in every case: "
                 "a kernel that only writes that constant would pass; "
                 "make inputs(seed) give varied values"
             )

@@ -6,9 +6,10 @@ import sys
 from typing import Any, TextIO
 
 from kernelmagic._redact import redact_text
+from kernelmagic.harness.comparison import DECISION_RULE
 from kernelmagic.loop.events import Event
 from kernelmagic.loop.session import Session
-from kernelmagic.render.rows import clean_reason
+from kernelmagic.render.rows import clean_reason, params_text
 
 
 class Progress:
@@ -45,6 +46,8 @@ class Progress:
     def summary(self) -> None:
         """The outcome, on stdout."""
         lines = [repr(self.session), f"  stopped: {self.session.stop_reason}"]
+        if self.session.decisions:
+            lines.append(f"  decision rule: {DECISION_RULE}")
         best = self.session.best
         if best is not None:
             lines.append(f"  best kernel ({best.id}):")
@@ -59,9 +62,8 @@ class Progress:
                 self._bar.update(1)
             best = self.session.best
             if best and best.latency_ms is not None:
-                speed = f" {best.speedup:.2f}x" if best.speedup else ""
-                self._bar.set_postfix_str(f"best {best.latency_ms:.4g} ms{speed}")
-            if event.kind in ("round", "note", "decision", "finished") and text:
+                self._bar.set_postfix_str(f"best {best.latency_ms:.4g} ms")
+            if event.kind not in ("proposed", "evaluated") and text:
                 self._bar.write(text, file=self.stream)
             return
         if text:
@@ -76,7 +78,8 @@ class Progress:
             sim = " (simulated)" if c.simulated else ""
             reused = " [stored verdict reused]" if c.reused_from else ""
             first = c.verdict.message.split(";")[0].splitlines()[0][:100] if c.verdict else ""
-            return f"  #{c.seq} {c.origin}: {c.status}{ms}{sim}{reused} - {first}"
+            tuned = f" [{params_text(c.params)}]" if c.params else ""
+            return f"  #{c.seq} {c.origin}{tuned}: {c.status}{ms}{sim}{reused} - {first}"
         if event.kind == "note":
             return f"  note: {event.message}"
         if event.kind == "decision" and event.decision is not None:
@@ -86,6 +89,20 @@ class Progress:
                 return f"  new best: #{_seq(d.candidate)} ({why})"
             kept = f"#{_seq(d.incumbent)}" if d.incumbent else "the best"
             return f"  kept {kept} over #{_seq(d.candidate)} ({why})"
+        if event.kind == "comparing" and event.candidate is not None:
+            return (
+                f"  comparing #{event.candidate.seq} with the best, #{_seq(event.against or '')} "
+                "(interleaved runs)..."
+            )
+        if event.kind == "confirming" and event.candidate is not None:
+            return (
+                f"  confirming: the best, #{event.candidate.seq}, against your kernel "
+                f"#{_seq(event.against or '')} (interleaved runs)..."
+            )
+        if event.kind == "confirmed" and event.confirmation is not None:
+            found = event.confirmation.estimate
+            said = found.describe() if found else event.confirmation.message
+            return f"  speedup over your kernel: {said}"
         if event.kind == "finished":
             return f"session {event.session}: {event.message}"
         if event.kind == "started":

@@ -7,23 +7,21 @@ the static record agree on numbers, colors and wording.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 
 from kernelmagic.harness.verdict import Status, Verdict, speedup
 from kernelmagic.loop.records import CandidateRecord, Decision
-from kernelmagic.loop.session import Session
+from kernelmagic.loop.session import Best, Session
 
 SIMULATED = "simulated (CPU simulator, not GPU time)"  # said once per view, prominently
 SIM_TAG = "simulated"  # everywhere else
 # Why a 7x candidate can lose: its number is one median, the best is picked by a comparison.
-SPEEDUP_NOTE = (
-    "speedups are each candidate's own median against your kernel's, not a verified "
-    "comparison; only the decisions above pick the best"
+SCREENING_NOTE = (
+    "screen: your kernel's single-run median over each candidate's, a screening figure; "
+    "speedups come only from the interleaved comparisons (decisions)"
 )
-_P_VALUE = re.compile(r"\bp=([0-9.]+(?:e-?\d+)?)")
-# Noise in a decision's reason once the view says "simulated" and names both kernels.
-_REASON_NOISE = (" (CPU simulator time, not GPU speed)", " (B over A)")
+# Noise in a decision's reason once the view says "simulated".
+_REASON_NOISE = (" in CPU simulator time",)
 _REASON_PREFIXES = ("kept the incumbent: ", "accepted: ", "rejected: ")
 
 # A fixed color per status, so a status looks the same in every chart and table.
@@ -50,7 +48,9 @@ class Row:
     origin: str
     status: Status | None
     latency_ms: float | None
-    speedup: float | None  # over the baseline (the user's kernel), when both are timed
+    screening: float | None  # the baseline's median over this one's: not a speedup claim
+    spread_ms: float | None  # the timing's spread (interquartile range), when measured
+    params: Mapping[str, object] | None  # the tuned parameters, for proposals that have them
     simulated: bool
     message: str  # the first line of the verdict's message
     reused: bool  # the verdict of an identical earlier candidate was reused
@@ -80,7 +80,9 @@ def make_row(record: CandidateRecord, base_ms: float | None) -> Row:
         origin=record.origin,
         status=v.status if v else None,
         latency_ms=ms,
-        speedup=speedup(base_ms, ms),
+        screening=speedup(base_ms, ms),
+        spread_ms=_spread(v),
+        params=record.params,
         simulated=record.simulated,
         message=_message(v) if v else "",
         reused=record.reused_from is not None,
@@ -138,8 +140,23 @@ def fmt_speedup(speedup: float | None) -> str:
     return f"{speedup:.2f}x" if speedup is not None else "—"
 
 
+def not_evaluated(state: str) -> str:
+    """What a candidate without a verdict is once its session ended ("not evaluated
+    (stopped)"): no longer pending, since nothing will judge it."""
+    return f"not evaluated ({'session ended' if state == 'finished' else state})"
+
+
+def status_label(row: Row, state: str) -> str:
+    """`row`'s status as a session in `state` shows it: pending only while it runs."""
+    return row.status_text if row.status is not None or state == "running" else "not evaluated"
+
+
 def round_label(session: Session) -> str:
-    """Where the session is: "round 2 of 5" (round 0 is the user's kernel)."""
+    """Where the session is: "round 2 of 5" while it runs (round 0 is the user's kernel);
+    once it ended, the rounds it finished ("1 of 3 rounds done" after a stop in round 2)."""
+    if session.state != "running":
+        done = len([r for r in session.rounds if r.round > 0 and r.finished])
+        return f"{done} of {session.planned_rounds} rounds done"
     rounds = session.rounds
     current = rounds[-1].round if rounds else 0
     where = f"round {current} of {session.planned_rounds}"
@@ -155,7 +172,8 @@ def device_of(session: Session) -> str:
 
 
 def decision_line(decision: Decision, by_id: Mapping[str, Row]) -> str:
-    """One sentence per decision: "round 2: kept #0 — #4 looked 2.75x faster … (p=0.077)"."""
+    """One sentence per decision: "round 2: kept #0 — #4 screened 2.75x faster on one median,
+    but the interleaved comparison found no clear difference: …"."""
     joint = ": " if decision.accepted else " — "
     outcome = decision_outcome(decision, by_id)
     return f"round {decision.round}: {outcome}{joint}{decision_why(decision, by_id)}"
@@ -169,34 +187,52 @@ def decision_outcome(decision: Decision, by_id: Mapping[str, Row]) -> str:
 
 
 def decision_why(decision: Decision, by_id: Mapping[str, Row]) -> str:
-    """The evidence behind a decision, phrased so that a big table speedup that lost makes
+    """The evidence behind a decision, phrased so that a big screening figure that lost makes
     sense: the table's numbers are single medians, the decision an interleaved comparison."""
     d = decision
-    p = _P_VALUE.search(d.reason)
-    measured = f"{fmt_speedup(d.speedup)}, p={p.group(1)}" if p and d.speedup else ""
+    measured = d.estimate.describe() if d.estimate else ""
     if d.by == "user":
         return "chosen by you"
     if d.accepted:
         if d.incumbent is None:
             return "the first correct kernel"
-        why = f"{fmt_speedup(d.speedup)} faster (p={p.group(1)})" if p and d.speedup else ""
-        why = why or clean_reason(d.reason)
+        why = measured or clean_reason(d.reason)
         if "too good to be true" in d.reason and "too good" not in why:
             why += "; too good to be true? worth a human look"
-        return why + (" (approved)" if d.by == "approver" else "")
+        return why + (", and the approver agreed" if d.by == "approver" else "")
     challenger = _ref(d.candidate, by_id)
     if d.by == "approver":
         return f"the approver rejected {challenger}" + (f" ({measured})" if measured else "")
-    if measured and "no significant difference" in d.reason:
-        found = f"an interleaved comparison found no significant difference ({measured})"
-    elif measured and "A is faster" in d.reason:
-        found = f"an interleaved comparison found it slower ({measured})"
-    else:
-        found = f"the comparison did not confirm it: {clean_reason(d.reason)}"
+    found = (
+        f"the interleaved comparison found {measured}"
+        if measured
+        else f"the comparison did not confirm it: {clean_reason(d.reason)}"
+    )
     ratio = _median_ratio(by_id.get(d.incumbent or ""), by_id.get(d.candidate))
     if ratio is not None and ratio > 1:
-        return f"{challenger} looked {ratio:.2f}x faster on its own median, but {found}"
+        return f"{challenger} screened {ratio:.2f}x faster on one median, but {found}"
     return f"{challenger}: {found}"
+
+
+def best_speedup(best: Best) -> str:
+    """The best's speedup over the user's kernel as every view says it: the interleaved
+    comparison's estimate once made, else the screening figure, labelled as such."""
+    if best.estimate is not None:
+        return f"{best.estimate.describe()}, against your kernel"
+    if best.screening is not None and best.screening != 1.0:
+        return f"screened at {best.screening:.2f}x your kernel's median (not a comparison)"
+    return ""
+
+
+def params_text(params: Mapping[str, object] | None) -> str:
+    """Tuned parameters as "ITEMS=4, threads=256" (empty when there are none)."""
+    return ", ".join(f"{k}={v}" for k, v in (params or {}).items())
+
+
+def _spread(v: Verdict | None) -> float | None:
+    """The timing's interquartile range in ms (its spread is relative to the median)."""
+    t = v.timing if v else None
+    return t.spread * t.median_ms if t and t.samples > 1 else None
 
 
 def clean_reason(reason: str) -> str:

@@ -22,6 +22,12 @@ LINE = "#7fc98f"
 LINE_WIDTH = 4
 BASELINE = "#444444"
 
+# The unit goes in the title, so each tick is a plain number of ms: "0.5" next to "2,000"
+# compares at a glance, "500 µs" next to "2 s" does not.
+Y_TITLE = "latency (ms)"
+ROUND_MARK = "#d0d7de"
+MAX_ROUND_MARKS = 12  # beyond this many rounds every k-th is marked: the labels stay legible
+
 
 @dataclasses.dataclass(frozen=True)
 class YAxis:
@@ -31,10 +37,6 @@ class YAxis:
     hi_ms: float
     ticks: tuple[float, ...]
     log: bool
-
-    @property
-    def labels(self) -> list[str]:
-        return [tick_label(t) for t in self.ticks]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,10 +76,6 @@ class Series:
         # The progress line or the record's facts spell out what "simulated" means.
         suffix = f" ({SIM_TAG})" if self.simulated else ""
         return f"Latency per candidate{suffix}"
-
-    @property
-    def y_title(self) -> str:
-        return "latency"  # the tick labels carry the unit
 
 
 def series(session: Session) -> Series:
@@ -128,15 +126,25 @@ def nice(raw: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def tick_label(ms: float) -> str:
-    """A tick as a reader says it: "200 ms", "1.5 s", "50 µs" rather than "2e+03"."""
-    if ms == 0:
-        return "0"
-    for unit, scale in (("s", 1e3), ("ms", 1.0), ("µs", 1e-3)):
-        if ms >= scale:
-            return f"{_num(ms / scale)} {unit}"
-    return f"{_num(ms * 1e6)} ns"
+def ms_labels(axis: YAxis) -> list[str]:
+    """The latency ticks as numbers of ms ("0.05", "2.5", "2,000"), under `Y_TITLE`."""
+    return [_ms_number(t) for t in axis.ticks]
 
 
-def _num(x: float) -> str:
-    return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+def _ms_number(ms: float) -> str:
+    if ms >= 1000:
+        return f"{ms:,.0f}"
+    if ms >= 1:
+        return f"{ms:.4g}"
+    return f"{ms:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def round_marks(s: Series) -> list[tuple[float, int]]:
+    """(x, round) where each round's candidates begin, half a step before its first one;
+    every k-th round only when there are more than `MAX_ROUND_MARKS`."""
+    starts: dict[int, int] = {}
+    for row in s.timed + s.untimed:
+        if row.round > 0:
+            starts[row.round] = min(row.seq, starts.get(row.round, row.seq))
+    every = math.ceil(len(starts) / MAX_ROUND_MARKS) or 1
+    return [(starts[r] - 0.5, r) for i, r in enumerate(sorted(starts)) if i % every == 0]

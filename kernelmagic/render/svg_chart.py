@@ -2,6 +2,7 @@
 
 GitHub and nbviewer show a saved notebook without running JavaScript, so the record's chart
 is drawn here by hand: the same content as the Plotly figure, hover text as SVG `<title>`s.
+The latency axis's labels and the round marks are defined here, once, for both charts.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import re
 from collections.abc import Callable
 
 from kernelmagic.loop.session import Session
-from kernelmagic.render.rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup
+from kernelmagic.render.rows import STATUS_COLORS, Row, fmt_ms, fmt_speedup, not_evaluated
 from kernelmagic.render.series import (
     BASELINE,
     GRID,
     LINE,
     LINE_WIDTH,
+    ROUND_MARK,
+    Y_TITLE,
     Series,
     YAxis,
+    ms_labels,
+    round_marks,
     series,
 )
 
@@ -42,7 +47,7 @@ def latency_svg(session: Session) -> str:
         f'role="img" aria-label="{_x(s.title)}">',
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         f'<text x="8" y="18" font-size="13" font-weight="bold">{_x(s.title)}</text>',
-        f'<text x="{LEFT}" y="{TOP - 10}" fill="#555">{_x(s.y_title)}</text>',
+        f'<text x="{LEFT}" y="{TOP - 10}" fill="#555">{Y_TITLE}</text>',
     ]
     x_lo, x_hi = s.x_range  # half a step of room each side: the end points show whole
 
@@ -50,12 +55,14 @@ def latency_svg(session: Session) -> str:
         return LEFT + (RIGHT - LEFT) * (seq - x_lo) / (x_hi - x_lo)
 
     out += _x_axis(s, x_of, axis_y)
+    out += _round_marks(s, x_of, axis_y)
     if s.timed and s.y_axis is not None:
         y_of = _y_scale(s.y_axis)
         out += _y_axis(s.y_axis, y_of)
         out += _lines(s, x_of, y_of)
         for row in s.timed:
             assert row.latency_ms is not None
+            out += _error_bar(row, x_of, y_of)
             out.append(
                 f'<circle cx="{x_of(row.seq):.1f}" cy="{y_of(row.latency_ms):.1f}" r="3.5" '
                 f'fill="{row.color}"><title>{_x(_tip(row))}</title></circle>'
@@ -76,7 +83,7 @@ def latency_svg(session: Session) -> str:
                 f'<path d="M{cx - 3:.1f} {mid - 3:.1f}l6 6m0-6l-6 6" stroke="{row.color}" '
                 f'stroke-width="1.8"><title>{_x(_tip(row))}</title></path>'
             )
-    out += _legend(s)
+    out += _legend(s, session.state)
     out.append("</svg>")
     return "\n".join(out)
 
@@ -114,13 +121,44 @@ def _x_axis(s: Series, x_of: Callable[[float], float], axis_y: float) -> list[st
 
 def _y_axis(axis: YAxis, y_of: Callable[[float], float]) -> list[str]:
     out = [f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + PLOT_H}" stroke="#999"/>']
-    for value, label in zip(axis.ticks, axis.labels, strict=True):
+    for value, label in zip(axis.ticks, ms_labels(axis), strict=True):
         y = y_of(value)
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{RIGHT}" y2="{y:.1f}" stroke="{GRID}"/>')
         out.append(
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{_x(label)}</text>'
         )
     return out
+
+
+def _round_marks(s: Series, x_of: Callable[[float], float], axis_y: float) -> list[str]:
+    """A dotted line where each round begins, labelled at the top of the plot."""
+    out = []
+    for x, r in round_marks(s):
+        px = x_of(x)
+        out.append(
+            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{axis_y}" stroke="{ROUND_MARK}" '
+            'stroke-dasharray="2 3"/>'
+        )
+        out.append(
+            f'<text x="{px + 3:.1f}" y="{TOP + 10}" font-size="9" fill="#8c959f">r{r}</text>'
+        )
+    return out
+
+
+def _error_bar(
+    row: Row, x_of: Callable[[float], float], y_of: Callable[[float], float]
+) -> list[str]:
+    """The timing's spread (its interquartile range, centred on the median), within the plot."""
+    if not row.spread_ms or row.latency_ms is None:
+        return []
+    half = row.spread_ms / 2
+    top = max(TOP, y_of(row.latency_ms + half))
+    bottom = min(TOP + PLOT_H, y_of(max(row.latency_ms - half, 1e-12)))
+    x = x_of(row.seq)
+    return [
+        f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="{row.color}" '
+        'stroke-opacity="0.5"/>'
+    ]
 
 
 def _lines(s: Series, x_of: Callable[[float], float], y_of: Callable[[float], float]) -> list[str]:
@@ -144,7 +182,7 @@ def _lines(s: Series, x_of: Callable[[float], float], y_of: Callable[[float], fl
     return out
 
 
-def _legend(s: Series) -> list[str]:
+def _legend(s: Series, state: str) -> list[str]:
     x, y = RIGHT + 14, TOP + 4
     out = []
     for status, count in s.statuses:
@@ -166,14 +204,17 @@ def _legend(s: Series) -> list[str]:
         out.append(f'<text x="{x + 15}" y="{y + 4}">baseline ({_x(fmt_ms(s.baseline_ms))})</text>')
         y += 17
     if s.pending:
-        out.append(f'<text x="{x}" y="{y + 4}" fill="#777">{s.pending} awaiting a verdict</text>')
+        what = not_evaluated(state) if state != "running" else "awaiting a verdict"
+        out.append(f'<text x="{x}" y="{y + 4}" fill="#777">{s.pending} {what}</text>')
     return out
 
 
 def _tip(row: Row) -> str:
-    speed = f" · {fmt_speedup(row.speedup)} vs baseline (medians)" if row.speedup else ""
+    speed = f" · screen {fmt_speedup(row.screening)} (medians)" if row.screening else ""
     tip = f"#{row.seq} · round {row.round} · {row.origin}\n{row.status_text} · "
     tip += fmt_ms(row.latency_ms) + speed
+    if row.spread_ms:
+        tip += f" (IQR {fmt_ms(row.spread_ms)})"
     return tip + (f"\n{row.message}" if row.message and row.latency_ms is None else "")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from kernelmagic import _redact as redact
 from kernelmagic.candidate import Candidate
+from kernelmagic.candidate.naming import tuned_function
 from kernelmagic.errors import OptionError
 from kernelmagic.harness.cluster import WorkerPool
 from kernelmagic.harness.devices import DeviceInfo, profile
@@ -32,7 +33,7 @@ from kernelmagic.loop.proposal import Proposer
 from kernelmagic.loop.proposers.replay import ReplayProposer
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
-from kernelmagic.problem import Problem
+from kernelmagic.problem import Problem, tuning_title
 from kernelmagic.problem.source import capture
 from kernelmagic.start._storage import SqliteStorage
 from kernelmagic.store import SessionStore, StoredSession
@@ -124,7 +125,7 @@ def optimize(
     if stored is None:
         store.create_session(
             session_id,
-            title=problem.title,
+            title=tuning_title(problem.title, tuned_function(first)),
             problem_key=key,
             problem_json=dataclasses.asdict(brief),
             backend=backend,

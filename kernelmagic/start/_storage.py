@@ -42,6 +42,8 @@ class SqliteStorage:
             store.add_decision(event.decision)
             if event.decision.accepted:
                 store.update_session(sid, best_id=event.decision.candidate)
+        elif event.kind == "confirmed" and event.confirmation is not None:
+            store.update_session(sid, confirmed_json=event.confirmation.to_dict())
         elif event.kind == "finished":
             store.update_session(sid, state=event.state, stop_reason=event.message)
 

@@ -97,6 +97,7 @@ class SessionStore:
         self._db: sqlite3.Connection | None = None
         self._opened: store_faults.FileId | None = None  # each write checks it is still there
         self._owner_sql = "NULL, NULL, NULL"  # the owner columns, where the file has them
+        self._confirmed_sql = "NULL"  # the final comparison, where the file has it
         self._lost: str | None = None  # why nothing more can be written, once it cannot
         self._failure: str | None = None  # the last write that failed
         self._running: str | None = None  # the session last started or resumed here
@@ -287,13 +288,14 @@ class SessionStore:
             "(SELECT latency_ms FROM verdicts WHERE candidate_id = s.baseline_id), "
             "(SELECT latency_ms FROM verdicts WHERE candidate_id = s.best_id), "
             "(SELECT status FROM verdicts WHERE candidate_id = s.best_id), "
-            f"{self._owner_sql} FROM sessions s WHERE s.id = ?",
+            f"s.best_id, {self._confirmed_sql}, {self._owner_sql} FROM sessions s WHERE s.id = ?",
             (session_id,),
         )
         if row is None:
             raise StoreError(f"no session {session_id!r} in {self.path}")
         info = SessionInfo(*row[:14])
-        ended = store_owner.ended(*row[14:]) if info.state == "running" else None
+        info = dataclasses.replace(info, speedup=store_rows.confirmed(row[15], row[14]))
+        ended = store_owner.ended(*row[16:]) if info.state == "running" else None
         return dataclasses.replace(info, state="interrupted", stop_reason=ended) if ended else info
 
     def _session_row(self, session_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -315,8 +317,11 @@ class SessionStore:
             db = store_schema.connect(self.path, create=self._create, read_only=self._read_only)
             if not self._read_only:
                 self._opened = store_faults.file_id(self.path)
-            if store_schema.OWNER_COLUMNS.keys() <= store_schema.columns(db):
+            have = store_schema.columns(db)
+            if store_schema.OWNER_COLUMNS.keys() <= have:
                 self._owner_sql = ", ".join(f"s.{name}" for name in store_schema.OWNER_COLUMNS)
+            if "confirmed_json" in have:  # a file before version 3, read as it is, has none
+                self._confirmed_sql = "s.confirmed_json"
             self._db = db
         return self._db
 

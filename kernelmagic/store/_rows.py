@@ -13,9 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from kernelmagic.candidate import Candidate
+from kernelmagic.harness.comparison import Estimate
 from kernelmagic.harness.verdict import Verdict
 from kernelmagic.loop.proposal import Exchange
-from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
+from kernelmagic.loop.records import (
+    CandidateRecord,
+    Confirmation,
+    Decision,
+    RoundRecord,
+    SessionInfo,
+)
 from kernelmagic.store._schema import JSON_COLUMNS, OWNER_COLUMNS
 
 
@@ -49,7 +56,15 @@ def summary(
         baseline_ms=base.latency_ms if base else None,
         best_ms=best.latency_ms if best else None,
         best_status=best.status.value if best and best.status else None,
+        speedup=confirmed(row.get("confirmed_json"), best.id if best else None),
     )
+
+
+def confirmed(confirmed_json: str | None, best_id: str | None) -> Estimate | None:
+    """The session's speedup: its final comparison, if it is of the best it holds now."""
+    found = json.loads(confirmed_json or "null")
+    made = Confirmation.from_dict(found) if found else None
+    return made.estimate if made and best_id and made.candidate == best_id else None
 
 
 def candidate(r: sqlite3.Row) -> CandidateRecord:
@@ -78,8 +93,14 @@ def decision(r: sqlite3.Row) -> Decision:
         accepted=bool(r["accepted"]),
         by=r["by"],
         reason=r["reason"],
-        speedup=r["speedup"],
+        estimate=_estimate(r),
     )
+
+
+def _estimate(r: sqlite3.Row) -> Estimate | None:
+    """A decision's estimate; a file from before version 3 (read as it is) has none."""
+    found = r["estimate_json"] if "estimate_json" in r.keys() else None  # noqa: SIM118 (values)
+    return Estimate.from_dict(json.loads(found)) if found else None
 
 
 def round_record(r: sqlite3.Row) -> RoundRecord:
@@ -163,6 +184,7 @@ def decision_row(decision: Decision) -> dict[str, Any]:
         "by": decision.by,
         "reason": decision.reason,
         "speedup": decision.speedup,
+        "estimate_json": json.dumps(decision.estimate.to_dict()) if decision.estimate else None,
         "created": time.time(),
     }
 

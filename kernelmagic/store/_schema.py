@@ -9,7 +9,7 @@ from pathlib import Path
 from kernelmagic.errors import StoreError
 from kernelmagic.store import _faults as store_faults
 
-VERSION = 2  # 1: the first release; 2: the owner columns
+VERSION = 3  # 1: the first release; 2: the owner columns; 3: the speedup estimates
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     state TEXT NOT NULL, stop_reason TEXT NOT NULL DEFAULT '', problem_key TEXT NOT NULL,
     problem_json TEXT NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
     device_json TEXT, proposer TEXT NOT NULL, model TEXT, base_url TEXT,
-    options_json TEXT NOT NULL, rerun_json TEXT, baseline_id TEXT, best_id TEXT
+    options_json TEXT NOT NULL, rerun_json TEXT, baseline_id TEXT, best_id TEXT,
+    confirmed_json TEXT
 );
 CREATE TABLE IF NOT EXISTS candidates (
     id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL,
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS exchanges (
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, round INTEGER NOT NULL,
     candidate_id TEXT NOT NULL, incumbent_id TEXT, accepted INTEGER NOT NULL, by TEXT NOT NULL,
-    reason TEXT NOT NULL, speedup REAL, created REAL NOT NULL
+    reason TEXT NOT NULL, speedup REAL, estimate_json TEXT, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rounds (
     session_id TEXT NOT NULL, round INTEGER NOT NULL, mode TEXT NOT NULL,
@@ -46,9 +47,15 @@ CREATE TABLE IF NOT EXISTS rounds (
     PRIMARY KEY (session_id, round)
 );
 """
-# Version 2 added these to `sessions`: the process that runs the session (`store_owner`).
+# Columns added since version 1, by table: version 2 added the process that runs the
+# session (`store_owner`); version 3 the final comparison with the user's kernel and each
+# decision's speedup estimate (`harness.comparison.Estimate`).
 OWNER_COLUMNS = {"owner_pid": "INTEGER", "owner_host": "TEXT", "owner_started": "TEXT"}
-JSON_COLUMNS = ("problem_json", "options_json", "rerun_json", "device_json")
+ADDED_COLUMNS = {
+    "sessions": {**OWNER_COLUMNS, "confirmed_json": "TEXT"},
+    "decisions": {"estimate_json": "TEXT"},
+}
+JSON_COLUMNS = ("problem_json", "options_json", "rerun_json", "device_json", "confirmed_json")
 
 
 def connect(path: Path, *, create: bool, read_only: bool) -> sqlite3.Connection:
@@ -97,10 +104,11 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         check_version(db, path)
-        have = columns(db)
-        for name, kind in OWNER_COLUMNS.items():
-            if name not in have:
-                db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")
+        for table, added in ADDED_COLUMNS.items():
+            have = columns(db, table)
+            for name, kind in added.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(VERSION),))
         db.execute("COMMIT")
     finally:
@@ -114,6 +122,6 @@ def check_version(db: sqlite3.Connection, path: Path) -> None:
         raise StoreError(f"{path} was written by a newer kernelmagic (schema {row[0]}); upgrade")
 
 
-def columns(db: sqlite3.Connection) -> set[str]:
-    """The columns of the sessions table (none: not a session database)."""
-    return {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
+def columns(db: sqlite3.Connection, table: str = "sessions") -> set[str]:
+    """The columns of `table` (of the sessions table, none: not a session database)."""
+    return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}

@@ -16,6 +16,7 @@ from typing import Any
 from kernelmagic._redact import environment_secrets, redact
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import StoreError
+from kernelmagic.harness.comparison import Estimate
 from kernelmagic.harness.verdict import Verdict
 from kernelmagic.loop.proposal import Exchange
 from kernelmagic.loop.records import CandidateRecord, Decision, RoundRecord, SessionInfo
@@ -41,7 +42,7 @@ def to_dict(stored: StoredSession) -> dict[str, Any]:
             }
             for c in stored.candidates
         ],
-        "decisions": [dataclasses.asdict(d) for d in stored.decisions],
+        "decisions": [d.to_dict() for d in stored.decisions],
         "rounds": [dataclasses.asdict(r) for r in stored.rounds],
         "exchanges": [
             {"round": r, **dataclasses.asdict(e), "messages": [dict(m) for m in e.messages]}
@@ -71,10 +72,10 @@ def from_dict(data: dict[str, Any]) -> StoredSession:
         fields["messages"] = tuple(fields["messages"])
         exchanges.append((e["round"], Exchange(**fields)))
     return StoredSession(
-        info=SessionInfo(**data["info"]),
+        info=_info(data["info"]),
         meta=data["meta"],
         candidates=tuple(candidates),
-        decisions=tuple(Decision(**d) for d in data.get("decisions", [])),
+        decisions=tuple(Decision.from_dict(d) for d in data.get("decisions", [])),
         rounds=tuple(
             RoundRecord(**{**r, "candidates": tuple(r["candidates"]), "notes": tuple(r["notes"])})
             for r in data.get("rounds", [])
@@ -121,3 +122,10 @@ def read(path: str | os.PathLike[str]) -> StoredSession:
         return from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"{p} is not a readable kernelmagic session file ({exc})") from None
+
+
+def _info(data: dict[str, Any]) -> SessionInfo:
+    """A session's summary row; one written before speedup estimates has none."""
+    fields = dict(data)
+    found = fields.pop("speedup", None)
+    return SessionInfo(**fields, speedup=Estimate.from_dict(found) if found else None)

@@ -242,7 +242,7 @@ def _outcome(a: Attempt) -> str:
     if a.latency_ms is not None:
         text += f"; latency {_ms(a)}"
         if a.speedup is not None:
-            text += f", {a.speedup:.2f}x the baseline"
+            text += f", {a.speedup:.2f}x the baseline's median (one run each: screening)"
     return text
 
 

@@ -45,6 +45,7 @@ class SearchProposer:
     """Proposes configurations of the user's kernel that were never tried, chosen by Optuna."""
 
     name = "search"
+    repairs = False  # it varies a working kernel's parameters: a failing one stays failing
 
     def __init__(self, *, seed: int = 0, enumerate_up_to: int = 20) -> None:
         self.seed = seed
