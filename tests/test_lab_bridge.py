@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import kernelmagic as km
 from kernelmagic.candidate import Candidate
 from kernelmagic.loop.events import Event, EventFeed
 from kernelmagic.loop.records import CandidateRecord
@@ -70,3 +71,31 @@ def test_a_tutorial_step_says_what_changed_and_escapes_the_rationale():
     text = step_markdown(session, record)
     assert text.startswith("### Step: candidate #3 (round 2, llm)")
     assert "&lt;script&gt;" in text and "<script>" not in text
+
+
+def test_a_tutorial_step_gives_the_comparisons_estimate_and_the_simulator_caveat():
+    import numpy as np
+    from test_ui import verdict
+
+    from kernelmagic.harness.comparison import estimate
+    from kernelmagic.loop.records import Decision
+
+    feed = EventFeed()
+    session = Session("s1", store_path=":memory:", planned_rounds=1, per_round=1, feed=feed)
+    base = CandidateRecord(
+        "s1.0", "s1", 0, 0, "user", Candidate("def k(): ..."),
+        verdict=verdict(km.Status.CORRECT, 3.0),
+    )  # fmt: skip
+    record = CandidateRecord(
+        "s1.1", "s1", 1, 1, "llm", Candidate("def k(): pass"), rationale="fewer loads",
+        verdict=verdict(km.Status.CORRECT, 1.0),
+    )  # fmt: skip
+    found = estimate(np.full(24, 3.0), np.ones(24), simulated=True)
+    feed.publish(Event("started", "s1", 0, candidate=base))
+    feed.publish(Event("evaluated", "s1", 1, candidate=record))
+    decision = Decision("s1", 1, "s1.1", "s1.0", True, "loop", "faster", found)
+    feed.publish(Event("decision", "s1", 1, decision=decision))
+    text = step_markdown(session, record)
+    assert f"against the best of its round: {found.describe()}" in text
+    assert "screening: 3.00x the original kernel's median" in text
+    assert "ranked on the CPU simulator" in text

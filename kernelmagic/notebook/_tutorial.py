@@ -5,6 +5,7 @@ from __future__ import annotations
 from kernelmagic.harness.verdict import speedup
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
+from kernelmagic.notebook._view_text import RANKED_ON_SIMULATOR
 from kernelmagic.render.rows import fmt_ms
 
 
@@ -19,10 +20,21 @@ def step_markdown(session: Session, record: CandidateRecord) -> str:
         simulated = record.simulated
         label = " (CPU simulator time, not GPU time)" if simulated else ""
         lines.append(f"- status: `{v.status.value}`; latency {fmt_ms(v.latency_ms)}{label}")
+        confirmed = session.confirmation
+        decided = [d for d in session.decisions if d.candidate == record.id and d.estimate]
+        if confirmed is not None and confirmed.candidate == record.id and confirmed.estimate:
+            lines.append(f"- against the original kernel: {confirmed.estimate.describe()}")
+        elif decided and decided[-1].estimate is not None:
+            lines.append(f"- against the best of its round: {decided[-1].estimate.describe()}")
         gain = speedup(base.latency_ms, v.latency_ms) if base is not None else None
         if base is not None and gain is not None:
-            lines.append(f"- {gain:.2f}x the original kernel ({fmt_ms(base.latency_ms)})")
+            lines.append(
+                f"- screening: {gain:.2f}x the original kernel's median "
+                f"({fmt_ms(base.latency_ms)}), one run each"
+            )
         lines.append(f"- device: {v.device}; backend: {v.backend}")
+        if simulated:
+            lines.append(f"- {RANKED_ON_SIMULATOR}")
     if record.params:
         lines.append("- settings: " + ", ".join(f"`{k}={v}`" for k, v in record.params.items()))
     lines.append(f"- kernelmagic session `{session.id}`")
