@@ -1,5 +1,6 @@
 """JupyterLab in headless Chromium: run the quickstart, Accept a proposal, Apply it, and
-check that the notebook cell now holds the accepted kernel.
+check that the notebook cell now holds the accepted kernel; that the ended session's cell
+shows its widget only, and, reopened with a fresh kernel, its static record only.
 
 Needs Debian's `chromium` (`.ci/run` installs it) and Playwright's Python package; it never
 downloads a browser. Screenshots of the key moments go to `test-artifacts/browser/`.
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 MAGIC_LINE = "%%cuda_optimize"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # Its own waits (page loads, the chart, a whole session) add up past the suite's 300 s on a
 # loaded machine.
@@ -49,15 +51,28 @@ def _free_port() -> int:
 
 @pytest.fixture
 def lab(tmp_path):
-    """A JupyterLab server on 127.0.0.1 over a copy of the quickstart; stopped afterwards."""
+    """A JupyterLab server on 127.0.0.1 over a copy of the quickstart; stopped afterwards.
+
+    It loads the lab extension built in this checkout (kernelmagic/labextension), found
+    first on JUPYTER_PATH, not whichever copy the last `pip install` left.
+    """
     reason = _missing()
     if reason:
         pytest.skip(reason)
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(ROOT / "examples" / "quickstart.ipynb", root / "quickstart.ipynb")
+    extensions = tmp_path / "jupyter" / "labextensions"
+    extensions.mkdir(parents=True)
+    (extensions / "kernelmagic").symlink_to(ROOT / "kernelmagic" / "labextension")
     port = _free_port()
-    env = {**os.environ, "KERNELMAGIC_SESSION_DB": str(tmp_path / "sessions.sqlite")}
+    env = {
+        **os.environ,
+        "KERNELMAGIC_SESSION_DB": str(tmp_path / "sessions.sqlite"),
+        "JUPYTER_PATH": os.pathsep.join(
+            filter(None, [str(tmp_path / "jupyter"), os.environ.get("JUPYTER_PATH")])
+        ),
+    }
     env.pop("OPENAI_API_KEY", None)  # the offline search proposer, whatever the machine has
     log = (tmp_path / "lab.log").open("w")
     server = subprocess.Popen(
@@ -103,10 +118,25 @@ def lab(tmp_path):
         log.close()
 
 
+# Whether "Error displaying widget: model not found" was ever on the page, however briefly.
+WATCH_MODEL_NOT_FOUND = """
+window.kmModelNotFound = false;
+new MutationObserver(() => {
+    window.kmModelNotFound ||= document.body.innerText.includes('model not found');
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
 def _magic_cell_state(page) -> dict:
+    """The magic cell's output: its widget views, charts, buttons, and the record's parts.
+
+    The widget's header reads "kernelmagic session ID (finished…)", the record's heading
+    "kernelmagic session ID: finished…"; the record's chart is an SVG outside Plotly's.
+    """
     return page.evaluate(
         """(magic) => {
-        const cell = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'))
+        const shown = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell';
+        const cell = Array.from(document.querySelectorAll(shown))
             .find(c => c.querySelector('.jp-InputArea').textContent.includes(magic));
         if (!cell) return {found: false};
         const out = cell.querySelector('.jp-Cell-outputArea');
@@ -114,12 +144,19 @@ def _magic_cell_state(page) -> dict:
         for (const b of out.querySelectorAll('button')) {
             buttons[b.textContent.trim()] = !b.disabled;
         }
+        const text = out.innerText;
         return {
             found: true,
+            outputs: out.querySelectorAll(':scope > .jp-OutputArea-child').length,
+            views: Array.from(out.querySelectorAll('.widget-vbox'))
+                .filter(v => !v.parentElement.closest('.widget-vbox')).length,
+            plots: out.querySelectorAll('.js-plotly-plot').length,
             points: out.querySelectorAll('.js-plotly-plot .scatterlayer .point').length,
             buttons,
-            record: Array.from(out.querySelectorAll('svg')).some(
-                s => !s.closest('.js-plotly-plot') && s.textContent.includes('#')),
+            ended: /kernelmagic session \\w+ \\((?!running)/.test(text),
+            record: /kernelmagic session \\w+: /.test(text),
+            record_charts: Array.from(out.querySelectorAll('svg[role="img"]'))
+                .filter(s => !s.closest('.js-plotly-plot')).length,
             source: cell.querySelector('.cm-content').innerText,
         };
     }""",
@@ -138,6 +175,7 @@ def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.add_init_script(WATCH_MODEL_NOT_FOUND)
         try:
             page.goto(f"{url}/lab/tree/quickstart.ipynb")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
@@ -151,7 +189,7 @@ def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 state = _magic_cell_state(page)
-                if state["record"]:
+                if state["ended"]:
                     break
                 if state["buttons"].get("Accept"):
                     if not accepted:
@@ -159,9 +197,11 @@ def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
                     page.get_by_role("button", name="Accept", exact=True).click()
                     accepted += 1
                 time.sleep(0.5)
-            assert state["record"], "the session did not end within 10 minutes"
+            assert state["ended"], "the session did not end within 10 minutes"
             assert accepted >= 1, "no round proposed a new best to accept"
-            page.screenshot(path=str(ARTIFACTS / "3-record.png"), full_page=True)
+            time.sleep(2)  # the record's update follows the widget's last one
+            page.screenshot(path=str(ARTIFACTS / "3-ended.png"), full_page=True)
+            _assert_widget_only(_magic_cell_state(page))
 
             (info,) = SessionStore(db).sessions()
             stored = SessionStore(db).load(info.id)
@@ -173,6 +213,7 @@ def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
             page.screenshot(path=str(ARTIFACTS / "4-applied.png"), full_page=True)
             page.keyboard.press("Control+s")
             time.sleep(2)
+            _assert_widget_only(_magic_cell_state(page))
 
             # The quickstart's last cell exported the session as a tutorial (Run All ran it
             # while the session was still going): its chart, a markdown attachment, shows.
@@ -187,15 +228,39 @@ def test_accept_then_apply_puts_the_kernel_into_the_cell(lab):
             width = chart.evaluate("img => img.complete ? img.naturalWidth : 0")
             page.screenshot(path=str(ARTIFACTS / "5-tutorial.png"), full_page=True)
             assert width > 0, "the tutorial's chart did not render"
+            saved = json.loads((root / "quickstart.ipynb").read_text())
+
+            # Reopened after its kernel is gone (a fresh one starts): the record alone.
+            for kernel in json.load(urllib.request.urlopen(f"{url}/api/kernels", timeout=10)):
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE"),
+                    timeout=30,
+                )
+            page.goto(f"{url}/lab/tree/quickstart.ipynb")
+            reopened = _wait(page, lambda s: s["record"], 90, "the record after reopening")
+            page.screenshot(path=str(ARTIFACTS / "6-reopened.png"), full_page=True)
+            assert reopened["record_charts"] == 1 and reopened["outputs"] == 1, reopened
+            assert reopened["views"] == 0 and reopened["plots"] == 0, reopened
+            assert not page.evaluate("window.kmModelNotFound"), "model not found was shown"
         finally:
             browser.close()
-    saved = json.loads((root / "quickstart.ipynb").read_text())
     (magic,) = [c for c in saved["cells"] if "".join(c["source"]).startswith(MAGIC_LINE)]
     text = "".join(magic["source"])
     first, _, body = text.partition("\n")
     assert first.startswith(MAGIC_LINE)
     assert body.strip() == best.source.strip()
+    # One output: the widget's view and the record, which the reopened page showed.
+    (output,) = magic["outputs"]
+    assert set(output["data"]) == {WIDGET_VIEW, "text/html", "text/plain"}, output["data"]
+    assert output["metadata"] == {"kernelmagic": {"record": info.id}}
+    assert f"kernelmagic session {info.id}: finished" in "".join(output["data"]["text/html"])
     assert not [e for e in errors if "kernelmagic" in e.lower() or "comm" in e.lower()], errors
+
+
+def _assert_widget_only(state: dict) -> None:
+    """The ended session's cell: one output, one view of the widget, no record beside it."""
+    assert state["outputs"] == 1 and state["views"] == 1 and state["plots"] >= 1, state
+    assert not state["record"] and state["record_charts"] == 0, state
 
 
 def _wait(page, ready, seconds: float, what: str) -> dict:

@@ -1,8 +1,9 @@
 """A notebook session: start the loop in the background, wire the widget's buttons to it.
 
 The loop thread inherits the cell's parent header (ipykernel routes a thread's output by
-it), so the static record shown at the end lands in the magic's own cell even while the
-user runs other cells. In a terminal IPython (no widgets) progress prints as text.
+it), so the record that the cell's one output becomes at the end (`_output.py`) lands in
+the magic's own cell even while the user runs other cells. In a terminal IPython (no
+widgets) progress prints as text.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kernelmagic.loop.events import Challenge, Event
 from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
+from kernelmagic.notebook._output import CellOutput
 from kernelmagic.notebook.lab import bridge
 from kernelmagic.problem import Problem
 from kernelmagic.start import optimize
@@ -117,6 +119,8 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
             "without it (every round's best is kept automatically)"
         )
     gate = Gate() if run.interactive else None
+    # Shown before `optimize`, which can take half a minute: the cell is never blank.
+    output = CellOutput(_starting_line(run)) if _has_widgets(shell) else None
     token = _pin_output_to_this_cell(shell)
     try:
         session = optimize(
@@ -134,12 +138,16 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
             wait=False,
             rerun={"args": dict(run.arguments)},
         )
+    except BaseException:
+        if output is not None:
+            output.say("kernelmagic: the session did not start")
+        raise
     finally:
         _unpin(shell, token)
     if gate is not None:
         gate.session = session
-    if _has_widgets(shell):
-        _show_widget(session, gate, shell, run)
+    if output is not None:
+        _show_widget(session, gate, shell, run, output)
     else:
         _print_progress(session)
     if run.wait:
@@ -152,9 +160,22 @@ def run_in_notebook(run: NotebookRun, shell: Any) -> Session:
     return session
 
 
-def _show_widget(session: Session, gate: Gate | None, shell: Any, run: NotebookRun) -> None:
-    from IPython.display import display
+def _starting_line(run: NotebookRun) -> str:
+    """What the cell says while `optimize` starts: only what is sure to happen."""
+    cluster = run.harness.cluster
+    if cluster.scheduler_address:
+        return f"kernelmagic: starting the session on the Dask cluster {cluster.scheduler_address}…"
+    workers = f"{cluster.sim_workers} simulator worker{'s' if cluster.sim_workers != 1 else ''}"
+    return (
+        "kernelmagic: starting the session… The first session in a kernel also starts the "
+        f"worker processes ({workers}, and one per GPU), which import numba: that can take "
+        "half a minute."
+    )
 
+
+def _show_widget(
+    session: Session, gate: Gate | None, shell: Any, run: NotebookRun, output: CellOutput
+) -> None:
     from kernelmagic.notebook._actions import ViewActions
     from kernelmagic.notebook._record import record_html, record_text
     from kernelmagic.notebook._view import SessionView
@@ -189,13 +210,7 @@ def _show_widget(session: Session, gate: Gate | None, shell: Any, run: NotebookR
     )
     if gate is not None:
         gate.view = view
-    # Frontends without widgets (nbconvert, a plain notebook viewer) show the text instead.
-    bundle = view.widget._repr_mimebundle_()
-    bundle["text/plain"] = (
-        f"kernelmagic session {session.id}: a live widget (it needs a frontend with "
-        "ipywidgets); the session's record follows when it ends"
-    )
-    display(bundle, raw=True)
+    output.show_widget(view.widget, session.id)
     shown = threading.Lock()
 
     def at_end(event: Event | None = None) -> None:
@@ -206,7 +221,10 @@ def _show_widget(session: Session, gate: Gate | None, shell: Any, run: NotebookR
         view.finish()
         if session.error is not None:
             view.say(f"the session failed: {session.error}")
-        display(_Record(record_html(session), record_text(session)))
+        # Into the widget's own output: one rendering per cell (see _output.py).
+        output.show_record(
+            view.widget, session.id, html=record_html(session), text=record_text(session)
+        )
 
     session.subscribe(at_end)
     if session.done:  # it ended before we subscribed (nothing to tune, say)
@@ -239,7 +257,11 @@ class _Notebook:
         self._told = False
 
     def apply(self, candidate_id: str, mode: str, view: Any) -> None:
-        record = self._record(candidate_id)
+        """Put a correct kernel into the notebook; one ranked on the simulator says so."""
+        from kernelmagic.notebook._view_text import sim_caveat
+
+        record = self._record(candidate_id, "applied")
+        caveat = sim_caveat(record)
         self.shell.user_ns["kernelmagic_kernel"] = record.source
 
         def done(reply: Mapping[str, Any]) -> None:
@@ -249,26 +271,28 @@ class _Notebook:
                     if mode == "replace"
                     else ("into a new cell below", "Z in command mode")
                 )
-                view.say(f"#{record.seq} applied {where} (undo: {undo})")
+                view.say(f"#{record.seq} applied {where} (undo: {undo}){caveat}")
             else:
                 view.say(f"could not apply #{record.seq}: {reply.get('message', 'no reason')}")
 
         if self.cell_id and bridge().apply(self.cell_id, record.source, mode, done):  # type: ignore[arg-type]
             return
         view.show_copy(record.source)
-        view.say(
-            self._without_lab(f"#{record.seq} is in the box below and in `kernelmagic_kernel`")
-        )
+        where = f"#{record.seq} is in the box below and in `kernelmagic_kernel`"
+        view.say(self._without_lab(where + caveat))
 
     def tutorial(self, candidate_id: str, view: Any) -> None:
+        """Insert a correct kernel's tutorial step; one ranked on the simulator says so."""
         from kernelmagic.notebook._tutorial import step_markdown
+        from kernelmagic.notebook._view_text import sim_caveat
 
-        record = self._record(candidate_id)
+        record = self._record(candidate_id, "made a tutorial step")
+        caveat = sim_caveat(record)
 
         def done(reply: Mapping[str, Any]) -> None:
             if reply.get("ok") and reply.get("cell_ids"):
                 self.anchor = reply["cell_ids"][-1]
-                view.say(f"tutorial cells for #{record.seq} inserted")
+                view.say(f"tutorial cells for #{record.seq} inserted{caveat}")
             else:
                 view.say(f"could not insert the tutorial step: {reply.get('message', '?')}")
 
@@ -276,10 +300,20 @@ class _Notebook:
         if self.anchor and bridge().tutorial(self.anchor, markdown, record.source, done):
             return
         view.show_copy(markdown + "\n\n" + record.source)
-        view.say(self._without_lab(f"the step for #{record.seq} is in the box below"))
+        view.say(self._without_lab(f"the step for #{record.seq} is in the box below{caveat}"))
 
-    def _record(self, candidate_id: str) -> CandidateRecord:
-        return next(c for c in self.session.candidates if c.id == candidate_id)
+    def _record(self, candidate_id: str, done: str) -> CandidateRecord:
+        """The candidate, if it is a correct kernel: the view disables the buttons for any
+        other, but a click can cross a change of selection."""
+        from kernelmagic.harness.verdict import Status
+        from kernelmagic.notebook._buttons import only_correct
+
+        record = next((c for c in self.session.candidates if c.id == candidate_id), None)
+        if record is None:
+            raise OptionError(f"no candidate {candidate_id!r} in session {self.session.id}")
+        if record.status is not Status.CORRECT:
+            raise OptionError(only_correct(record.seq, record.status, done))
+        return record
 
     def _without_lab(self, what: str) -> str:
         if self._told:
@@ -305,16 +339,3 @@ def _pin_output_to_this_cell(shell: Any) -> Any:
 def _unpin(shell: Any, token: Any) -> None:
     if token is not None:
         shell.reset_thread_parent(token)
-
-
-class _Record:
-    """The static record: HTML for notebooks (and nbviewer), text for plain frontends."""
-
-    def __init__(self, html: str, text: str) -> None:
-        self._html, self._text = html, text
-
-    def _repr_html_(self) -> str:
-        return self._html
-
-    def __repr__(self) -> str:
-        return self._text

@@ -1,6 +1,7 @@
 /**
  * The kernelmagic JupyterLab plugin: opens the `kernelmagic` comm target on every
- * notebook's kernel and hands the kernel's requests to apply.ts. Only wiring lives here.
+ * notebook's kernel and hands the kernel's requests to apply.ts, and shows a saved session's
+ * record where its widget is gone (records.ts). Only wiring lives here.
  */
 
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -9,6 +10,7 @@ import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
 import { carryOut, holdsCell } from './apply';
 import { hello, parseMessage, type Reply, type Request, TARGET } from './messages';
+import { liveModels, showRecords } from './records';
 
 // The builder bundles package.json, so the version the kernel sees is the one published.
 declare const require: (id: string) => { version: string };
@@ -28,6 +30,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!wired.has(panel.context)) {
         wired.add(panel.context);
         watchKernel(panel.context, tracker);
+        watchRecords(panel.context);
       }
     };
     tracker.forEach(watch);
@@ -49,6 +52,43 @@ function watchKernel(context: Context, tracker: INotebookTracker): void {
     }
   });
   register();
+}
+
+/**
+ * Show the records of ended sessions whose widget the notebook's kernel does not hold: once
+ * the notebook and its kernel are there, and again after every kernel change or restart.
+ */
+function watchRecords(context: Context): void {
+  const session = context.sessionContext;
+  let latest = 0;
+  const check = async (restarted: boolean) => {
+    const mine = ++latest;
+    await context.ready;
+    let live: Set<string>;
+    try {
+      live = restarted ? new Set() : await liveModels(session.session?.kernel);
+    } catch (error) {
+      console.warn(`kernelmagic: cannot ask the kernel for its widgets: ${error}`);
+      return;
+    }
+    if (mine !== latest || context.isDisposed) {
+      return; // a newer check (another kernel) decides
+    }
+    // The record was in the file already: showing it is no edit to save.
+    const dirty = context.model.dirty;
+    if (showRecords(context.model.sharedModel, live)) {
+      context.model.dirty = dirty;
+    }
+  };
+  void session.ready.then(() => check(false));
+  session.kernelChanged.connect(() => void check(false));
+  // A kernel that (re)starts or died holds no models: nothing to ask. A restart from this
+  // page says 'restarting', one from elsewhere (another tab, the REST API) only 'starting'.
+  session.statusChanged.connect((_, status) => {
+    if (['starting', 'restarting', 'autorestarting', 'dead'].includes(status)) {
+      void check(true);
+    }
+  });
 }
 
 function openComm(
