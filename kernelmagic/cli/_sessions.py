@@ -45,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     # Listing a database that does not exist yet lists nothing (and creates nothing).
     sessions = store.sessions(limit=args.limit) if store.path.exists() else []
     if args.json:
-        listed = [dataclasses.asdict(s) for s in sessions]
+        listed = [
+            {**dataclasses.asdict(s), "speedup": s.speedup.to_dict() if s.speedup else None}
+            for s in sessions
+        ]
         emit_json({"session_db": str(store.path), "sessions": listed})
         return 0
     if not sessions:

@@ -1,9 +1,10 @@
 """Rounds that cannot help, said before any is run.
 
 A search over a kernel's launch parameters tunes a working kernel: it cannot repair one
-that fails (five variants with the same IndexError teach nothing), and with nothing able to
-run it has no timings to compare. Where nothing can run (CUDA C without a GPU), an LLM can
-still fix compile errors, so the user is told once, up front, what the rounds can do.
+that fails (five variants with the same IndexError teach nothing). Where nothing can run
+(CUDA C without a GPU), rounds still compile and check every variant (an LLM fixes compile
+errors, a search shows what each variant costs in registers), so they run, and the user is
+told once, up front, what they can and cannot do.
 """
 
 from __future__ import annotations
@@ -32,10 +33,8 @@ def nothing_runs(base: CandidateRecord) -> str:
 
 def futile(base: CandidateRecord, proposer: Proposer) -> str:
     """Why no round is worth running, before the first ("" when rounds can help)."""
-    if repairs(proposer):
-        return ""
-    if nothing_runs(base):
-        return f"{nothing_runs(base)}; the {proposer.name} proposer needs timings to compare"
+    if repairs(proposer) or nothing_runs(base):
+        return ""  # where nothing runs, a search still shows what each variant compiles to
     v = base.verdict
     if v is not None and v.status is not Status.CORRECT:
         first = v.message.splitlines()[0] if v.message else ""

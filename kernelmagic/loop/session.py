@@ -57,6 +57,12 @@ class Best:
     simulated: bool
     record: CandidateRecord
 
+    @property
+    def speedup(self) -> float | None:
+        """The confirmed speedup over the user's kernel (`estimate`'s point); None until the
+        session has compared the two: a screening figure is never returned as a speedup."""
+        return self.estimate.speedup if self.estimate else None
+
 
 class Steering(Protocol):
     """Where a session's user commands go: the loop that runs it."""
