@@ -96,7 +96,7 @@ def _check_reduction(run: Run, record: str, printed: str) -> None:
     lines = [line for line in printed.splitlines() if line.startswith("#")]
     assert len(lines) == run.planned[1], printed
     assert all(" correct: " in line and " ms" in line for line in lines), printed
-    best = re.search(r"^best: #(\d+) (\{.*\})(?:, (.*\b([\d.]+)x.*95% CI.*))?$", printed, re.M)
+    best = re.search(r"^best: #(\d+) (\{.*\})(?:, (\D*(\d+\.\d+)x.*95% CI.*))?$", printed, re.M)
     assert best is not None, printed
     if gpu_available():
         assert "simulated" not in printed
