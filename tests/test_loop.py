@@ -90,7 +90,9 @@ def test_a_faster_correct_kernel_replaces_the_baseline_and_failures_are_data(run
     ]
     best = session.best
     assert best is not None and best.source == NUMBA_SAXPY
-    assert best.simulated and best.screening is not None and best.screening > 1.5
+    # One median each is only a screening figure (under load it came out 1.17x once for
+    # this 3x kernel); the claim rests on the interleaved estimate below.
+    assert best.simulated and best.screening is not None and best.screening > 1.0
     (decision,) = session.decisions
     assert decision.accepted and decision.incumbent == session.candidates[0].id
     assert "simulator" in decision.reason and decision.estimate.outcome == "faster"
