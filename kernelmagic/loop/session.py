@@ -208,10 +208,13 @@ class Session:
 
     @property
     def phase(self) -> Phase:
-        """What the loop is doing now, or how it ended."""
+        """What the loop is doing now, or how it ended (as soon as its end is applied, before
+        the session counts as done: listeners of the "finished" event read it so)."""
         with self._changed:
+            if self._state != "running":
+                return self._state
             if self._done.is_set():
-                return self._state if self._state != "running" else "finished"
+                return "finished"
             if self._steering is not None and self._steering.stop_requested:
                 return "stopping"
             return self._phase

@@ -14,15 +14,9 @@ ENDED = ("finished", "stopped", "failed", "interrupted")
 
 
 def phase_of(session: Session, *, ended: bool = False) -> Phase:
-    """The session's phase, settled as soon as its end is known.
-
-    The "finished" event reaches listeners (the view among them) before the session counts
-    as done: its state, already set, decides first. `ended`: the view was told it ended.
-    """
-    state = session.state
-    if state != "running":
-        return state
-    return "finished" if ended else session.phase
+    """The session's phase; "finished" once the view was told it ended (`ended`)."""
+    phase = session.phase
+    return "finished" if ended and phase not in ENDED else phase
 
 
 def activity_text(
