@@ -71,3 +71,15 @@ def test_where_a_kernel_sits_is_kept_but_is_not_part_of_its_key():
     moved = dataclasses.replace(candidate, first_line=1)
     assert candidate_key(candidate) == candidate_key(moved)
     assert candidate.sha256 != moved.sha256  # a worker's loaded copy numbers lines its own way
+
+
+def test_a_session_file_cannot_ask_for_a_padding_that_exhausts_memory():
+    import pytest
+
+    from kernelmagic.candidate import Candidate
+    from kernelmagic.errors import CandidateError
+
+    with pytest.raises(CandidateError, match="first_line counts from 1"):
+        Candidate.from_dict({"source": "def k(): pass", "kind": "python", "first_line": 10**9})
+    with pytest.raises(CandidateError, match="first_line counts from 1"):
+        Candidate("def k(): pass", first_line=0)

@@ -27,6 +27,9 @@ _CUDA_C_MARKERS = re.compile(r"__global__|__device__|^\s*#\s*include|extern\s+\"
 _CUPY_IMPORT = re.compile(r"^\s*(import\s+cupy|from\s+cupy\w*\s+import|import\s+cupyx)", re.M)
 
 
+MAX_FIRST_LINE = 100_000  # a notebook cell or file is far shorter
+
+
 @dataclasses.dataclass(frozen=True)
 class Candidate:
     """One kernel to evaluate.
@@ -52,8 +55,11 @@ class Candidate:
     first_line: int = 1
 
     def __post_init__(self) -> None:
-        if self.first_line < 1:
-            raise CandidateError(f"first_line counts from 1, not {self.first_line}")
+        # Bounded: the source is padded by that many lines (a session file could ask for 10**9).
+        if not 1 <= self.first_line <= MAX_FIRST_LINE:
+            raise CandidateError(
+                f"first_line counts from 1 to {MAX_FIRST_LINE:,}, not {self.first_line}"
+            )
 
     @classmethod
     def from_source(cls, source: str, *, kind: Kind | None = None, **launch: object) -> Candidate:
