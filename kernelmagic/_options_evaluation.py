@@ -137,8 +137,12 @@ EVALUATION: tuple[Option, ...] = (
         where=EVERYWHERE,
         group=RUNS,
         type=int,
-        default=ClusterOptions.sim_workers,
-        help="simulator worker processes",
+        metavar="N",
+        help="simulator worker processes, which judge a round's candidates at once "
+        "(default: one per core, up to --candidates)",
+        doc="simulator worker processes, which judge a round's candidates at once; on a GPU "
+        "machine there is one GPU worker per visible GPU as well",
+        default_doc="one per core, up to `--candidates`",
     ),
     option(
         "--sandbox",

@@ -102,7 +102,7 @@ def child_configs(config: dict[str, Any], gpus: list[str]) -> dict[str, dict[str
     """What each process the host starts is, by name: the scheduler, then the workers."""
     from distributed.worker_memory import parse_memory_limit
 
-    names = [f"sim-{i}" for i in range(int(config.get("sim_workers", 1)))]
+    names = [f"sim-{i}" for i in range(int(config.get("sim_workers") or 1))]
     # What the simulator ran is compiled for a real GPU in a worker without the simulator.
     names += ["cc-0"] if names else []
     # One worker per GPU, pinned: timings of one candidate never share a device with another.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class Draws:
         self._unused_draw: Draw | None = None
         self._timing_cases: dict[str, list[Case]] = {}
         self._twins: dict[str, list[tuple[int, Case]]] = {}
+        self._drawing = threading.RLock()
 
     @property
     def cases(self) -> list[Case]:
@@ -50,12 +52,15 @@ class Draws:
     def draw(self, seeds: tuple[int, ...] | None = None) -> Draw:
         """Verification cases for one evaluation: fresh seeds (or `seeds`, to reproduce a
         verdict), and a twin for each case."""
-        self.cases  # noqa: B018 - the first draw also checks the problem
-        if seeds is None and self._unused_draw is not None:
-            drawn, self._unused_draw = self._unused_draw, None
-            return drawn
-        seeds = seeds or self.problem.verification_seeds()
-        return self._with_twins([make_case(self.problem, s) for s in seeds])
+        # One draw at a time: evaluations run in parallel threads, and the user's inputs(seed)
+        # may seed NumPy's global generator, which threads drawing at once would interleave.
+        with self._drawing:
+            self.cases  # noqa: B018 - the first draw also checks the problem
+            if seeds is None and self._unused_draw is not None:
+                drawn, self._unused_draw = self._unused_draw, None
+                return drawn
+            seeds = seeds or self.problem.verification_seeds()
+            return self._with_twins([make_case(self.problem, s) for s in seeds])
 
     def _with_twins(self, cases: list[Case]) -> Draw:
         twins = [(k, t) for k, c in enumerate(cases) if (t := twin_case(self.problem, c))]
@@ -74,13 +79,14 @@ class Draws:
     def timing_twins(self, *, simulated: bool) -> list[tuple[int, Case]]:
         """(set index, twin) per timing set that has one: what 'inputs never seen' are."""
         key = "sim" if simulated else "gpu"
-        if key not in self._twins:
-            twins = [
-                (k, twin_case(self.problem, c, timing=not simulated, for_timing=True))
-                for k, c in enumerate(self.timing_cases(simulated=simulated))
-            ]
-            self._twins[key] = [(k, t) for k, t in twins if t is not None]
-        return self._twins[key]
+        with self._drawing:
+            if key not in self._twins:
+                twins = [
+                    (k, twin_case(self.problem, c, timing=not simulated, for_timing=True))
+                    for k, c in enumerate(self.timing_cases(simulated=simulated))
+                ]
+                self._twins[key] = [(k, t) for k, t in twins if t is not None]
+            return self._twins[key]
 
     def timing_cases(self, *, simulated: bool) -> list[Case]:
         """Inputs to time on: `timing_inputs` on a GPU; small `inputs` draws on the simulator.
@@ -88,12 +94,13 @@ class Draws:
         Their seeds are drawn once per harness (the sets are sent to the workers once).
         """
         key = "sim" if simulated else "gpu"
-        if key not in self._timing_cases:
-            self._timing_cases[key] = [
-                make_case(self.problem, s, timing=not simulated)
-                for s in self.problem.timing_seeds(small=simulated)
-            ]
-        return self._timing_cases[key]
+        with self._drawing:
+            if key not in self._timing_cases:
+                self._timing_cases[key] = [
+                    make_case(self.problem, s, timing=not simulated)
+                    for s in self.problem.timing_seeds(small=simulated)
+                ]
+            return self._timing_cases[key]
 
     def largest_input(self) -> int:
         """The most elements of any verification input (what makes the simulator slow)."""

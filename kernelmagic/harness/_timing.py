@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import uuid
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from kernelmagic.candidate.launch import LaunchError, evaluate_number
 from kernelmagic.harness import _judge as judge
@@ -39,6 +43,7 @@ class TimingStage:
         self._draws = draws
         self._workers = workers
         self._scattered: dict[WorkerKind, tuple[int, Any]] = {}
+        self._sending = threading.Lock()
 
     def forget(self) -> None:
         """The pool was replaced: its workers hold none of the sets sent before."""
@@ -71,20 +76,25 @@ class TimingStage:
         # again only after a worker was replaced (its copy died with it).
         kind: WorkerKind = "sim" if simulated else "gpu"
         pool = self._workers.pool
-        held = self._scattered.get(kind)
-        if held is None or held[0] != pool.generation:
-            cases = self._draws.timing_cases(simulated=simulated)
-            twins = self._draws.timing_twins(simulated=simulated)
-            sets = TimingSets(
-                tuple(worker_case(i, c, self.problem) for i, c in enumerate(cases)),
-                token=uuid.uuid4().hex,
-                twins=tuple(
-                    dataclasses.replace(worker_case(len(cases) + j, t, self.problem), of=k)
-                    for j, (k, t) in enumerate(twins)
-                ),
-            )
-            self._scattered[kind] = (pool.generation, pool.scatter(sets, kind))
-        return self._scattered[kind][1]
+        with self._sending:  # parallel evaluations: the sets are sent once
+            held = self._scattered.get(kind)
+            if held is None or held[0] != pool.generation:
+                cases = self._draws.timing_cases(simulated=simulated)
+                twins = self._draws.timing_twins(simulated=simulated)
+                sets = TimingSets(
+                    tuple(worker_case(i, c, self.problem) for i, c in enumerate(cases)),
+                    token=uuid.uuid4().hex,
+                    twins=tuple(
+                        dataclasses.replace(worker_case(len(cases) + j, t, self.problem), of=k)
+                        for j, (k, t) in enumerate(twins)
+                    ),
+                )
+                self._scattered[kind] = (pool.generation, pool.scatter(sets, kind))
+            return self._scattered[kind][1]
+
+    def sizes(self, *, simulated: bool) -> list[tuple[str, int]]:
+        """Each timing set's array shapes and element count (see `comparison.by_size`)."""
+        return [_size(case.inputs) for case in self._draws.timing_cases(simulated=simulated)]
 
     def verdict(
         self,
@@ -215,6 +225,12 @@ class TimingStage:
             achieved_gflops=gflops / seconds / 1e9 if gflops is not None else None,
             peak_gflops=device.peak_fp32_gflops,
         )
+
+
+def _size(inputs: Mapping[str, Any]) -> tuple[str, int]:
+    arrays = [v for v in inputs.values() if isinstance(v, np.ndarray)]
+    shapes = dict.fromkeys("x".join(map(str, a.shape)) or "scalar" for a in arrays)
+    return ", ".join(shapes) or "scalars only", sum(int(a.size) for a in arrays)
 
 
 def _work(spec: Any, inputs: dict[str, Any]) -> float | None:

@@ -4,6 +4,7 @@ what goes wrong there (a timeout, a dead worker, lost data) becomes a verdict.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -35,23 +36,33 @@ class Workers:
         self._options = options
         self._pool = pool
         self._own_pool = pool is not None  # the caller's pool: not ours to restart
-        self._pool_restarted = False
+        self.restarts = 0  # pools started after one failed; evaluations in flight compare it
+        self.width = 1  # jobs meant to run at once: sizes a pool left to its default
         self._draws = draws
+        self._lock = threading.Lock()  # evaluations of one round run in parallel threads
 
     @property
     def pool(self) -> WorkerPool:
-        if self._pool is None:
-            self._pool = shared_pool(self._options.cluster)
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = shared_pool(self._options.cluster.sized(self.width))
+            return self._pool
 
-    def restart(self) -> bool:
-        """After the workers failed, start a new pool (once per harness); False if not ours."""
-        if self._own_pool or self._pool_restarted:
-            return False
-        self._pool_restarted = True
-        if self._pool is not None:
-            drop_shared_pool(self._pool)
-        self._pool = None
+    def restart(self, seen: int) -> bool:
+        """After the workers failed, start a new pool (once per harness); False if not ours.
+
+        `seen` is `restarts` when the failing evaluation began: if another one has started
+        a new pool since, that pool is the one to try.
+        """
+        with self._lock:
+            if self.restarts != seen:
+                return True
+            if self._own_pool or self.restarts:
+                return False
+            self.restarts += 1
+            failed, self._pool = self._pool, None
+        if failed is not None:
+            drop_shared_pool(failed)
         return True
 
     def run(

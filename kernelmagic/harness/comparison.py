@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,6 +36,21 @@ DECISION_RULE = (
 
 
 @dataclasses.dataclass(frozen=True)
+class SizePoint:
+    """Both kernels' median latency on the timing sets of one size: a kernel tuned for one
+    size can lose at another, which a single speedup hides."""
+
+    size: str  # the array inputs' shapes, e.g. "1500" or "512x256, 256x512"
+    elements: int  # of all array inputs together: where it goes on a size axis
+    a_ms: float
+    b_ms: float
+
+    @property
+    def speedup(self) -> float | None:
+        return self.a_ms / self.b_ms if self.b_ms > 0 else None
+
+
+@dataclasses.dataclass(frozen=True)
 class Estimate:
     """How many times faster B ran than A, with its 95% interval, from `pairs` pairs.
 
@@ -47,6 +63,7 @@ class Estimate:
     high: float | None
     pairs: int
     simulated: bool = False
+    sizes: tuple[SizePoint, ...] = ()  # the same runs, by input size (see `by_size`)
 
     @property
     def margin(self) -> float:
@@ -72,13 +89,15 @@ class Estimate:
             return f"{self.speedup:.2f}x, slower{sim} {figures}"
         return f"no clear difference{sim}: {self.speedup:.2f}x {figures}"
 
-    def to_dict(self) -> dict[str, float | int | bool | str | None]:
+    def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "outcome": self.outcome}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Estimate:
+    def from_dict(cls, data: Mapping[str, Any]) -> Estimate:
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in fields})  # type: ignore[arg-type]
+        found = {k: v for k, v in data.items() if k in fields}
+        found["sizes"] = tuple(SizePoint(**p) for p in found.get("sizes") or ())
+        return cls(**found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +173,28 @@ def from_samples(report: TimeReport, too_good: float, *, simulated: bool = False
     return Comparison(
         float(np.median(a)), float(np.median(b)), found, message, suspicious, simulated
     )
+
+
+def by_size(report: TimeReport, sizes: Sequence[tuple[str, int]]) -> tuple[SizePoint, ...]:
+    """Per input size, A's and B's median over the timing sets of that size, smallest first.
+
+    `sizes` gives each timing set's (shapes, elements); the job visits set k at the
+    repetitions k, k + n, k + 2n, ... (n sets), so its samples split by set.
+    """
+    n = len(sizes)
+    if n == 0:
+        return ()
+    grouped: dict[str, tuple[int, list[float], list[float]]] = {}
+    for k, (size, elements) in enumerate(sizes):
+        _, a, b = grouped.setdefault(size, (elements, [], []))
+        a += report.samples_ms[0][k::n]
+        b += report.samples_ms[1][k::n]
+    points = [
+        SizePoint(size, elements, float(np.median(a)), float(np.median(b)))
+        for size, (elements, a, b) in grouped.items()
+        if a and b
+    ]
+    return tuple(sorted(points, key=lambda p: p.elements))
 
 
 def no_comparison(message: str) -> Comparison:

@@ -26,7 +26,7 @@ from kernelmagic.harness._worker import describe_device, gpu_compile, verify
 from kernelmagic.harness._workers import Workers
 from kernelmagic.harness.backends import Plan, plan
 from kernelmagic.harness.cluster import JobTimeout, WorkerDied, WorkerKind, WorkerPool
-from kernelmagic.harness.comparison import Comparison, from_samples, no_comparison
+from kernelmagic.harness.comparison import Comparison, by_size, from_samples, no_comparison
 from kernelmagic.harness.devices import DeviceInfo, normalize_arch
 from kernelmagic.harness.jobs import RunSpec, VerifyJob
 from kernelmagic.harness.options import HarnessOptions
@@ -94,9 +94,19 @@ class Harness:
     def pool(self) -> WorkerPool:
         return self._workers.pool
 
-    def _restart_pool(self) -> bool:
+    def reserve(self, width: int) -> None:
+        """Size a pool left to its default for `width` evaluations at once; before it starts."""
+        self._workers.width = width
+
+    def slots(self, candidate: Candidate) -> int:
+        """How many evaluations of candidates like this one can run at once: the workers of
+        its kind (simulator workers, or one per GPU)."""
+        route = plan(self.backend, candidate.flavor, gpus=self.pool.gpus)
+        return max(1, self.pool.counts[route.worker]) if route.worker else 1
+
+    def _restart_pool(self, seen: int) -> bool:
         """After the workers failed, start a new pool (once per harness); False if not ours."""
-        if not self._workers.restart():
+        if not self._workers.restart(seen):
             return False
         self._timing.forget()
         self._built_on.clear()
@@ -114,12 +124,15 @@ class Harness:
         """
         drawn = self.draw(seeds)
         while True:
+            seen = self._workers.restarts
             try:
                 return self._evaluate(candidate, drawn)
             except PoolClosed:
+                if self._workers.restarts != seen:
+                    continue  # a parallel evaluation replaced the failed pool under this one
                 raise  # the process is quitting: there is no verdict to give
             except WorkersUnavailable as exc:
-                if self._restart_pool():
+                if self._restart_pool(seen):
                     continue
                 self.workers_failed = str(exc)
                 return VerdictBase(candidate.sha256, self.warnings, seeds=drawn.seeds).make(
@@ -239,7 +252,11 @@ class Harness:
                 self.pool.replace(worker)
             which = "AB"[report.failed_program or 0]
             return no_comparison(f"candidate {which} failed while timed: {report.failure.message}")
-        return from_samples(report, self.options.too_good_speedup, simulated=simulated)
+        found = from_samples(report, self.options.too_good_speedup, simulated=simulated)
+        if found.estimate is None:
+            return found
+        sizes = by_size(report, self._timing.sizes(simulated=simulated))
+        return dataclasses.replace(found, estimate=dataclasses.replace(found.estimate, sizes=sizes))
 
     def sanitize(self, candidate: Candidate) -> Verdict | None:
         """On a GPU, the candidate's cases once more under compute-sanitizer's memcheck and

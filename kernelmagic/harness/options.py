@@ -7,6 +7,7 @@ imported here), so a caller that only fills in options never starts the harness.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Literal
 
 # How far the workers are confined by the kernel: see `ClusterOptions.sandbox`.
@@ -40,11 +41,27 @@ class ClusterOptions:
     """
 
     scheduler_address: str | None = None
-    sim_workers: int = 1
+    # Simulator workers; None: one per core, up to the candidates of a round (`sized`).
+    sim_workers: int | None = None
     startup_timeout_s: float = 120.0
     sandbox: SandboxMode = "auto"
     # How long a job waits for an idle worker (others' jobs hold them) before giving up.
     queue_timeout_s: float = 600.0
+
+    def sized(self, width: int) -> ClusterOptions:
+        """These options with a pool size: the one given, else one simulator worker per core
+        this process may use, up to `width` (the jobs that can run at once)."""
+        if self.sim_workers is not None:
+            return self
+        return dataclasses.replace(self, sim_workers=max(1, min(usable_cores(), width)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @dataclasses.dataclass(frozen=True)

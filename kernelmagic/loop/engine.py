@@ -35,6 +35,7 @@ from kernelmagic.harness.verdict import Status, Verdict
 from kernelmagic.loop._budgets import budget_spent, rounds_without_gain
 from kernelmagic.loop._confirm import pair, settled
 from kernelmagic.loop._futile import futile, nothing_runs
+from kernelmagic.loop._parallel import judge_round
 from kernelmagic.loop._selection import challenge, challenger, sanitizer_finding
 from kernelmagic.loop._storage import Storage
 from kernelmagic.loop.brief import round_request
@@ -196,11 +197,7 @@ class Loop:
             records = [c for c in self.session.candidates if c.round == r]
             mode = known.mode  # type: ignore[assignment]
             self._apply("round", r, f"{mode} (resumed)")
-        judged = []
-        for rec in records:
-            if self.stop_requested:
-                break
-            judged.append(rec if rec.verdict is not None else self._evaluate(rec))
+        judged = self._evaluate_round(records)
         gained = self._select(r, judged)
         if len(judged) == len(records):
             done = dataclasses.replace(self.session.rounds[-1], finished=True)
@@ -257,13 +254,32 @@ class Loop:
         self._apply("proposed", r, candidate=record)
         return record
 
+    def _evaluate_round(self, records: list[CandidateRecord]) -> list[CandidateRecord]:
+        """Judge a round's candidates, as many at once as there are workers (`_parallel`)."""
+        stored = {
+            rec.id: hit for rec in records if rec.verdict is None and (hit := self._stored(rec))
+        }
+        todo = [rec for rec in records if rec.verdict is None and rec.id not in stored]
+        return judge_round(
+            records,
+            stored,
+            width=max((self.harness.slots(rec.candidate) for rec in todo), default=1),
+            judge=lambda rec: None if self.stop_requested else self._judge(rec),
+            settle=self._settle,
+        )
+
     def _evaluate(self, record: CandidateRecord) -> CandidateRecord:
+        verdict, reused = self._stored(record) or (self._judge(record), None)
+        return self._settle(record, verdict, reused)
+
+    def _stored(self, record: CandidateRecord) -> tuple[Verdict, str] | None:
+        """The stored verdict of the same evaluation of another candidate, if any."""
         hit = self.storage.cached(record)
-        reused: str | None = None
-        if hit is not None and hit[1] != record.id:
-            verdict, reused = hit
-        else:
-            verdict = self._judge(record)
+        return hit if hit is not None and hit[1] != record.id else None
+
+    def _settle(
+        self, record: CandidateRecord, verdict: Verdict, reused: str | None
+    ) -> CandidateRecord:
         record = dataclasses.replace(record, verdict=verdict, reused_from=reused)
         # A `crashed` verdict of failed workers is kept (and never reused: see the store).
         self._apply("evaluated", record.round, verdict.status.value, candidate=record)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, Protocol
 
+from kernelmagic._words import count
 from kernelmagic.errors import KernelmagicError, OptionError
 from kernelmagic.harness.comparison import Estimate
 from kernelmagic.harness.verdict import Status, speedup
@@ -384,6 +385,6 @@ class Session:
             sim = " (simulated)" if best.simulated else ""
             summary = f"best {best.id}: {timing}{sim}{speed}"
         return (
-            f"<kernelmagic Session {self.id}: {self.state}, {len(self._records)} candidates, "
-            f"{summary}>"
+            f"<kernelmagic Session {self.id}: {self.state}, "
+            f"{count(len(self._records), 'candidate')}, {summary}>"
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 from kernelmagic._option_resume import kept_arguments
 from kernelmagic._option_values import harness_options, llm_options, optimize_options
+from kernelmagic._words import count
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError
 from kernelmagic.harness.options import HarnessOptions
@@ -165,7 +166,7 @@ def _starting_line(run: NotebookRun) -> str:
     cluster = run.harness.cluster
     if cluster.scheduler_address:
         return f"kernelmagic: starting the session on the Dask cluster {cluster.scheduler_address}…"
-    workers = f"{cluster.sim_workers} simulator worker{'s' if cluster.sim_workers != 1 else ''}"
+    workers = count(cluster.sized(run.options.candidates).sim_workers or 1, "simulator worker")
     return (
         "kernelmagic: starting the session… The first session in a kernel also starts the "
         f"worker processes ({workers}, and one per GPU), which import numba: that can take "

@@ -32,6 +32,9 @@ from kernelmagic.render.rows import (
     rows,
     status_label,
 )
+from kernelmagic.render.sizes import HEADERS as SIZE_HEADERS
+from kernelmagic.render.sizes import NOTE as SIZE_NOTE
+from kernelmagic.render.sizes import one_size, size_points, size_rows, slower_sizes
 from kernelmagic.render.svg_chart import latency_svg
 
 MAX_ROWS = 200  # beyond this the table keeps the baseline, accepted kernels and the fastest
@@ -69,6 +72,7 @@ def record_html(session: Session) -> str:
         f'<div style="color: #444">{facts}</div>'
         f"<div>{html.escape(best_line(session, best))}</div>{error}"
         f"{latency_svg(session)}"
+        f"{_sizes_html(best)}"
         f"{_decisions_html(session, everything)}"
         f"{_table_html(shown, hidden, best, _messages(session), session.state)}"
         f"{_final_html(session, best)}</div>"
@@ -83,6 +87,7 @@ def record_text(session: Session) -> str:
     lines = [headline(session), " · ".join(facts_of(session, everything)), best_line(session, best)]
     if session.error:
         lines.append(f"error: {session.error}")
+    lines += _sizes_text(best)
     decisions = session.decisions[-MAX_DECISIONS:]
     if decisions:
         by_id = {r.id: r for r in everything}
@@ -312,6 +317,52 @@ def _final_html(session: Session, best: Best | None) -> str:
     title = f"Best kernel #{rec.seq} (round {rec.round}, {rec.origin}) against your original"
     return f'<div style="font-weight: bold; margin-top: 8px">{html.escape(title)}</div>' + (
         rationale + diff
+    )
+
+
+def _sizes_text(best: Best | None) -> list[str]:
+    points = size_points(best)
+    if len(points) < 2:
+        return [one_size(points)] if points else []
+    table = [SIZE_HEADERS, *size_rows(points)]
+    wide = max(len(row[0]) for row in table)
+    lines = ["", f"by input size ({SIZE_NOTE}):"]
+    lines += [f"  {a:<{wide}}  {b:>11}  {c:>11}  {d:>7}" for a, b, c, d in table]
+    slower = slower_sizes(points)
+    if slower:
+        lines.append(f"  slower than your kernel at: {', '.join(slower)}")
+    return lines
+
+
+def _sizes_html(best: Best | None) -> str:
+    points = size_points(best)
+    if len(points) < 2:
+        note = html.escape(one_size(points))
+        return f'<div style="color: #57606a; font-size: 12px">{note}.</div>' if points else ""
+    head = "".join(
+        f'<th style="{CELL}{NUM if i else ""}">{html.escape(h)}</th>'
+        for i, h in enumerate(SIZE_HEADERS)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="{CELL}{NUM if i else ""}">{html.escape(v)}</td>' for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in size_rows(points)
+    )
+    slower = slower_sizes(points)
+    warn = (
+        f'<div style="color: #b00020">slower than your kernel at: {html.escape(", ".join(slower))}'
+        "</div>"
+        if slower
+        else ""
+    )
+    return (
+        '<div style="font-weight: bold; margin-top: 8px">By input size</div>'
+        '<table style="border-collapse: collapse; font-size: 12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f'<div style="color: #57606a; font-size: 12px">{html.escape(SIZE_NOTE)}.</div>{warn}'
     )
 
 

@@ -10,6 +10,7 @@ from kernelmagic.harness.comparison import DECISION_RULE
 from kernelmagic.loop.events import Event
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import clean_reason, params_text
+from kernelmagic.render.sizes import size_rows
 
 
 class Progress:
@@ -102,7 +103,12 @@ class Progress:
         if event.kind == "confirmed" and event.confirmation is not None:
             found = event.confirmation.estimate
             said = found.describe() if found else event.confirmation.message
-            return f"  speedup over your kernel: {said}"
+            by_size = "".join(
+                f"\n    at {size}: your kernel {a}, best {b} ({x})"
+                for size, a, b, x in size_rows(found.sizes if found else ())
+                if found and len(found.sizes) > 1
+            )
+            return f"  speedup over your kernel: {said}{by_size}"
         if event.kind == "finished":
             return f"session {event.session}: {event.message}"
         if event.kind == "started":

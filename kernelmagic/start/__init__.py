@@ -114,6 +114,7 @@ def optimize(
             rounds=proposer.last_round if options.rounds is None else options.rounds,
             candidates=max(options.candidates, proposer.widest_round),
         )
+    harness.reserve(options.candidates)  # a round's candidates are judged at once
     device = harness.device_info(first)
     arch = harness.options.arch or "sm_90"
     label = device.describe() if device else f"no GPU (compiled for {arch})"
