@@ -26,14 +26,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 from kernelmagic.errors import BackendUnavailable, PoolClosed, WorkersUnavailable
 from kernelmagic.harness._host_process import make_pool_dir, read_line, start_host, tail
+from kernelmagic.harness._worker_kinds import (
+    MISSING_HINTS,
+    WorkerKind,
+    identity,
+    kind_by_name,
+    kinds_of,
+)
 from kernelmagic.harness.options import ClusterOptions
-
-# "cc": a worker without the simulator that compiles for a GPU target (none is started yet).
-WorkerKind = Literal["sim", "gpu", "cc"]
 
 
 class JobTimeout(Exception):
@@ -49,7 +53,8 @@ class LostData(Exception):
 
 
 class WorkerPool:
-    """Named Dask workers of two kinds: `sim` (numba simulator, NVRTC) and `gpu` (one per GPU)."""
+    """Named Dask workers of three kinds: `sim` (numba simulator, NVRTC), `cc` (compiles for a
+    GPU target) and `gpu` (one per GPU)."""
 
     def __init__(self, options: ClusterOptions = ClusterOptions()) -> None:
         from distributed import Client
@@ -66,9 +71,13 @@ class WorkerPool:
                 "existing Dask cluster are not confined by it"
             )
         address = options.scheduler_address or self._start_host()
+        self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
+        self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0, "cc": 0}
+        self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
         try:
             self.client = Client(address, set_as_default=False, timeout="60s")
-            names = self._wait_for_workers(self._host_workers if self._host else None)
+            self._wait_for_workers(self._host_workers if self._host else None)
+            self._adopt()
         except BaseException as exc:
             self.close()  # no half-started pool is left running
             if isinstance(exc, (OSError, TimeoutError)):
@@ -81,17 +90,7 @@ class WorkerPool:
         self.sandbox_warnings: tuple[str, ...] = self._sandbox_warnings()
         for warning in self.sandbox_warnings:
             print(warning, file=sys.stderr)
-        self._idle: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
-        self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0, "cc": 0}
-        self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
         self.generation = 0  # counts worker replacements: data scattered before may be gone
-        for name in names:
-            kind: WorkerKind = (
-                "gpu" if name.startswith("gpu-") else "cc" if name.startswith("cc-") else "sim"
-            )
-            self._idle[kind].append(name)
-            self._names[kind].append(name)
-            self.counts[kind] += 1
         self._pids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -258,23 +257,41 @@ class WorkerPool:
         return any(
             (address, str(info.get("local_directory"))) == worker
             for address, info in self._workers().items()
-            if str(info.get("name")) == name
+            if identity(address, info) == name
         )
 
-    def _wait_for_workers(self, expected: list[str] | None) -> list[str]:
+    def _wait_for_workers(self, expected: list[str] | None) -> None:
         deadline = time.monotonic() + self.options.startup_timeout_s
         while time.monotonic() < deadline:
-            names = [str(w.get("name")) for w in self._workers().values()]
-            wanted = set(expected) if expected is not None else set()
-            if names and wanted <= set(names):
-                return sorted(names)
+            names = {identity(a, w) for a, w in self._workers().items()}
+            if names and set(expected or ()) <= names:
+                return
             time.sleep(0.05)
         raise WorkersUnavailable("the worker processes did not start in time")
 
+    def _adopt(self) -> None:
+        """Take the cluster's workers the pool does not know yet, each as the kind it is."""
+        known = {name for names in self._names.values() for name in names}
+        new = {a: w for a, w in self._workers().items() if identity(a, w) not in known}
+        kinds = (
+            {a: kind_by_name(identity(a, w)) for a, w in new.items()}
+            if self._host is not None
+            else kinds_of(self.client, new)
+        )
+        for name, address in sorted((identity(a, w), a) for a, w in new.items()):
+            kind = kinds[address]
+            self._idle[kind].append(name)
+            self._names[kind].append(name)
+            self.counts[kind] += 1
+
     @contextlib.contextmanager
     def _worker(self, kind: WorkerKind, prefer: str | None) -> Iterator[str]:
+        if not self.counts[kind] and self._host is None:
+            with self._available:  # one may have joined the cluster since
+                self._adopt()
         if not self.counts[kind]:
-            raise BackendUnavailable(f"no {kind} workers in this cluster")
+            hint = f": {MISSING_HINTS[kind]}" if self._host is None else ""
+            raise BackendUnavailable(f"no {kind} workers in this cluster{hint}")
         with self._available:
             if not self._available.wait_for(
                 lambda: bool(self._idle[kind]) or self.closed,
@@ -305,7 +322,7 @@ class WorkerPool:
         deadline = time.monotonic() + self.options.startup_timeout_s
         while time.monotonic() < deadline:
             for address, info in self._workers().items():
-                if str(info.get("name")) == name:
+                if identity(address, info) == name:
                     return address, str(info.get("local_directory"))
             time.sleep(0.05)
         raise WorkersUnavailable(f"worker {name} is gone and did not come back")
@@ -331,7 +348,7 @@ class WorkerPool:
         while time.monotonic() < deadline:
             for address, info in self._workers().items():
                 now = (address, str(info.get("local_directory")))
-                if str(info.get("name")) == name and now != old:
+                if identity(address, info) == name and now != old:
                     self.generation += 1
                     return
             time.sleep(0.05)
