@@ -17,11 +17,12 @@ Run: python bench/loop_bench.py [--json]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _report import emit
 
 import kernelmagic as km
 import kernelmagic.loop.proposal
@@ -154,12 +155,7 @@ def main() -> None:
             results = {**store_costs(tmp), **loop_costs(tmp, pool)}
         finally:
             pool.close()
-    if args.json:
-        print(json.dumps(results, indent=1))
-        return
-    print("| measure | value |\n|---|---|")
-    for key, value in results.items():
-        print(f"| {key} | {value:.4g} |")
+    emit(results, as_json=args.json)
 
 
 if __name__ == "__main__":

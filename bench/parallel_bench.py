@@ -1,7 +1,8 @@
 """Parallel rounds: the same session on 1 and on 2 simulator workers, and on a Dask cluster.
 
-The session is the example saxpy tuned by the offline search, 3 rounds of 4 candidates, on
-the numba-cuda simulator, each run with a new session database (no verdict is reused).
+The session is the example saxpy, 3 rounds of 4 candidates (the example with block sizes no
+other round tried: distinct kernels, each judged in full), on the numba-cuda
+simulator, each run with a new session database (no verdict is reused).
 Reports the wall time of the session (the pool already started) with 1 and 2 workers of a
 pool kernelmagic starts, their ratio, and the per-round time on a cluster kernelmagic did
 not start: `dask scheduler` and 2 `dask worker` processes (simulator workers) on loopback.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -25,10 +25,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from _report import emit
+
 import kernelmagic as km
 from kernelmagic.cli._loading import load_object
 from kernelmagic.harness.cluster import WorkerPool
 from kernelmagic.harness.options import ClusterOptions
+from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
 
 ROOT = Path(__file__).resolve().parents[1] / "examples" / "saxpy"
 PROBLEM = km.Problem(
@@ -38,13 +41,37 @@ PROBLEM = km.Problem(
 KERNEL = ROOT / "saxpy_numba.py"
 
 
+class BlockSizes:
+    """Round r proposes the example with `k` block sizes no other round tries."""
+
+    name = "block sizes"
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def propose(self, request: RoundRequest) -> ProposerReply:
+        source = KERNEL.read_text()
+        first = (request.round - 1) * self.k
+        sizes = [32 * (i + 1) for i in range(first, first + self.k) if i != 7]  # 256: the example
+        return ProposerReply(
+            tuple(
+                Proposal(
+                    km.Candidate.from_source(source.replace("threads = 256", f"threads = {t}")),
+                    "search",
+                    f"{t} threads per block",
+                )
+                for t in sizes
+            )
+        )
+
+
 def session_seconds(pool: WorkerPool, db: Path, rounds: int, candidates: int) -> tuple[float, int]:
-    """Wall time of one search session on `pool`, and how many candidates it judged."""
+    """Wall time of one session on `pool`, and how many candidates it judged."""
     t = time.perf_counter()
     session = km.optimize(
         KERNEL,
         PROBLEM,
-        proposer="search",
+        proposer=BlockSizes(candidates),
         backend="numba-sim",
         session_db=db,
         pool=pool,
@@ -137,12 +164,7 @@ def main() -> None:
         results["remote_2_workers_session_s"] = seconds
         results["remote_2_workers_per_round_s"] = seconds / args.rounds
         results["judged_remote"] = judged
-    if args.json:
-        print(json.dumps(results, indent=1))
-        return
-    print("| measure | value |\n|---|---|")
-    for key, value in results.items():
-        print(f"| {key} | {value:.4g} |")
+    emit(results, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def check(
     ends up in the returned verdict's `status` and `message`.
     """
     harness = Harness(problem, backend=backend, options=options or HarnessOptions())
+    harness.start_workers()  # while the cases are drawn and the candidate parsed
     return harness.evaluate(as_candidate(candidate))
 
 

@@ -157,6 +157,10 @@ def test_resume_after_the_process_is_killed_mid_round(files, tmp_path):
             *base_args(files, db),
             "--replay",
             str(files / "recorded.json"),
+            # One worker: round 1's two verdicts come one after the other, with time to
+            # kill between them (two workers judge them at once).
+            "--sim-workers",
+            "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

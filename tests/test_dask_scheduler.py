@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -246,3 +247,21 @@ def test_a_worker_kind_the_cluster_lacks_says_how_to_add_it_and_is_found_once_ad
                 lambda: len(dask_cluster.workers()) == 2, "the GPU worker's exit"
             )
     assert name == "sim-looking" and pool.gpus == 1 and pid > 0
+
+
+def test_a_scheduler_address_where_nothing_listens_fails_at_once_with_the_reason(tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago, closed again
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "kernelmagic", "check", str(EXAMPLE / "saxpy_numba.py"),
+            "--reference", f"{EXAMPLE / 'problem.py'}:reference",
+            "--inputs", f"{EXAMPLE / 'problem.py'}:inputs",
+            "--scheduler", f"tcp://127.0.0.1:{port}",
+        ],
+        capture_output=True, text=True, cwd=ROOT, timeout=50,  # Dask alone waits 60 s
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in result.stderr
+    assert "no scheduler listens there" in result.stderr and "Traceback" not in result.stderr

@@ -32,7 +32,7 @@ import kernelmagic as km
 from kernelmagic import _process_owner as store_owner
 from kernelmagic.harness import cluster
 from kernelmagic.harness._measure import time_job
-from kernelmagic.harness.cluster import JobTimeout, LostData, WorkerPool
+from kernelmagic.harness.cluster import LostData, WorkerPool
 from kernelmagic.harness.options import ClusterOptions
 from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest
@@ -106,8 +106,8 @@ def test_the_simulator_times_on_inputs_of_the_verification_sizes(root, generator
 
 
 def test_a_retry_after_a_lost_worker_scatters_the_timing_sets_again(pool, monkeypatch):
-    """The first timing try loses its worker (as a timeout does: killed and replaced); the
-    retry must not hand the new worker data that lived only on the old one."""
+    """The first timing try finds its data gone with the workers that held it (killed and
+    replaced); the retry must send the sets again, not hand the new workers a dead copy."""
     real_run = pool.run
     lost = []
 
@@ -116,15 +116,16 @@ def test_a_retry_after_a_lost_worker_scatters_the_timing_sets_again(pool, monkey
             lost.append(pool.generation)
             for k in range(pool.counts["sim"]):  # a real kill, and a real replacement
                 pool.replace(f"sim-{k}")
-            raise JobTimeout("did not finish (the test took its worker away)")
+            raise LostData("the timing sets died with their workers (the test killed them)")
         return real_run(kind, fn, *args, **kwargs)
 
     monkeypatch.setattr(pool, "run", run)
     harness = km.Harness(km.Problem(saxpy_reference, saxpy_inputs), backend="numba-sim", pool=pool)
-    verdict = harness.evaluate(km.Candidate.from_source(NUMBA_SAXPY))
+    kernel = km.Candidate.from_source(NUMBA_SAXPY)
+    assert harness.evaluate(kernel).status is km.Status.CORRECT
+    comparison = harness.compare(kernel, kernel)  # times on the scattered sets
     assert lost and pool.generation > lost[0]
-    assert verdict.status is km.Status.CORRECT, verdict.message
-    assert verdict.timing is not None
+    assert comparison.estimate is not None, comparison.message
 
 
 def test_data_lost_with_another_worker_is_not_a_dead_worker(pool):
@@ -379,7 +380,7 @@ def test_a_shared_pool_whose_host_died_is_replaced_by_the_next_harness(monkeypat
         verdict = harness.evaluate(km.Candidate.from_source(NUMBA_SAXPY))
         assert verdict.status is km.Status.CORRECT, verdict.message
         assert harness.pool is not first and first.closed
-        assert cluster.shared_pool(options) is harness.pool
+        assert cluster.shared_pool(options.sized(1)) is harness.pool  # the key it was sized to
     finally:
         cluster.drop_shared_pool(harness.pool)
 

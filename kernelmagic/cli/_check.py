@@ -27,11 +27,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    verdict = Harness(
+    harness = Harness(
         problem_from(args, args.reference, args.inputs),
         backend=args.backend,
         options=harness_options(args),
-    ).evaluate(candidate_from(args, args.candidate))
+    )
+    harness.start_workers()  # while the cases are drawn and the candidate parsed
+    verdict = harness.evaluate(candidate_from(args, args.candidate))
     if args.json:
         emit_json(verdict.to_dict())
     else:

@@ -15,14 +15,14 @@ import numpy as np
 
 from kernelmagic.candidate.launch import LaunchError, evaluate_number
 from kernelmagic.harness import _judge as judge
-from kernelmagic.harness._draws import Draws, worker_case
+from kernelmagic.harness._draws import Draw, Draws, worker_case
 from kernelmagic.harness._measure import time_job
 from kernelmagic.harness._verdict_base import VerdictBase
 from kernelmagic.harness._workers import Workers
 from kernelmagic.harness.backends import Plan
 from kernelmagic.harness.cluster import WorkerKind
 from kernelmagic.harness.devices import DeviceInfo
-from kernelmagic.harness.jobs import RunSpec, TimeJob, TimingSets
+from kernelmagic.harness.jobs import RunRecord, RunSpec, TimeJob, TimingSets
 from kernelmagic.harness.options import HarnessOptions, TimingOptions
 from kernelmagic.harness.verdict import Roofline, Status, Timing, Verdict
 from kernelmagic.problem import Problem
@@ -58,13 +58,9 @@ class TimingStage:
         fresh = not pairs
         sets = self._sets(simulated)
         if simulated:
-            # The simulator is slow and its clock means little: one checked call per set,
-            # enough to catch results cached from an earlier call.
-            n = (
-                max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
-                if pairs
-                else (self.problem.timing_sets)
-            )
+            # Only comparisons time on the simulator (verdicts use their verification runs):
+            # a fixed number of pairs, each call checked against its set's first output.
+            n = max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
             options = TimingOptions(
                 warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
             )
@@ -96,6 +92,51 @@ class TimingStage:
         """Each timing set's array shapes and element count (see `comparison.by_size`)."""
         return [_size(case.inputs) for case in self._draws.timing_cases(simulated=simulated)]
 
+    def from_verification(
+        self, base: VerdictBase, runs: tuple[RunRecord, ...], drawn: Draw, checked: str
+    ) -> Verdict:
+        """The verdict on a candidate verified on the simulator, timed by those same runs.
+
+        Cases differ in size from one evaluation to the next (fresh seeds), so each run's
+        time is scaled by its elements to the simulator timing sets' size, which is the
+        same for every candidate of the harness: elementwise work scales so exactly,
+        other work roughly, which is all a ranking on the simulator needs. A run on inputs
+        the call has seen (a case's second run) much faster than every run on new ones (a
+        case's first, its twin) is work skipped on a cache, as in GPU timing.
+        """
+        n = drawn.originals
+        sets = self._draws.timing_cases(simulated=True)
+        reference = int(np.median([_size(c.inputs)[1] for c in sets]))
+        scaled = [
+            (run, run.seconds * 1e3 * reference / max(_size(drawn.cases[run.case].inputs)[1], 1))
+            for run in runs
+        ]
+        skipped = judge.skipped_work(
+            [ms for run, ms in scaled if not run.repeat],
+            [ms for run, ms in scaled if run.repeat],
+            simulated=True,
+        )
+        if skipped:
+            return base.make(Status.REJECTED, skipped, cases=n)
+        originals = [ms for run, ms in scaled if run.case < n]
+        timing = judge.summarize(
+            originals,
+            simulated=True,
+            method=f"host clock on the CPU simulator: the verification runs, scaled to "
+            f"{reference:,} input elements",
+        )
+        note = (
+            ["timing_inputs are for a GPU: the simulator's figure comes from the verification runs"]
+            if self.problem.timing_inputs is not None
+            else []
+        )
+        return dataclasses.replace(base, warnings=(*base.warnings, *note)).make(
+            Status.CORRECT,
+            checked + "; timing is simulated (its verification runs), not a GPU timing",
+            cases=n,
+            timing=timing,
+        )
+
     def verdict(
         self,
         spec: RunSpec,
@@ -106,27 +147,21 @@ class TimingStage:
         n_cases: int,
         worker: str,
     ) -> Verdict:
-        """The verdict on a verified candidate, timed: what its timed runs returned is judged
-        first, then skipped work, then its timing (and roofline, on a GPU)."""
-        simulated = device.simulated
-        if simulated and self.problem.timing_inputs is not None:
-            note = (
-                "timing_inputs are for a GPU: the simulator timed on draws of inputs(seed), "
-                "the verification cases' sizes"
-            )
-            base = dataclasses.replace(base, warnings=(*base.warnings, note))
+        """The verdict on a candidate verified on a GPU, timed: what its timed runs returned
+        is judged first, then skipped work, then its timing and roofline (the simulator's
+        verdicts come from `from_verification`)."""
         outcome = self._workers.run(
             route,
             base,
             "timing",
             time_job,
-            lambda: self.job((spec,), simulated=simulated),
+            lambda: self.job((spec,), simulated=False),
             prefer=worker,
         )
         if isinstance(outcome, Verdict):
             return outcome
         report, worker = outcome
-        timing_cases = self._draws.timing_cases(simulated=simulated)
+        timing_cases = self._draws.timing_cases(simulated=False)
         # A first output that differs from the reference says more than a later run that
         # differs from the first, so it is judged before the worker's own failure.
         wrong = next(
@@ -149,7 +184,7 @@ class TimingStage:
             self._workers.pool.replace(worker)
         if wrong:
             return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
-        twins = self._draws.timing_twins(simulated=simulated)
+        twins = self._draws.timing_twins(simulated=False)
         outputs = report.twin_outputs[0] if report.twin_outputs else ()
         wrong = next(
             (
@@ -169,7 +204,7 @@ class TimingStage:
         if wrong:
             return base.make(Status.WRONG_RESULT, wrong, cases=n_cases)
         skipped = judge.skipped_work(
-            report.fresh_ms[0] if report.fresh_ms else (), report.samples_ms[0], simulated
+            report.fresh_ms[0] if report.fresh_ms else (), report.samples_ms[0], simulated=False
         )
         if skipped:
             return base.make(Status.REJECTED, skipped, cases=n_cases)
@@ -177,16 +212,6 @@ class TimingStage:
             f"{checked} and {len(timing_cases)} timing sets; "
             f"{report.checked_runs} timed runs re-checked"
         )
-        if simulated:
-            timing = judge.summarize(
-                report.samples_ms[0], simulated=True, method="host clock on the CPU simulator"
-            )
-            return base.make(
-                Status.CORRECT,
-                message + "; timing is simulated, not a GPU timing",
-                cases=n_cases,
-                timing=timing,
-            )
         flags: list[str] = []
         samples, method = report.samples_ms[0], "CUDA events"
         if judge.escaped_stream(report.samples_ms[0], report.host_ms[0]):

@@ -40,13 +40,32 @@ class Workers:
         self.width = 1  # jobs meant to run at once: sizes a pool left to its default
         self._draws = draws
         self._lock = threading.Lock()  # evaluations of one round run in parallel threads
+        self._early_failure: Exception | None = None
 
     @property
     def pool(self) -> WorkerPool:
         with self._lock:
+            if self._early_failure is not None:  # the start `start_early` began failed
+                failure, self._early_failure = self._early_failure, None
+                raise failure
             if self._pool is None:
                 self._pool = shared_pool(self._options.cluster.sized(self.width))
             return self._pool
+
+    def start_early(self) -> None:
+        """Start the pool in the background: it comes up while the caller draws the cases
+        and parses the candidate. Its first use waits for it (and raises what it raised)."""
+
+        def start() -> None:
+            with self._lock:
+                if self._pool is not None or self._early_failure is not None:
+                    return
+                try:
+                    self._pool = shared_pool(self._options.cluster.sized(self.width))
+                except Exception as exc:  # raised where the pool is first used
+                    self._early_failure = exc
+
+        threading.Thread(target=start, name="kernelmagic-pool-start", daemon=True).start()
 
     def restart(self, seen: int) -> bool:
         """After the workers failed, start a new pool (once per harness); False if not ours.

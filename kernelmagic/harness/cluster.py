@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,8 @@ class WorkerPool:
         self.counts: dict[WorkerKind, int] = {"sim": 0, "gpu": 0, "cc": 0}
         self._names: dict[WorkerKind, list[str]] = {"sim": [], "gpu": [], "cc": []}
         try:
+            if options.scheduler_address:
+                _listening(address)  # a refused connection fails now, not after Dask's 60 s
             self.client = Client(address, set_as_default=False, timeout="60s")
             self._wait_for_workers(self._host_workers if self._host else None)
             self._adopt()
@@ -112,8 +115,13 @@ class WorkerPool:
         Returns (result, worker name).
         """
         with self._worker(kind, prefer) as name:
-            worker = self._incarnation(name)
-            address, pid = worker[0], self._pid(worker)
+            try:
+                worker = self._incarnation(name)
+                address, pid = worker[0], self._pid(worker)
+            except Exception:
+                if self.closed:  # shut down while the job was being placed
+                    raise PoolClosed("the worker pool was shut down while a job ran") from None
+                raise
             future = self.client.submit(
                 fn,
                 *args,
@@ -353,6 +361,21 @@ class WorkerPool:
                     return
             time.sleep(0.05)
         raise WorkersUnavailable(f"worker {name} did not come back after it was replaced")
+
+
+def _listening(address: str) -> None:
+    """Raise ConnectionRefusedError when nothing listens at a tcp:// address (others pass:
+    Dask knows its other protocols)."""
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except ConnectionRefusedError:
+        raise ConnectionRefusedError("connection refused: no scheduler listens there") from None
+    except OSError:
+        return  # unreachable for now (a slow network): Dask's own timeout decides
 
 
 # What Dask raises when a job's worker, or one that held its data, went away mid-job.

@@ -94,9 +94,11 @@ class Harness:
     def pool(self) -> WorkerPool:
         return self._workers.pool
 
-    def reserve(self, width: int) -> None:
-        """Size a pool left to its default for `width` evaluations at once; before it starts."""
+    def start_workers(self, width: int = 1) -> None:
+        """Size a pool left to its default for `width` evaluations at once, and start it in
+        the background while the caller prepares (see `Workers.start_early`)."""
         self._workers.width = width
+        self._workers.start_early()
 
     def slots(self, candidate: Candidate) -> int:
         """How many evaluations of candidates like this one can run at once: the workers of
@@ -213,6 +215,10 @@ class Harness:
             + (f"and {twins} twins of theirs (same shapes, fresh values) " if twins else "")
             + f"({len(report.runs)} runs on poisoned outputs)"
         )
+        if report.device.simulated:
+            # The simulator's clock says nothing about a GPU: its figure, which only ranks
+            # candidates, comes from the runs just made rather than from more of them.
+            return self._timing.from_verification(base, report.runs, drawn, checked)
         # Timing runs in the process that verified: state a candidate keeps across calls
         # carries on, and the compiled program is already there.
         return self._timing.verdict(spec, route, base, report.device, checked, n, worker)

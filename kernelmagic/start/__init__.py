@@ -73,6 +73,8 @@ def optimize(
     harness = Harness(
         problem, backend=backend, options=harness_options or HarnessOptions(), pool=pool
     )
+    # The workers start while the problem is drawn; a round's candidates are judged at once.
+    harness.start_workers((options or OptimizeOptions()).candidates)
     harness.cases  # noqa: B018 - a broken reference or generator fails here, before any session
     key = problem_key(problem, harness.identity_cases)
     stored: StoredSession | None = None
@@ -114,7 +116,6 @@ def optimize(
             rounds=proposer.last_round if options.rounds is None else options.rounds,
             candidates=max(options.candidates, proposer.widest_round),
         )
-    harness.reserve(options.candidates)  # a round's candidates are judged at once
     device = harness.device_info(first)
     arch = harness.options.arch or "sm_90"
     label = device.describe() if device else f"no GPU (compiled for {arch})"

@@ -1,0 +1,151 @@
+"""The harness's own cost, against the bare work it stands on, measured in the same run.
+
+Reports (Markdown, or JSON with --json):
+- bare: the example saxpy's verification runs (the demo's cases: each case twice, each twin
+  once) made directly in numba-cuda's simulator, in a fresh process that imports only
+  NumPy and numba; per call and in all, and that process's import time;
+- per simulated call: the same runs inside a worker (`verify`, the guard and the poisoned
+  outputs included), as the ratio of harness call to bare call;
+- per evaluation: `evaluate()` of the same kernel on a warm pool, against the bare runs;
+- the worker pool's start-up (1 simulator worker), and how much of it an early start hides;
+- the README demo (`kernelmagic check examples/saxpy/saxpy_numba.py ...`), whole process,
+  median of 3, against 2x the bare runs plus 1 s (the target).
+
+Run: python bench/overhead_bench.py [--json] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _report import emit
+
+import kernelmagic as km
+from kernelmagic.cli._loading import load_object
+from kernelmagic.harness._worker import verify
+from kernelmagic.harness.cluster import WorkerPool
+from kernelmagic.harness.jobs import RunSpec, VerifyJob
+from kernelmagic.harness.options import ClusterOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+SAXPY = ROOT / "examples" / "saxpy"
+KERNEL = SAXPY / "saxpy_numba.py"
+PROBLEM = km.Problem(
+    load_object(f"{SAXPY / 'problem.py'}:reference", what="reference"),
+    load_object(f"{SAXPY / 'problem.py'}:inputs", what="inputs"),
+)
+DEMO = [
+    sys.executable, "-m", "kernelmagic", "check", str(KERNEL),
+    "--reference", f"{SAXPY / 'problem.py'}:reference",
+    "--inputs", f"{SAXPY / 'problem.py'}:inputs",
+]  # fmt: skip
+
+# The bare process: the same calls, straight into the simulator (no kernelmagic).
+BARE = """
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+from numba import cuda
+imported = time.perf_counter() - t0
+ns = {}
+exec(compile(open(sys.argv[1]).read(), sys.argv[1], "exec"), ns)
+data = np.load(sys.argv[2])
+calls = []
+for k in range(int(data["cases"])):
+    a, x, y, reps = data[f"a{k}"], data[f"x{k}"], data[f"y{k}"], int(data[f"r{k}"])
+    dx, dy = cuda.to_device(x), cuda.to_device(y)
+    for _ in range(reps):
+        t = time.perf_counter()
+        ns["saxpy"](a, dx, dy).copy_to_host()
+        calls.append(time.perf_counter() - t)
+print(imported, *calls)
+"""
+
+
+def bare_runs(job: VerifyJob, scratch: Path) -> tuple[float, list[float]]:
+    """(import seconds, each call's seconds) of the job's runs made directly."""
+    arrays: dict[str, np.ndarray] = {"cases": np.array(len(job.cases))}
+    for k, case in enumerate(job.cases):
+        arrays.update(
+            {f"a{k}": np.asarray(case.inputs["a"]), f"x{k}": case.inputs["x"],
+             f"y{k}": case.inputs["y"], f"r{k}": np.array(case.repeats or job.repeats)}
+        )  # fmt: skip
+    data = scratch / "cases.npz"
+    np.savez(data, **arrays)
+    script = scratch / "bare.py"
+    script.write_text(BARE)
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    out = subprocess.run(
+        [sys.executable, str(script), str(KERNEL), str(data)],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout.split()  # fmt: skip
+    return float(out[0]), [float(v) for v in out[1:]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as d:
+        scratch = Path(d)
+        t = time.perf_counter()
+        pool = WorkerPool(ClusterOptions(sim_workers=1))
+        results["pool_start_s"] = time.perf_counter() - t
+        try:
+            harness = km.Harness(PROBLEM, backend="numba-sim", pool=pool)
+            candidate = km.Candidate.from_file(KERNEL)
+            spec = RunSpec(harness._prepare(candidate), "numba-sim", None, ())
+            job = VerifyJob(spec, harness.draw().worker_cases)
+            run = functools.partial(verify, run=True)
+            pool.run("sim", run, job, timeout_s=300)  # loads the program, as a session would
+            harness_calls, job_walls, bare_calls, imports = [], [], [], []
+            for _ in range(args.repeats):  # interleaved, so load hits both alike
+                imported, calls = bare_runs(job, scratch)
+                imports.append(imported)
+                bare_calls.append(sum(calls))
+                t = time.perf_counter()
+                report, _ = pool.run("sim", run, job, timeout_s=300)
+                job_walls.append(time.perf_counter() - t)
+                harness_calls.append(sum(r.seconds for r in report.runs))
+            runs = len(report.runs)
+            bare = statistics.median(bare_calls)
+            results["runs_per_verification"] = runs
+            results["bare_import_s"] = statistics.median(imports)
+            results["bare_call_ms"] = bare / runs * 1e3
+            results["harness_call_ms"] = statistics.median(harness_calls) / runs * 1e3
+            results["per_call_overhead_ratio"] = statistics.median(harness_calls) / bare
+            results["verify_job_over_bare"] = statistics.median(job_walls) / bare
+            walls = []
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                verdict = harness.evaluate(candidate)
+                walls.append(time.perf_counter() - t)
+            assert verdict.status is km.Status.CORRECT, verdict.message
+            results["evaluate_s"] = statistics.median(walls)
+            results["evaluate_over_bare"] = statistics.median(walls) / bare
+        finally:
+            pool.close()
+        demo = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            subprocess.run(DEMO, check=True, capture_output=True, cwd=ROOT)
+            demo.append(time.perf_counter() - t)
+        results["demo_s"] = statistics.median(demo)
+        results["demo_target_s"] = 2 * bare + 1
+        results["demo_over_bare"] = statistics.median(demo) / bare
+    emit(results, as_json=args.json)
+
+
+if __name__ == "__main__":
+    main()
