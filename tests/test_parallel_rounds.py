@@ -139,3 +139,38 @@ def test_the_pool_is_sized_for_a_round_unless_told():
     assert ClusterOptions(sim_workers=3).sized(8).sim_workers == 3
     assert ClusterOptions().sized(8).sim_workers == min(usable_cores(), 8)
     assert ClusterOptions().sized(1).sim_workers == 1
+
+
+def test_a_simulator_comparison_shares_its_pairs_among_the_workers(pool, monkeypatch):
+    used = []
+    real_run = pool.run
+
+    def run(kind, fn, *args, **kwargs):
+        result, name = real_run(kind, fn, *args, **kwargs)
+        used.append((getattr(fn, "__name__", ""), name))
+        return result, name
+
+    monkeypatch.setattr(pool, "run", run)
+    harness = km.Harness(km.Problem(saxpy_reference, saxpy_inputs), backend="numba-sim", pool=pool)
+    a, b = km.Candidate.from_source(NUMBA_SAXPY), km.Candidate.from_source(RENAMED)
+    assert harness.evaluate(a).status is km.Status.CORRECT
+    used.clear()
+    comparison = harness.compare(a, b)
+    assert comparison.estimate is not None, comparison.message
+    # Two shares of whole rounds of the 3 timing sets, one per worker: 2 x 12 pairs.
+    assert sorted(name for fn, name in used if fn == "time_job") == ["sim-0", "sim-1"]
+    assert comparison.pairs == 24
+    assert sum(len(p.size) > 0 for p in comparison.estimate.sizes) >= 1
+
+
+def test_shares_of_a_comparison_merge_in_turn_with_the_first_failure():
+    from kernelmagic.harness.jobs import Failure, TimeReport, merged
+
+    ok = TimeReport(((1.0, 2.0), (3.0, 4.0)), ((1.0, 2.0), (3.0, 4.0)), ((), ()), None)
+    bad = TimeReport(
+        ((5.0,), (6.0,)), ((5.0,), (6.0,)), ((), ()), Failure(km.Status.WRONG_RESULT, "x"), 1
+    )
+    both = merged([ok, bad])
+    assert both.samples_ms == ((1.0, 2.0, 5.0), (3.0, 4.0, 6.0))
+    assert both.failure is not None and both.failed_program == 1
+    assert merged([ok, ok]).failure is None

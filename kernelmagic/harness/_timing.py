@@ -4,11 +4,13 @@ the verdict on what the timed runs returned and how long they took.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 import threading
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from kernelmagic.harness._workers import Workers
 from kernelmagic.harness.backends import Plan
 from kernelmagic.harness.cluster import WorkerKind
 from kernelmagic.harness.devices import DeviceInfo
-from kernelmagic.harness.jobs import RunRecord, RunSpec, TimeJob, TimingSets
+from kernelmagic.harness.jobs import RunRecord, RunSpec, TimeJob, TimeReport, TimingSets, merged
 from kernelmagic.harness.options import HarnessOptions, TimingOptions
 from kernelmagic.harness.verdict import Roofline, Status, Timing, Verdict
 from kernelmagic.problem import Problem
@@ -49,8 +51,50 @@ class TimingStage:
         """The pool was replaced: its workers hold none of the sets sent before."""
         self._scattered.clear()
 
+    def compared(
+        self, specs: tuple[RunSpec, ...], kind: WorkerKind, *, timeout_s: float
+    ) -> tuple[TimeReport, str]:
+        """Two programs timed interleaved: (the report, the worker of its first failure).
+
+        On a GPU in one worker. On the simulator the pairs are shared out among the
+        simulator workers, each timing its share interleaved (a pair's two runs always
+        share a worker and its moment), so a comparison takes a fraction of the time.
+        Raises JobTimeout or WorkerDied as a single job does.
+        """
+        simulated = kind == "sim"
+        shares = self._pair_shares(self._workers.pool.counts["sim"]) if simulated else [0]
+
+        def one(reps: int) -> tuple[TimeReport, str]:
+            return self._workers.submit(
+                kind,
+                "the comparison",
+                time_job,
+                lambda: self.job(specs, simulated=simulated, pairs=True, reps=reps or None),
+                timeout_s=timeout_s,
+            )
+
+        if len(shares) == 1:
+            return one(shares[0])
+        with ThreadPoolExecutor(len(shares), thread_name_prefix="kernelmagic-compare") as threads:
+            done = list(threads.map(lambda r: contextvars.copy_context().run(one, r), shares))
+        failed = next(((r, w) for r, w in done if r.failure), done[0])
+        return merged([r for r, _ in done]), failed[1]
+
+    def _pair_shares(self, workers: int) -> list[int]:
+        """Each simulator worker's pairs: whole rounds of the timing sets (so samples still
+        split by set), together at least the pairs one worker would time."""
+        sets = len(self._draws.timing_cases(simulated=True))
+        total = max(SIM_COMPARE_PAIRS, sets)
+        per = math.ceil(total / max(1, workers) / sets) * sets
+        return [per] * max(1, min(workers, math.ceil(total / per)))
+
     def job(
-        self, specs: tuple[RunSpec, ...], *, simulated: bool = False, pairs: bool = False
+        self,
+        specs: tuple[RunSpec, ...],
+        *,
+        simulated: bool = False,
+        pairs: bool = False,
+        reps: int | None = None,
     ) -> tuple[TimeJob, Any]:
         """The job, and the timing sets as data already held by the workers."""
         # A verdict's timing also times each set's first call, on data the candidate has
@@ -60,7 +104,7 @@ class TimingStage:
         if simulated:
             # Only comparisons time on the simulator (verdicts use their verification runs):
             # a fixed number of pairs, each call checked against its set's first output.
-            n = max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
+            n = reps or max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
             options = TimingOptions(
                 warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
             )

@@ -18,7 +18,6 @@ from kernelmagic.errors import OptionError, PoolClosed, WorkersUnavailable
 from kernelmagic.harness import _judge as judge
 from kernelmagic.harness import _sanitizer as sanitizer
 from kernelmagic.harness._draws import Draw, Draws
-from kernelmagic.harness._measure import time_job
 from kernelmagic.harness._prepare import StaticFailure, prepare
 from kernelmagic.harness._timing import TimingStage
 from kernelmagic.harness._verdict_base import VerdictBase
@@ -224,7 +223,8 @@ class Harness:
         return self._timing.verdict(spec, route, base, report.device, checked, n, worker)
 
     def compare(self, a: Candidate, b: Candidate) -> Comparison:
-        """Time A and B interleaved (A B B A ...) in one worker; both should be correct first.
+        """Time A and B interleaved (A B B A ...) in one worker (on the simulator, shares of
+        the pairs in each simulator worker); both should be correct first.
 
         On the CPU simulator the pairs are simulator time: they rank candidates for the
         simulator, not for a GPU, and the comparison says so.
@@ -244,13 +244,7 @@ class Harness:
         simulated = route.worker == "sim"
         timeout = 4 * self.options.timeout_s if simulated else self._workers.timing_timeout()
         try:
-            report, worker = self._workers.submit(
-                route.worker,
-                "the comparison",
-                time_job,
-                lambda: self._timing.job(tuple(specs), simulated=simulated, pairs=True),
-                timeout_s=timeout,
-            )
+            report, worker = self._timing.compared(tuple(specs), route.worker, timeout_s=timeout)
         except (JobTimeout, WorkerDied) as exc:
             return no_comparison(f"the comparison did not finish: {exc}; the worker was replaced")
         if report.failure:

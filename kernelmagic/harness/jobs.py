@@ -114,3 +114,18 @@ class TimeReport:
     # [program] -> latencies of calls on twins: shapes it has seen, values it has not
     fresh_ms: tuple[tuple[float, ...], ...] = ()
     twin_outputs: tuple[tuple[tuple[np.ndarray, ...], ...], ...] = ()  # [program][twin]
+
+
+def merged(reports: list[TimeReport]) -> TimeReport:
+    """The shares of one comparison timed in several workers, as one report: the samples in
+    turn (each share starts at the first timing set), the first failure, the first outputs."""
+    first = reports[0]
+    failed = next((r for r in reports if r.failure), None)
+    return TimeReport(
+        samples_ms=tuple(sum((r.samples_ms[p] for r in reports), ()) for p in range(2)),
+        host_ms=tuple(sum((r.host_ms[p] for r in reports), ()) for p in range(2)),
+        first_outputs=first.first_outputs,
+        failure=failed.failure if failed else None,
+        failed_program=failed.failed_program if failed else None,
+        checked_runs=sum(r.checked_runs for r in reports),
+    )
