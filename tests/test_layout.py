@@ -31,7 +31,7 @@ STAGES = (
 )
 # Value modules of a stage that later stages read without its machinery.
 VALUE_MODULES = {
-    "kernelmagic.harness": {"verdict", "options", "devices", "comparison", "backends"},
+    "kernelmagic.harness": {"verdict", "options", "devices", "comparison", "backends", "profile"},
     "kernelmagic.loop": {"records", "events", "session", "proposal", "fingerprint", "options"},
 }
 # The UI renders state and forwards clicks: from the loop and the harness it reads values only.

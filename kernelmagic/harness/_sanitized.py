@@ -1,6 +1,8 @@
-"""The process compute-sanitizer watches: confine itself as a worker does, then verify.
+"""The process compute-sanitizer (or Nsight Compute) watches: confine itself as a worker
+does, then verify.
 
-Usage (by `sanitizer.run` only): ``python -m kernelmagic.harness._sanitized JOB_FILE``.
+Usage (by `_sanitizer.run` and `_profiler.run` only):
+``python -m kernelmagic.harness._sanitized JOB_FILE``.
 The job file is written by the calling process; the exit code says whether the
 verification itself failed, and the tool's report is what the caller reads.
 """

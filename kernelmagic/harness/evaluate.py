@@ -16,8 +16,9 @@ from typing import Any
 from kernelmagic.candidate import Candidate
 from kernelmagic.errors import OptionError, PoolClosed, WorkersUnavailable
 from kernelmagic.harness import _judge as judge
+from kernelmagic.harness import _profiler as profiler
 from kernelmagic.harness import _sanitizer as sanitizer
-from kernelmagic.harness._draws import Draw, Draws
+from kernelmagic.harness._draws import Draw, Draws, worker_case
 from kernelmagic.harness._prepare import StaticFailure, prepare
 from kernelmagic.harness._timing import TimingStage
 from kernelmagic.harness._verdict_base import VerdictBase
@@ -29,6 +30,7 @@ from kernelmagic.harness.comparison import Comparison, by_size, from_samples, no
 from kernelmagic.harness.devices import DeviceInfo, normalize_arch
 from kernelmagic.harness.jobs import RunSpec, VerifyJob
 from kernelmagic.harness.options import HarnessOptions
+from kernelmagic.harness.profile import Profile
 from kernelmagic.harness.verdict import Status, Verdict
 from kernelmagic.problem import Case, Problem
 
@@ -61,6 +63,7 @@ class Harness:
         self._built_on: dict[str, str] = {}  # candidate hash -> worker name
         self._devices: dict[WorkerKind, DeviceInfo] = {}
         self.sanitizer_note: str | None = None
+        self.profiler_note: str | None = None  # why `profile` read no counters
 
     # -- the problem's side ------------------------------------------------------------
 
@@ -291,6 +294,36 @@ class Harness:
                     device="GPU",
                 )
         return None
+
+    def profile(self, candidate: Candidate) -> Profile | None:
+        """On a GPU, Nsight Compute's counters for the candidate's longest kernel, run on the
+        largest timing set (verification cases are too small to load a GPU).
+
+        None where they cannot be read (the simulator, no ncu, counters not permitted);
+        the reason is kept in `profiler_note`.
+        """
+        try:
+            resolved = self._prepare(candidate)
+        except StaticFailure as exc:
+            self.profiler_note = f"not profiled: it fails the static checks ({exc.status})"
+            return None
+        route = plan(self.backend, resolved.flavor, gpus=self.pool.gpus)
+        if route.worker != "gpu" or not route.run:
+            self.profiler_note = "hardware counters are read on a GPU only"
+            return None
+        cases = self._draws.timing_cases(simulated=False)
+        largest = max(cases, key=lambda c: sum(getattr(v, "nbytes", 0) for v in c.inputs.values()))
+        spec = RunSpec(resolved, route.backend, self.options.arch, self.problem.allowed_imports)
+        case = worker_case(0, largest, self.problem, label="the largest timing set", repeats=1)
+        try:
+            found = profiler.run(
+                VerifyJob(spec, (case,), repeats=1), timeout_s=4 * self.options.timeout_s
+            )
+        except profiler.ProfilerUnavailable as exc:
+            self.profiler_note = f"no hardware counters: {exc}"
+            return None
+        self.profiler_note = None
+        return found[0]
 
     def device_info(self, candidate: Candidate) -> DeviceInfo | None:
         """The device `candidate` would run on here (the simulator's too); None if none can."""

@@ -6,6 +6,8 @@ import dataclasses
 import enum
 from typing import Any
 
+from kernelmagic.harness.profile import Profile, reading
+
 # Messages reach the terminal, the store and the LLM's prompt: a candidate must not be able
 # to flood them (a 16 MB exception message, a compiler log full of its own #warnings).
 MESSAGE_LIMIT = 4000
@@ -162,6 +164,7 @@ class Verdict:
     flags: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()  # the verification seeds drawn: Problem(seeds=...) replays them
+    profile: Profile | None = None  # hardware counters, read for a kernel that became the best
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", clip(self.message))
@@ -194,6 +197,7 @@ class Verdict:
             "timing": dataclasses.asdict(self.timing) if self.timing else None,
             "compile": _compile_dict(self.compile),
             "roofline": _roofline_dict(self.roofline),
+            "profile": self.profile.to_dict() if self.profile else None,
         }
         return out
 
@@ -215,6 +219,7 @@ class Verdict:
             if roof
             else None
         )
+        counters = data.get("profile")  # absent from verdicts stored before profiling
         return cls(
             status=Status(data["status"]),
             message=data["message"],
@@ -228,6 +233,7 @@ class Verdict:
             flags=tuple(data.get("flags", ())),
             warnings=tuple(data.get("warnings", ())),
             seeds=tuple(data.get("seeds", ())),
+            profile=Profile.from_dict(counters) if isinstance(counters, dict) else None,
         )
 
     def __str__(self) -> str:
@@ -236,6 +242,8 @@ class Verdict:
             lines.append(f"  latency: {self.timing.summary()}")
         if self.roofline:
             lines.append(f"  roofline: {self.roofline.summary()}")
+        if self.profile:
+            lines.append(f"  counters (Nsight Compute): {reading(self.profile)}")
         if self.compile:
             # A kernel whose PTX said nothing worth a number (no assembler on a CPU) is left out.
             lines.extend(

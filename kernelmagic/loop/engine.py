@@ -36,6 +36,7 @@ from kernelmagic.loop._budgets import budget_spent, rounds_without_gain
 from kernelmagic.loop._confirm import pair, settled
 from kernelmagic.loop._futile import futile, nothing_runs
 from kernelmagic.loop._parallel import judge_round
+from kernelmagic.loop._profiling import BestCounters
 from kernelmagic.loop._selection import challenge, challenger, sanitizer_finding
 from kernelmagic.loop._storage import Storage
 from kernelmagic.loop.brief import round_request
@@ -86,6 +87,7 @@ class Loop:
             round_request, k=options.candidates, problem=brief, device=brief_device
         )
         self.approve = approve
+        self._counters = BestCounters(harness, self._apply)
         self._resumed = resumed
         self._seq = 0
         self._seeds: dict[str, tuple[int, ...]] = {}  # replayed candidates: their recorded seeds
@@ -158,6 +160,7 @@ class Loop:
                 reason = reason or f"{count(rounds, 'round')} done"
                 if self._resumed and first > rounds:
                     reason += " before: resume with more rounds to go on"
+            self._counters.update(None if self.stop_requested else self.session.best)
             self._confirm()
             state: SessionState = "stopped" if self.stop_requested else "finished"
             self._finish(state, reason or "done")
@@ -185,6 +188,8 @@ class Loop:
 
     def _round(self, r: int) -> tuple[bool, bool]:
         """Run round `r`; (a new best was accepted, the proposer is exhausted)."""
+        # The best so far is profiled first: the round's prompt shows its counters.
+        self._counters.update(None if self.stop_requested else self.session.best)
         known = {rec.round: rec for rec in self.session.rounds}.get(r)
         exhausted = False
         if known is None:

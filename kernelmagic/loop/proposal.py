@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from kernelmagic.candidate import Candidate
 from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.profile import Profile
 from kernelmagic.harness.verdict import Resources, Status
 
 Origin = Literal["user", "llm", "search", "replay"]
@@ -48,6 +49,7 @@ class Attempt:
     resources: tuple[Resources, ...] = ()
     compile_log: str = ""
     params: Mapping[str, Any] | None = None
+    profile: Profile | None = None  # hardware counters, read for kernels that became the best
 
     @property
     def ok(self) -> bool:

@@ -68,6 +68,7 @@ class CandidateRecord:
             resources=v.compile.resources if v.compile else (),
             compile_log=v.compile.log if v.compile and v.status is Status.COMPILE_ERROR else "",
             params=self.params,
+            profile=v.profile,
         )
 
     def summary(self) -> dict[str, Any]:

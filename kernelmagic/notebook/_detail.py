@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 
+from kernelmagic.harness.profile import figures
 from kernelmagic.loop.events import Challenge
 from kernelmagic.loop.records import CandidateRecord
 from kernelmagic.loop.session import Session
@@ -86,7 +87,7 @@ def _summary(session: Session, record: CandidateRecord) -> str:
         facts.append(SIM_TAG)
     if record.reused_from:
         facts.append(f"verdict reused from {html.escape(record.reused_from)}")
-    out = [f"<div><b>#{row.seq}</b> · {' · '.join(facts)}</div>"]
+    out = [f"<div><b>#{row.seq}</b> · {' · '.join(facts)}</div>", _counters(record, row.counters)]
     message = record.verdict.message if record.verdict else ""
     if message and row.status_text != "correct":
         out.append(f'<div style="{NOTE}; color: #82071e">{_cut(message, MAX_MESSAGE)}</div>')
@@ -96,6 +97,18 @@ def _summary(session: Session, record: CandidateRecord) -> str:
             f"{_cut(record.rationale, MAX_RATIONALE)}</div>"
         )
     return "".join(out)
+
+
+def _counters(record: CandidateRecord, said: str) -> str:
+    """What the hardware counters of a kernel that became the best say, and their figures."""
+    profile = record.verdict.profile if record.verdict else None
+    if profile is None:
+        return ""
+    shown = "<br>".join(html.escape(line) for line in figures(profile))
+    return (
+        f'<div style="color: #444">{html.escape(said)}'
+        f'<div style="color: #57606a; font-size: 12px">{shown}</div></div>'
+    )
 
 
 def _decisions(session: Session, record: CandidateRecord) -> str:

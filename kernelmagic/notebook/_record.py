@@ -23,6 +23,7 @@ from kernelmagic.render.rows import (
     Row,
     best_speedup,
     clean_reason,
+    counters_line,
     decision_line,
     decision_outcome,
     decision_why,
@@ -70,7 +71,7 @@ def record_html(session: Session) -> str:
         '<div style="font-family: sans-serif; font-size: 13px; line-height: 1.4">'
         f'<div style="font-size: 15px; font-weight: bold">{html.escape(headline(session))}</div>'
         f'<div style="color: #444">{facts}</div>'
-        f"<div>{html.escape(best_line(session, best))}</div>{error}"
+        f"<div>{html.escape(best_line(session, best))}</div>{_counters_html(best)}{error}"
         f"{latency_svg(session)}"
         f"{_sizes_html(best)}"
         f"{_decisions_html(session, everything)}"
@@ -85,6 +86,8 @@ def record_text(session: Session) -> str:
     shown, hidden = table_rows(session, everything)
     best = session.best
     lines = [headline(session), " · ".join(facts_of(session, everything)), best_line(session, best)]
+    if _counters(best):
+        lines.append(f"  {_counters(best)}")
     if session.error:
         lines.append(f"error: {session.error}")
     lines += _sizes_text(best)
@@ -162,6 +165,16 @@ def best_line(session: Session, best: Best | None) -> str:
         return "no correct kernel"
     speed = f", {best_speedup(best)}" if best_speedup(best) else ""
     return f"best: #{best.record.seq} ({best.record.origin}), {fmt_ms(best.latency_ms)}{speed}"
+
+
+def _counters(best: Best | None) -> str:
+    """What the best's hardware counters say bounds it, for under the best line (GPU only)."""
+    return counters_line(best.record.verdict) if best else ""
+
+
+def _counters_html(best: Best | None) -> str:
+    said = _counters(best)
+    return f'<div style="color: #444">{html.escape(said)}</div>' if said else ""
 
 
 def table_rows(session: Session, everything: list[Row]) -> tuple[list[Row], int]:

@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from kernelmagic._redact import redact_text
 from kernelmagic.harness.comparison import DECISION_RULE
+from kernelmagic.harness.profile import reading
 from kernelmagic.loop.events import Event
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import clean_reason, params_text
@@ -59,12 +60,12 @@ class Progress:
         """Report one event (a bar update, or a line)."""
         text = redact_text(self._describe(event))
         if self._bar is not None:
-            if event.kind == "evaluated":
+            if event.kind == "evaluated" and not _again(event):
                 self._bar.update(1)
             best = self.session.best
             if best and best.latency_ms is not None:
                 self._bar.set_postfix_str(f"best {best.latency_ms:.4g} ms")
-            if event.kind not in ("proposed", "evaluated") and text:
+            if (event.kind not in ("proposed", "evaluated") or _again(event)) and text:
                 self._bar.write(text, file=self.stream)
             return
         if text:
@@ -73,6 +74,11 @@ class Progress:
     def _describe(self, event: Event) -> str:
         if event.kind == "round":
             return f"round {event.round}/{self.total_rounds}: {event.message}"
+        if event.kind == "evaluated" and event.candidate is not None and _again(event):
+            profile = event.candidate.verdict.profile if event.candidate.verdict else None
+            if profile is not None:
+                return f"  counters of #{event.candidate.seq} (Nsight Compute): {reading(profile)}"
+            return f"  #{event.candidate.seq} judged again: {event.candidate.status}"
         if event.kind == "evaluated" and event.candidate is not None:
             c = event.candidate
             ms = f" {c.latency_ms:.4g} ms" if c.latency_ms is not None else ""
@@ -114,6 +120,12 @@ class Progress:
         if event.kind == "started":
             return f"session {event.session} {event.message} (store: {self.session.store_path})"
         return ""
+
+
+def _again(event: Event) -> bool:
+    """The best's verdict given again with its hardware counters (the loop says "profiled"):
+    a line of its own, not one more evaluation."""
+    return event.kind == "evaluated" and event.message == "profiled"
 
 
 def _seq(candidate_id: str) -> str:

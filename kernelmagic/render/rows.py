@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from kernelmagic.harness.profile import reading
 from kernelmagic.harness.verdict import Status, Verdict, speedup
 from kernelmagic.loop.records import CandidateRecord, Decision
 from kernelmagic.loop.session import Best, Session
@@ -54,6 +55,7 @@ class Row:
     simulated: bool
     message: str  # the first line of the verdict's message
     reused: bool  # the verdict of an identical earlier candidate was reused
+    counters: str = ""  # what its hardware counters say bounds it (a best, on a GPU)
 
     @property
     def status_text(self) -> str:
@@ -86,7 +88,13 @@ def make_row(record: CandidateRecord, base_ms: float | None) -> Row:
         simulated=record.simulated,
         message=_message(v) if v else "",
         reused=record.reused_from is not None,
+        counters=counters_line(v),
     )
+
+
+def counters_line(v: Verdict | None) -> str:
+    """The verdict's hardware counters in one line, as every view says it ("" if unread)."""
+    return f"hardware counters (Nsight Compute): {reading(v.profile)}" if v and v.profile else ""
 
 
 def _message(v: Verdict) -> str:

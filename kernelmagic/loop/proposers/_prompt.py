@@ -2,8 +2,9 @@
 
 FSR puts three things in front of the model: the task in words, the code to start from
 and the target GPU's features; later rounds add what the harness said about the last
-attempts (repair) or the fastest kernel's latency (optimize). Every part is bounded, so a
-huge compile log or a long history cannot push the kernel out of the context window.
+attempts (repair) or the fastest kernel's latency and, on a GPU, its hardware counters
+(optimize). Every part is bounded, so a huge compile log or a long history cannot push
+the kernel out of the context window.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from kernelmagic.candidate import Candidate, cuda_directive, cuda_source
 from kernelmagic.candidate.safety.allowlist import ALLOWED_MODULES
 from kernelmagic.harness.devices import DeviceInfo
+from kernelmagic.harness.profile import section
 from kernelmagic.harness.verdict import Status
 from kernelmagic.loop.proposal import Attempt, RoundRequest
 from kernelmagic.loop.proposers._replies import entry_function
@@ -85,6 +87,7 @@ def build_messages(request: RoundRequest, *, base: Candidate) -> list[dict[str, 
         _task(request),
         _device(request.device),
         _current(request, base),
+        _counters(request, base),
         _last_round(request),
         _history(request),
         _instructions(request, fence),
@@ -186,6 +189,14 @@ def _current(request: RoundRequest, base: Candidate) -> str:
         )
     lines += [f"```{lang}", _clip(base.source.rstrip(), SOURCE_CHARS, "kernel source"), "```"]
     return "\n".join(lines)
+
+
+def _counters(request: RoundRequest, base: Candidate) -> str:
+    """The best kernel's hardware counters, when it is the kernel shown and they were read."""
+    best = request.best
+    if best is None or best.profile is None or best.candidate != base:
+        return ""
+    return f"## Hardware counters of the kernel above (Nsight Compute)\n{section(best.profile)}"
 
 
 def _last_round(request: RoundRequest) -> str:
