@@ -79,6 +79,12 @@ def session_seconds(pool: WorkerPool, db: Path, rounds: int, candidates: int) ->
     )
     seconds = time.perf_counter() - t
     judged = sum(1 for c in session.candidates if c.verdict is not None and not c.reused_from)
+    # Comparisons depend on which screening figure looks faster, which noise decides: two
+    # runs of the session can compare different numbers of times.
+    compared = sum(1 for d in session.decisions if d.estimate is not None)
+    confirmed = "a final comparison" if session.confirmation else "no final comparison"
+    print(f"{pool.counts['sim']} workers: {compared} decided by comparison, {confirmed}",
+          file=sys.stderr)  # fmt: skip
     return seconds, judged
 
 
