@@ -70,8 +70,14 @@ class Draws:
         everything = [*cases, *(t for _, t in twins)]
         # A twin runs once: its job is to differ from its case, not to catch unwritten
         # elements, which the case's two runs on different poison already do.
+        # A twin names its case: it runs in that case's device buffers, so a result kept
+        # per buffer (a cache keyed on the pointer) is stale there.
+        of = [None] * n + [k for k, _ in twins]
         worker = tuple(
-            worker_case(i, c, self.problem, label=labels[i], repeats=2 if i < n else 1)
+            dataclasses.replace(
+                worker_case(i, c, self.problem, label=labels[i], repeats=2 if i < n else 1),
+                of=of[i],
+            )
             for i, c in enumerate(everything)
         )
         return Draw(tuple(everything), tuple(labels), worker, n)

@@ -41,7 +41,7 @@ class WorkerCase:
     rtol: tuple[float, ...] = ()  # per output, for comparing timed runs with the first run
     atol: tuple[float, ...] = ()
     label: str = ""  # how messages name it: "case 2 of 3", "the twin of case 2"
-    of: int | None = None  # a timing twin: the index of the set whose shapes it has
+    of: int | None = None  # a twin: the case (or timing set) whose shapes and buffers it has
     repeats: int = 0  # runs of this case (0: the job's default)
 
 
