@@ -62,14 +62,16 @@ class TimingStage:
         Raises JobTimeout or WorkerDied as a single job does.
         """
         simulated = kind == "sim"
-        shares = self._pair_shares(self._workers.pool.counts["sim"]) if simulated else [0]
+        shares: list[int | None] = (
+            [*self._pair_shares(self._workers.pool.counts["sim"])] if simulated else [None]
+        )
 
-        def one(reps: int) -> tuple[TimeReport, str]:
+        def one(reps: int | None) -> tuple[TimeReport, str]:
             return self._workers.submit(
                 kind,
                 "the comparison",
                 time_job,
-                lambda: self.job(specs, simulated=simulated, pairs=True, reps=reps or None),
+                lambda: self.job(specs, simulated=simulated, pairs=True, reps=reps),
                 timeout_s=timeout_s,
             )
 
@@ -84,9 +86,13 @@ class TimingStage:
         """Each simulator worker's pairs: whole rounds of the timing sets (so samples still
         split by set), together at least the pairs one worker would time."""
         sets = len(self._draws.timing_cases(simulated=True))
-        total = max(SIM_COMPARE_PAIRS, sets)
+        total = self._sim_pairs()
         per = math.ceil(total / max(1, workers) / sets) * sets
         return [per] * max(1, min(workers, math.ceil(total / per)))
+
+    def _sim_pairs(self) -> int:
+        """Pairs of a simulator comparison: enough for its interval, and every set once."""
+        return max(SIM_COMPARE_PAIRS, len(self._draws.timing_cases(simulated=True)))
 
     def job(
         self,
@@ -104,7 +110,7 @@ class TimingStage:
         if simulated:
             # Only comparisons time on the simulator (verdicts use their verification runs):
             # a fixed number of pairs, each call checked against its set's first output.
-            n = reps or max(SIM_COMPARE_PAIRS, self.problem.timing_sets)
+            n = reps or self._sim_pairs()
             options = TimingOptions(
                 warmup_ms=0.0, min_reps=n, max_reps=n, budget_ms=math.inf, check_every=1
             )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from kernelmagic.errors import PoolClosed
 from kernelmagic.harness.evaluate import Harness
 from kernelmagic.harness.profile import Profile, printable
+from kernelmagic.loop.events import PROFILED
 from kernelmagic.loop.session import Best
 
 Apply = Callable[..., None]  # `Loop._apply`: (kind, round, message, **fields)
@@ -41,7 +42,7 @@ class BestCounters:
             record = dataclasses.replace(
                 best.record, verdict=dataclasses.replace(verdict, profile=found)
             )
-            self._apply("evaluated", r, "profiled", candidate=record)
+            self._apply("evaluated", r, PROFILED, candidate=record)
             return
         self._given_up = True
         if not best.simulated:

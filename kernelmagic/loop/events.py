@@ -27,7 +27,7 @@ EventKind = Literal[
     "round",  # a round began: `round`, `message` holds the mode
     "exchange",  # the proposer talked to the LLM: `exchange` (as sent and received)
     "proposed",  # a candidate was proposed
-    "evaluated",  # a candidate has its verdict
+    "evaluated",  # a candidate has its verdict (again, with `PROFILED`: its counters came)
     "note",  # something the user should know (a reply without a kernel, a budget hit)
     "round_record",  # a round's proposals are all in, or it is over: `round_record`
     "best",  # the user's kernel is the first best (correct; no decision to make)
@@ -38,6 +38,10 @@ EventKind = Literal[
     "confirmed",  # the session's speedup over the user's kernel: `confirmation`
     "finished",  # the session ended: `message` says why, `state` how (`error` if it failed)
 ]
+
+
+# The message of an "evaluated" event that gives a judged best its hardware counters.
+PROFILED = "profiled"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from kernelmagic._redact import redact_text
 from kernelmagic.harness.comparison import DECISION_RULE
 from kernelmagic.harness.profile import reading
-from kernelmagic.loop.events import Event
+from kernelmagic.loop.events import PROFILED, Event
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import clean_reason, params_text
 from kernelmagic.render.sizes import size_rows
@@ -123,9 +123,9 @@ class Progress:
 
 
 def _again(event: Event) -> bool:
-    """The best's verdict given again with its hardware counters (the loop says "profiled"):
-    a line of its own, not one more evaluation."""
-    return event.kind == "evaluated" and event.message == "profiled"
+    """The best's verdict given again with its hardware counters: a line of its own, not
+    one more evaluation."""
+    return event.kind == "evaluated" and event.message == PROFILED
 
 
 def _seq(candidate_id: str) -> str:
