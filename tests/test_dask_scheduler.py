@@ -155,15 +155,20 @@ def test_a_session_on_the_cluster_sends_each_job_to_a_worker_of_its_kind(dask_cl
     from distributed import get_task_stream
 
     options = km.HarnessOptions(cluster=ClusterOptions(scheduler_address=dask_cluster.address))
+    problem = km.Problem(saxpy_reference, saxpy_inputs)
     with get_task_stream(client=dask_cluster.client) as stream:
         session = optimize(
             NUMBA_SAXPY,
-            km.Problem(saxpy_reference, saxpy_inputs),
+            problem,
             proposer="search",
             options=OptimizeOptions(rounds=1, candidates=2),
             harness_options=options,
             session_db=tmp_path / "s.db",
         )
+        # A comparison ("time_job") runs only when a candidate may beat the best, which
+        # the search need not find in one round: one is made here, on the same cluster.
+        kernel = km.Candidate.from_source(NUMBA_SAXPY)
+        comparison = km.Harness(problem, options=options).compare(kernel, kernel)
     assert session.phase == "finished", session.stop_reason
     baseline = session.baseline
     assert baseline is not None and baseline.verdict is not None
@@ -171,6 +176,7 @@ def test_a_session_on_the_cluster_sends_each_job_to_a_worker_of_its_kind(dask_cl
     assert baseline.verdict.backend == "numba-sim"
     assert any(SANDBOX_WARNING in w for w in baseline.verdict.warnings)
     assert len(session.candidates) == 3  # the baseline and the round's two
+    assert comparison.estimate is not None and comparison.simulated, comparison.message
     ran: dict[str, set[str]] = {}
     for task in stream.data:
         ran.setdefault(task["key"].split("-")[0], set()).add(task["worker"])
