@@ -17,20 +17,18 @@ then one row per profiled launch.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import os
 import pickle
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from kernelmagic.harness._host_process import worker_environment
+from kernelmagic.harness._watching_tool import ToolTimeout, run_tool
 from kernelmagic.harness.jobs import VerifyJob
 from kernelmagic.harness.profile import STALL_WORDS, Profile, printable
 
@@ -232,27 +230,11 @@ def run(job: VerifyJob, *, timeout_s: float) -> list[Profile]:
 def _run(command: list[str], scratch: Path, timeout_s: float) -> tuple[str, str, int]:
     env = {**worker_environment(os.environ), "TMPDIR": str(scratch)}
     try:
-        proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            cwd=scratch,
-            env=env,
-            start_new_session=True,  # a timeout ends ncu and the process it watches
-        )
+        return run_tool(command, cwd=scratch, env=env, timeout_s=timeout_s)
     except OSError as exc:
         raise ProfilerUnavailable(f"ncu could not start: {exc.strerror or exc}") from None
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise ProfilerUnavailable(f"ncu ran past {timeout_s:g} s") from None
-    return out, err, proc.returncode
+    except ToolTimeout as exc:
+        raise ProfilerUnavailable(f"ncu {exc}") from None
 
 
 def _why_none(said: str, code: int) -> str:

@@ -14,12 +14,12 @@ import os
 import pickle
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from kernelmagic.harness._host_process import worker_environment
+from kernelmagic.harness._watching_tool import ToolTimeout, run_tool
 from kernelmagic.harness.jobs import VerifyJob
 from kernelmagic.harness.verdict import clip
 
@@ -78,17 +78,11 @@ def run(job: VerifyJob, tool: str, *, timeout_s: float) -> str | None:
         ]
         env = {**worker_environment(os.environ), "TMPDIR": scratch}
         try:
-            done = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                cwd=scratch,
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
+            out, err, _ = run_tool(command, cwd=Path(scratch), env=env, timeout_s=timeout_s)
+        except OSError as exc:
             raise RuntimeError(
-                f"compute-sanitizer --tool {tool} ran past {timeout_s:g} s"
+                f"compute-sanitizer could not start: {exc.strerror or exc}"
             ) from None
-    return findings(done.stdout + "\n" + done.stderr)
+        except ToolTimeout as exc:
+            raise RuntimeError(f"compute-sanitizer --tool {tool} {exc}") from None
+    return findings(out + "\n" + err)
