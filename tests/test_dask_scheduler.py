@@ -255,6 +255,37 @@ def test_a_worker_kind_the_cluster_lacks_says_how_to_add_it_and_is_found_once_ad
     assert name == "sim-looking" and pool.gpus == 1 and pid > 0
 
 
+def test_a_worker_running_other_kernelmagic_sources_is_refused_with_both_builds(
+    dask_cluster, tmp_path
+):
+    import shutil
+
+    from kernelmagic._version import build
+
+    # The same version number, one changed line: a checkout with local edits, say.
+    other = tmp_path / "other"
+    shutil.copytree(
+        ROOT / "kernelmagic", other / "kernelmagic", ignore=shutil.ignore_patterns("labextension")
+    )
+    with open(other / "kernelmagic" / "harness" / "jobs.py", "a") as fh:
+        fh.write("# a local change\n")
+    stale = dask_cluster.start_worker("--name", "stale", env={"PYTHONPATH": str(other)})
+    try:
+        dask_cluster.procs.wait_until(
+            lambda: len(dask_cluster.workers()) == 3, "the stale worker's start"
+        )
+        with pytest.raises(BackendUnavailable) as refused:
+            WorkerPool(ClusterOptions(scheduler_address=dask_cluster.address)).close()
+    finally:
+        dask_cluster.procs.stop(stale)
+        dask_cluster.procs.wait_until(
+            lambda: len(dask_cluster.workers()) == 2, "the stale worker's exit"
+        )
+    said = str(refused.value)
+    assert "runs another kernelmagic than this process" in said, said
+    assert f"({build()})" in said and said.count("0.1.0+") == 2
+
+
 def test_a_scheduler_address_where_nothing_listens_fails_at_once_with_the_reason(tmp_path):
     with socket.socket() as sock:  # a port that was free a moment ago, closed again
         sock.bind(("127.0.0.1", 0))

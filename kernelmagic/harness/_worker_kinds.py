@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from kernelmagic._version import build
 from kernelmagic.errors import BackendUnavailable
 
 # "cc": a worker without the simulator that compiles for a GPU target.
@@ -46,18 +47,32 @@ def simulator_enabled() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
 
+def worker_facts() -> tuple[bool, str]:
+    """Run in a worker: (whether it simulates, the kernelmagic build it runs)."""
+    return simulator_enabled(), build()
+
+
 def kinds_of(client: Any, workers: Mapping[str, Mapping[str, Any]]) -> dict[str, WorkerKind]:
     """The kind of each of an existing cluster's workers, by address.
 
-    Every worker is asked, GPU workers too: one that cannot run kernelmagic's functions
-    fails here, with a hint, rather than at a candidate's first job.
+    Every worker is asked, GPU workers too: one that cannot run kernelmagic's functions, or
+    runs other sources of them, fails here, with a hint, rather than at a candidate's job.
     """
     gpus = {a for a, info in workers.items() if (info.get("resources") or {}).get("GPU")}
     try:
-        simulated = client.run(simulator_enabled, workers=list(workers)) if workers else {}
+        facts = client.run(worker_facts, workers=list(workers)) if workers else {}
     except Exception as exc:  # most often: kernelmagic is not installed where they run
         raise BackendUnavailable(
             f"cannot ask the Dask workers what they are ({exc}); "
-            "they need kernelmagic installed, at the version of this process"
+            f"they need kernelmagic installed, the same build as this process ({build()})"
         ) from None
-    return {a: "gpu" if a in gpus else "sim" if simulated.get(a) else "cc" for a in workers}
+    other = sorted(f"{a} ({built})" for a, (_, built) in facts.items() if built != build())
+    if other:
+        raise BackendUnavailable(
+            f"the Dask worker{'s' if len(other) > 1 else ''} {', '.join(other)} "
+            f"run{'' if len(other) > 1 else 's'} another kernelmagic than this process "
+            f"({build()}): install the same one there and restart them"
+        )
+    return {
+        a: "gpu" if a in gpus else "sim" if facts.get(a, (False,))[0] else "cc" for a in workers
+    }
