@@ -98,3 +98,59 @@ def test_a_shared_memory_race_is_rejected_by_racecheck_on_a_gpu(pool):
     verdict = harness.sanitize(km.Candidate(RACY_BLOCK_SUMS, kind="cuda_c", kernel="block_sums"))
     assert verdict is not None and verdict.status is Status.REJECTED, harness.sanitizer_note
     assert "racecheck" in verdict.message
+
+
+def test_a_challenger_the_sanitizer_rejects_is_not_crowned_and_counts_once(
+    pool, tmp_path, monkeypatch
+):
+    """No GPU here: `Harness.sanitize` answers what compute-sanitizer would on a racy kernel."""
+    import io
+
+    from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
+    from test_loop import BROKEN, Scripted
+
+    from kernelmagic.harness.verdict import Verdict
+    from kernelmagic.loop.options import OptimizeOptions
+    from kernelmagic.render.progress import Progress
+    from kernelmagic.start import optimize
+    from kernelmagic.store import SessionStore
+
+    def sanitize(self, candidate):
+        return Verdict(
+            Status.REJECTED,
+            "compute-sanitizer racecheck found errors in it:\nRace reported between Write access",
+            backend="numba",
+            device="GPU",
+            source_sha256=candidate.sha256,
+        )
+
+    monkeypatch.setattr(km.Harness, "sanitize", sanitize)
+    session = optimize(
+        BROKEN,  # the first correct kernel would be crowned without a comparison
+        km.Problem(saxpy_reference, saxpy_inputs),
+        proposer=Scripted([NUMBA_SAXPY]),
+        backend="numba-sim",
+        session_db=tmp_path / "s.sqlite",
+        pool=pool,
+        options=OptimizeOptions(rounds=1, candidates=1, patience=None),
+    )
+    assert session.best is None, session.decisions
+    (racy,) = [c for c in session.candidates if c.source == NUMBA_SAXPY]
+    assert racy.status is Status.REJECTED and "racecheck" in racy.verdict.message
+    (stored,) = [c for c in SessionStore(tmp_path / "s.sqlite").load(session.id).candidates
+                 if c.id == racy.id]  # fmt: skip
+    assert stored.status is Status.REJECTED
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    shown = Terminal()
+    progress = Progress(session, stream=shown)
+    for event in session.events():
+        progress.show(event)
+    # Two candidates judged (the user's and the racy one); the sanitizer's verdict is a line.
+    assert progress._bar.n == 2, shown.getvalue()
+    assert f"#{racy.seq} under compute-sanitizer: rejected - compute-sanitizer racecheck" in (
+        shown.getvalue()
+    )

@@ -40,7 +40,7 @@ from kernelmagic.loop._profiling import BestCounters
 from kernelmagic.loop._selection import challenge, challenger, sanitizer_finding
 from kernelmagic.loop._storage import Storage
 from kernelmagic.loop.brief import round_request
-from kernelmagic.loop.events import Challenge, Event, EventFeed, EventKind
+from kernelmagic.loop.events import SANITIZED, Challenge, Event, EventFeed, EventKind
 from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Mode, ProblemBrief, Proposal, Proposer, ProposerReply
 from kernelmagic.loop.records import (
@@ -328,7 +328,7 @@ class Loop:
         found = sanitizer_finding(self.harness, bout.challenger)
         if found is not None:  # not crowned: its verdict now says why
             record = dataclasses.replace(bout.challenger, verdict=found, reused_from=None)
-            self._apply("evaluated", r, found.status.value, candidate=record)
+            self._apply("evaluated", r, SANITIZED, candidate=record)
             return False
         if self.approve is None:
             self._decide(bout, True, "loop", bout.reason)

@@ -27,7 +27,7 @@ EventKind = Literal[
     "round",  # a round began: `round`, `message` holds the mode
     "exchange",  # the proposer talked to the LLM: `exchange` (as sent and received)
     "proposed",  # a candidate was proposed
-    "evaluated",  # a candidate has its verdict (again, with `PROFILED`: its counters came)
+    "evaluated",  # a candidate has its verdict (again: `JUDGED_AGAIN`, counters or a sanitizer)
     "note",  # something the user should know (a reply without a kernel, a budget hit)
     "round_record",  # a round's proposals are all in, or it is over: `round_record`
     "best",  # the user's kernel is the first best (correct; no decision to make)
@@ -42,6 +42,10 @@ EventKind = Literal[
 
 # The message of an "evaluated" event that gives a judged best its hardware counters.
 PROFILED = "profiled"
+# The message of an "evaluated" event that gives a challenger compute-sanitizer's verdict.
+SANITIZED = "sanitized"
+# Both are a verdict given again, not one more evaluation.
+JUDGED_AGAIN = (PROFILED, SANITIZED)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from kernelmagic._redact import redact_text
 from kernelmagic.harness.comparison import DECISION_RULE
 from kernelmagic.harness.profile import reading
-from kernelmagic.loop.events import PROFILED, Event
+from kernelmagic.loop.events import JUDGED_AGAIN, SANITIZED, Event
 from kernelmagic.loop.session import Session
 from kernelmagic.render.rows import clean_reason, params_text
 from kernelmagic.render.sizes import size_rows
@@ -78,6 +78,10 @@ class Progress:
             profile = event.candidate.verdict.profile if event.candidate.verdict else None
             if profile is not None:
                 return f"  counters of #{event.candidate.seq} (Nsight Compute): {reading(profile)}"
+            if event.message == SANITIZED:
+                c = event.candidate
+                first = c.verdict.message.splitlines()[0][:100] if c.verdict else ""
+                return f"  #{c.seq} under compute-sanitizer: {c.status} - {first}"
             return f"  #{event.candidate.seq} judged again: {event.candidate.status}"
         if event.kind == "evaluated" and event.candidate is not None:
             c = event.candidate
@@ -123,9 +127,9 @@ class Progress:
 
 
 def _again(event: Event) -> bool:
-    """The best's verdict given again with its hardware counters: a line of its own, not
-    one more evaluation."""
-    return event.kind == "evaluated" and event.message == PROFILED
+    """A verdict given again (the best's counters, a challenger's sanitizer run): a line
+    of its own, not one more evaluation."""
+    return event.kind == "evaluated" and event.message in JUDGED_AGAIN
 
 
 def _seq(candidate_id: str) -> str:
