@@ -92,6 +92,48 @@ def test_a_rounds_candidates_run_at_once_and_keep_their_order(pool, tmp_path, mo
     assert stored.candidates[2].status is km.Status.WRONG_RESULT
 
 
+def test_a_verdict_before_its_turn_is_stored_at_once_so_a_kill_loses_only_those_running(
+    pool, tmp_path, monkeypatch
+):
+    db = tmp_path / "s.sqlite"
+    original = km.Harness.evaluate
+    seen: list[list[tuple[str, bool]]] = []
+
+    def stored_now() -> list[tuple[str, bool]]:
+        """What another process (a resume after a kill) would read from the store now."""
+        store = km.SessionStore(db)
+        (info,) = store.sessions()
+        return [(c.candidate.source, c.verdict is not None) for c in store.load(info.id).candidates]
+
+    def evaluate(harness, candidate, **kw):
+        if candidate.source == RENAMED:  # the round's first, still judged meanwhile
+            deadline = time.monotonic() + 120
+            while (WRONG, True) not in stored_now() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            seen.append(stored_now())
+        return original(harness, candidate, **kw)
+
+    monkeypatch.setattr(km.Harness, "evaluate", evaluate)
+    session = _session(
+        pool,
+        tmp_path,
+        NUMBA_SAXPY,
+        Scripted([RENAMED, WRONG]),
+        options=OptimizeOptions(rounds=1, candidates=2, patience=None),
+    )
+    assert session.state == "finished", session.stop_reason
+    # While the first was judged, the second's verdict was already in the store.
+    assert seen == [[(NUMBA_SAXPY, True), (RENAMED, False), (WRONG, True)]]
+    # Its event still came in its turn.
+    evaluated = [e.candidate.candidate.source for e in session.events() if e.kind == "evaluated"]
+    assert evaluated == [NUMBA_SAXPY, RENAMED, WRONG]
+    assert [c.status for c in km.SessionStore(db).load(session.id).candidates] == [
+        km.Status.CORRECT,
+        km.Status.CORRECT,
+        km.Status.WRONG_RESULT,
+    ]
+
+
 def test_a_stop_lets_the_evaluations_in_flight_finish_and_starts_no_other(
     pool, tmp_path, monkeypatch
 ):

@@ -2,8 +2,10 @@
 
 The harness's jobs wait for a worker of their kind, so a thread per worker keeps every
 worker busy; the calling thread then applies each verdict in the round's order, whichever
-finished first, so events, the store and the session read as if judged one by one. After
-a stop the evaluations in flight finish and no other starts: what is judged is always the
+finished first, so events, the store and the session read as if judged one by one. A
+verdict that comes before its turn is kept at once (`keep_early`): a process killed while
+an earlier candidate is still judged loses only the evaluations still running. After a
+stop the evaluations in flight finish and no other starts: what is judged is always the
 round's first candidates.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from kernelmagic.harness.verdict import Verdict
 from kernelmagic.loop.records import CandidateRecord
@@ -24,6 +26,7 @@ def judge_round(
     width: int,
     judge: Callable[[CandidateRecord], Verdict | None],
     settle: Callable[[CandidateRecord, Verdict, str | None], CandidateRecord],
+    keep_early: Callable[[CandidateRecord, Verdict], None],
 ) -> list[CandidateRecord]:
     """`records` judged (`judge` in up to `width` threads; None: stopped, not started) or
     taken from `stored` (verdict, reused from), each `settle`d in order; the judged prefix."""
@@ -34,13 +37,27 @@ def judge_round(
         running = {
             rec.id: threads.submit(contextvars.copy_context().run, judge, rec) for rec in todo
         }
+        of = {future: rec for rec in todo for future in [running[rec.id]]}
+        handled: set[Future[Verdict | None]] = set()  # kept early, or settled
+
+        def result(mine: Future[Verdict | None]) -> Verdict | None:
+            """`mine`'s verdict; meanwhile each later one is kept as it finishes."""
+            while not mine.done():
+                done, _ = wait(set(of) - handled, return_when=FIRST_COMPLETED)
+                for future in done - {mine}:
+                    handled.add(future)
+                    if future.exception() is None and (verdict := future.result()) is not None:
+                        keep_early(of[future], verdict)
+            handled.add(mine)
+            return mine.result()
+
         try:
             for rec in records:
                 if rec.verdict is not None:
                     judged.append(rec)
                 elif rec.id in stored:
                     judged.append(settle(rec, *stored[rec.id]))
-                elif (verdict := running[rec.id].result()) is not None:
+                elif (verdict := result(running[rec.id])) is not None:
                     judged.append(settle(rec, verdict, None))
                 else:
                     break  # stopped: this one and those after it never started

@@ -21,6 +21,10 @@ class Storage(Protocol):
     def keep(self, event: Event) -> None:
         """Keep what `event` changed, before anyone is told of it; raises `StoreError`."""
 
+    def keep_early(self, record: CandidateRecord, verdict: Verdict) -> None:
+        """Keep a verdict that came before those of earlier candidates of its round (its
+        event follows in its turn); raises `StoreError`."""
+
     def cached(self, record: CandidateRecord) -> tuple[Verdict, str] | None:
         """A kept verdict of a candidate judged just like `record`, and that candidate's id."""
 

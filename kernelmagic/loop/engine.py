@@ -271,6 +271,7 @@ class Loop:
             width=max((self.harness.slots(rec.candidate) for rec in todo), default=1),
             judge=lambda rec: None if self.stop_requested else self._judge(rec),
             settle=self._settle,
+            keep_early=self.storage.keep_early,
         )
 
     def _evaluate(self, record: CandidateRecord) -> CandidateRecord:

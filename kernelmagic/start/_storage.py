@@ -47,6 +47,9 @@ class SqliteStorage:
         elif event.kind == "finished":
             store.update_session(sid, state=event.state, stop_reason=event.message)
 
+    def keep_early(self, record: CandidateRecord, verdict: Verdict) -> None:
+        self.store.set_verdict(record.id, verdict, None)
+
     def cached(self, record: CandidateRecord) -> tuple[Verdict, str] | None:
         return self.store.cached(self.key(record))
 
