@@ -1,0 +1,34 @@
+"""What a process loads on its way to one of kernelmagic's modules: the pool's host (and
+every worker, which starts as the same module) must reach its children without the public
+API, Dask or numba, which cost it most of a second of a 2-core machine's start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import kernelmagic as km
+
+PROBE = """
+import json, sys
+import kernelmagic.harness._cluster_host
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_pool_host_module_loads_neither_the_api_nor_dask_nor_numba():
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    heavy = {"kernelmagic._api", "kernelmagic.harness.evaluate", "distributed", "dask", "numba"}
+    assert not heavy & set(loaded), sorted(heavy & set(loaded))
+
+
+def test_every_public_name_is_there_when_asked_for():
+    for name in km.__all__:
+        assert getattr(km, name) is not None, name
+    assert set(km.__all__) <= set(dir(km))
+    assert km.Harness.__module__ == "kernelmagic.harness.evaluate"
