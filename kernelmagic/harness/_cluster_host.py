@@ -100,8 +100,6 @@ def free_ports(count: int) -> list[int]:
 
 def child_configs(config: dict[str, Any], gpus: list[str]) -> dict[str, dict[str, Any]]:
     """What each process the host starts is, by name: the scheduler, then the workers."""
-    from distributed.worker_memory import parse_memory_limit
-
     names = [f"sim-{i}" for i in range(int(config.get("sim_workers") or 1))]
     # What the simulator ran is compiled for a real GPU in a worker without the simulator.
     names += ["cc-0"] if names else []
@@ -109,7 +107,6 @@ def child_configs(config: dict[str, Any], gpus: list[str]) -> dict[str, dict[str
     names += [f"gpu-{i}" for i in range(len(gpus))]
     ports = free_ports(2 + 2 * len(names))  # each server's own port and its HTTP server's
     worker_ports = ports[2::2]
-    memory = parse_memory_limit("auto", 1, logger=logging.getLogger(__name__))  # Dask's
     children = {"scheduler": {"role": "scheduler", "port": ports[0], "http": ports[1]}}
     for i, name in enumerate(names):
         children[name] = {
@@ -117,7 +114,6 @@ def child_configs(config: dict[str, Any], gpus: list[str]) -> dict[str, dict[str
             "port": ports[2 + 2 * i],
             "http": ports[3 + 2 * i],
             "scheduler": ports[0],
-            "memory": memory,
             "env": _environment(name, gpus),
         }
     for name, child in children.items():
@@ -172,7 +168,10 @@ class Child:
         self.proc.stdout.close()
         if not line:  # it crashed: its traceback is in the log
             raise RuntimeError(f"{self.config['name']} exited as it started")
-        return dict(json.loads(line))
+        reported = dict(json.loads(line))
+        if reported.get("memory"):  # a worker's limit, which a restart keeps
+            self.config["memory"] = reported["memory"]
+        return reported
 
     def watch(self) -> None:
         """Start it again if it died; kill it if it outgrew its memory limit."""
@@ -180,7 +179,7 @@ class Child:
         if self.proc.poll() is not None:
             if time.monotonic() - self.started > 1.0:  # not in a tight loop if it cannot start
                 self.start(report=False)
-        elif "memory" in self.config and _rss(self.proc.pid) > (
+        elif self.config.get("memory") and _rss(self.proc.pid) > (
             _TERMINATE_FRACTION * self.config["memory"]
         ):
             self.proc.kill()
@@ -276,6 +275,12 @@ def serve(config: dict[str, Any]) -> int:
     dask.config.set(_DASK_CONFIG)
     import distributed  # noqa: F401  (it reads its cgroup's memory limit when imported)
     from distributed.utils import get_ip
+    from distributed.worker_memory import parse_memory_limit
+
+    if config["role"] == "worker":
+        # Dask's default for one worker; worked out here, not in the host, which would
+        # import Dask for it before it could start anyone.
+        config["memory"] = parse_memory_limit("auto", 1, logger=logging.getLogger(__name__))
 
     get_ip("127.0.0.1")  # a worker learns its address from a UDP socket, none later: cached
     platform.processor()  # Dask reports it to the scheduler; it runs `uname -p`: cached
@@ -292,7 +297,7 @@ def serve(config: dict[str, Any]) -> int:
     except sandbox.SandboxUnavailable as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return 1
-    print(json.dumps({"missing": list(missing)}), flush=True)
+    print(json.dumps({"missing": list(missing), "memory": config.get("memory")}), flush=True)
     # That line went to a pipe the host closes once read; later output (a candidate's
     # prints among it) goes where errors go, the pool's log.
     sys.stdout.flush()
