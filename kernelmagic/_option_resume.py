@@ -11,7 +11,6 @@ import argparse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kernelmagic.loop.proposers.llm import public_url
 from kernelmagic.store import StoredSession
 
 # What a resumed session takes from its stored options unless named again: all but the
@@ -55,6 +54,9 @@ def kept_arguments(values: argparse.Namespace) -> dict[str, Any]:
     endpoint without credentials."""
     kept = {k: v for k, v in vars(values).items() if k not in NOT_RESUMED}
     if kept.get("base_url"):
+        # Here, not at the top: the LLM client's imports cost 0.4 s every command without one.
+        from kernelmagic.loop.proposers.llm import public_url
+
         kept["base_url"] = public_url(kept["base_url"])
     return kept
 
