@@ -32,3 +32,14 @@ def test_every_public_name_is_there_when_asked_for():
         assert getattr(km, name) is not None, name
     assert set(km.__all__) <= set(dir(km))
     assert km.Harness.__module__ == "kernelmagic.harness.evaluate"
+
+
+def test_the_pool_warms_each_of_its_simulator_and_compile_workers_once_all_are_up(pool):
+    warming = {future.key: future for future in pool._warming}
+    expected = {f"warm_up-{name}" for kind in ("sim", "cc") for name in pool._names[kind]}
+    assert set(warming) == expected and len(expected) >= 2
+    pool.client.gather(list(warming.values()), errors="skip")  # waits for each
+    # Each ran where it was sent and loaded what it should without an error.
+    assert all(future.status == "finished" for future in warming.values()), {
+        key: future.exception() for key, future in warming.items()
+    }

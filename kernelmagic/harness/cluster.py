@@ -96,6 +96,7 @@ class WorkerPool:
         self.generation = 0  # counts worker replacements: data scattered before may be gone
         self._pids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        self._warming = self._warm_up()
 
     @property
     def gpus(self) -> int:
@@ -182,6 +183,20 @@ class WorkerPool:
             self._dir = ""
 
     # -- internals -------------------------------------------------------------------
+
+    def _warm_up(self) -> list[Any]:
+        """Our own simulator and compile workers load what their first job needs while the
+        caller prepares it (see `_warm_up`). The futures are kept: Dask forgets a task
+        whose future is gone."""
+        if self._host is None:
+            return []
+        from kernelmagic.harness._warm_up import warm
+
+        return [
+            self.client.submit(warm, kind, workers=[name], pure=False, key=f"warm_up-{name}")
+            for kind in ("sim", "cc")
+            for name in self._names[kind]
+        ]
 
     def _start_host(self) -> str:
         # The workers' scratch directories and the log, all removed at close (and, should
