@@ -10,6 +10,9 @@ behind it, on the same imports it would have made itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 # A kernel of the shape candidates have: compiling it loads libNVVM and numba's typing.
 _WARM_KERNEL = """
 from numba import cuda
@@ -34,3 +37,12 @@ def warm(kind: str) -> None:
         namespace: dict[str, object] = {}
         exec(compile(_WARM_KERNEL, "<kernelmagic warm-up>", "exec"), namespace)
         cuda.compile(namespace["warm"], (float32, float32[:], float32[:]), cc=(9, 0), output="ptx")
+
+
+def warm_up(client: Any, names: Mapping[str, list[str]]) -> list[Any]:
+    """Send `warm` to each of the pool's own simulator and compile workers; the futures."""
+    return [
+        client.submit(warm, kind, workers=[name], pure=False, key=f"warm_up-{name}")
+        for kind in ("sim", "cc")
+        for name in names[kind]
+    ]

@@ -31,6 +31,7 @@ from typing import Any
 
 from kernelmagic.errors import BackendUnavailable, PoolClosed, WorkersUnavailable
 from kernelmagic.harness._host_process import make_pool_dir, read_line, start_host, tail
+from kernelmagic.harness._warm_up import warm_up
 from kernelmagic.harness._worker_kinds import (
     MISSING_HINTS,
     WorkerKind,
@@ -96,7 +97,8 @@ class WorkerPool:
         self.generation = 0  # counts worker replacements: data scattered before may be gone
         self._pids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
-        self._warming = self._warm_up()
+        # Dask forgets a task whose future is gone: the warm-up jobs are kept.
+        self._warming: list[Any] = warm_up(self.client, self._names) if self._host else []
 
     @property
     def gpus(self) -> int:
@@ -183,20 +185,6 @@ class WorkerPool:
             self._dir = ""
 
     # -- internals -------------------------------------------------------------------
-
-    def _warm_up(self) -> list[Any]:
-        """Our own simulator and compile workers load what their first job needs while the
-        caller prepares it (see `_warm_up`). The futures are kept: Dask forgets a task
-        whose future is gone."""
-        if self._host is None:
-            return []
-        from kernelmagic.harness._warm_up import warm
-
-        return [
-            self.client.submit(warm, kind, workers=[name], pure=False, key=f"warm_up-{name}")
-            for kind in ("sim", "cc")
-            for name in self._names[kind]
-        ]
 
     def _start_host(self) -> str:
         # The workers' scratch directories and the log, all removed at close (and, should
