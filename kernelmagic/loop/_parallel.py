@@ -37,7 +37,7 @@ def judge_round(
         running = {
             rec.id: threads.submit(contextvars.copy_context().run, judge, rec) for rec in todo
         }
-        of = {future: rec for rec in todo for future in [running[rec.id]]}
+        of = {running[rec.id]: rec for rec in todo}  # each future's candidate
         handled: set[Future[Verdict | None]] = set()  # kept early, or settled
 
         def result(mine: Future[Verdict | None]) -> Verdict | None:
