@@ -5,6 +5,7 @@ The options themselves are `kernelmagic._options.OPTIONS`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal, cast, get_args
@@ -76,3 +77,17 @@ def scopes(words: str) -> frozenset[Scope]:
     if unknown:
         raise ValueError(f"unknown option scopes: {sorted(unknown)}")
     return cast("frozenset[Scope]", named)
+
+
+def size_list(text: str) -> tuple[int, ...]:
+    """`--sizes 1024,65536,1_048_576`: positive whole numbers, comma-separated."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of sizes: write positive whole numbers separated by "
+            "commas, e.g. 1024,65536,1048576"
+        )
+    return sizes

@@ -15,7 +15,8 @@ from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 
 
 def problem_fields(values: argparse.Namespace) -> dict[str, Any]:
-    """`Problem`'s fields other than its functions: cases, tolerances, the roofline's work."""
+    """`Problem`'s fields other than its functions: cases, tolerances, the roofline's work,
+    the stated sizes."""
     return {
         "cases": values.cases,
         "atol": values.atol,
@@ -23,6 +24,7 @@ def problem_fields(values: argparse.Namespace) -> dict[str, Any]:
         "bytes_moved": values.bytes,
         "flops": values.flops,
         "allowed_imports": tuple(values.allow_import),
+        "sizes": tuple(values.sizes or ()),  # a list once resumed from the store
     }
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from kernelmagic._option import CANDIDATE, EVERYWHERE, PROBLEM, RUNS, TERMINAL, Option, option
+from kernelmagic._option import (
+    CANDIDATE,
+    EVERYWHERE,
+    PROBLEM,
+    RUNS,
+    TERMINAL,
+    Option,
+    option,
+    size_list,
+)
 from kernelmagic.harness.options import ClusterOptions, TimingOptions
 from kernelmagic.problem import Problem
 
@@ -46,6 +55,20 @@ EVALUATION: tuple[Option, ...] = (
         metavar="NAME",
         help="generator of the (larger) inputs to time on the GPU",
         default_doc="the verification inputs",
+    ),
+    option(
+        "--sizes",
+        where=EVERYWHERE,
+        group=PROBLEM,
+        type=size_list,
+        default=(),
+        metavar="N,N,...",
+        help="sizes to compare the best kernel with yours at, drawn as "
+        "timing_inputs(seed, size=N) (or inputs)",
+        doc="the sizes you care about, e.g. `1024,65536,1048576`: one timing set each, drawn "
+        "as `timing_inputs(seed, size=N)` (or `inputs`), so the record shows the best kernel "
+        "against yours at each; the simulator leaves out sizes past 20,000 elements",
+        default_doc="the timing sets' own sizes",
     ),
     option(
         "--bytes",

@@ -138,6 +138,14 @@ def test_cuda_c_exits_0_only_when_it_ran_correct():
             ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--arch", "banana"],
             "not a CUDA architecture",
         ),
+        (
+            ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--sizes", "1k,64k"],
+            "'1k,64k' is not a list of sizes",
+        ),
+        (
+            ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--sizes", "1024"],
+            "takes no 'size'",
+        ),
     ],
     ids=[
         "missing candidate",
@@ -146,6 +154,8 @@ def test_cuda_c_exits_0_only_when_it_ran_correct():
         "no name",
         "backend mismatch",
         "bad arch",
+        "sizes not numbers",
+        "sizes the generator cannot take",
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(args, expect):

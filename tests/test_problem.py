@@ -163,3 +163,40 @@ def test_a_comparison_that_could_not_be_made_claims_nothing():
     none = no_comparison("no GPU to run these candidates")
     assert none.speedup is None and none.estimate is None and not none.faster
     assert none.a_ms is None and none.b_ms is None and "no GPU" in none.message
+
+
+def sized(seed, size=None):
+    """Verification draws grow with the seed; a stated size is drawn as asked."""
+    n = size or 40 + 3 * seed
+    return {"x": np.random.default_rng(seed).standard_normal(n).astype(np.float32)}
+
+
+@pytest.mark.parametrize(
+    "inputs, sizes, expect",
+    [
+        (gen, (256,), r"gen\(seed, size=n\), and gen takes no 'size'"),
+        (sized, (256, 256), "must differ"),
+        (sized, (0, 8), "positive whole numbers"),
+        (sized, (True,), "positive whole numbers"),
+        (sized, (2.5,), "positive whole numbers"),
+    ],
+    ids=["no size parameter", "repeated", "zero", "a bool", "a fraction"],
+)
+def test_stated_sizes_are_checked_when_the_problem_is_made(inputs, sizes, expect):
+    with pytest.raises(km.ProblemError, match=expect):
+        km.Problem(lambda x: x, inputs, sizes=sizes)
+
+
+def test_stated_sizes_are_drawn_by_the_timing_generator_and_a_failure_names_the_call():
+    def timing(seed, size):
+        if size > 1000:
+            raise MemoryError("too large")
+        return sized(seed, size)
+
+    problem = km.Problem(lambda x: x * 2, sized, timing_inputs=timing, sizes=(512, 4096))
+    assert problem.timing_set_count == 2
+    case = make_case(problem, 7, size=512)
+    assert case.size == 512 and case.inputs["x"].shape == (512,)
+    assert make_case(problem, 7).inputs["x"].shape == (61,)  # verification: inputs(seed)
+    with pytest.raises(km.ProblemError, match=r"timing\(7, size=4096\) raised MemoryError"):
+        make_case(problem, 7, size=4096)

@@ -18,7 +18,8 @@ from problems import (
 
 import kernelmagic as km
 from kernelmagic import Status
-from kernelmagic.problem import make_case, twin_case
+from kernelmagic.problem import make_case
+from kernelmagic.problem.twins import twin_case
 
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
 FIXED = km.Problem(saxpy_reference, fixed_saxpy_inputs)

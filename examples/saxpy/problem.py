@@ -20,10 +20,11 @@ def inputs(seed):
     }
 
 
-def timing_inputs(seed):
-    """A size worth timing on a GPU: 16M elements, 192 MiB moved per call."""
+def timing_inputs(seed, size=1 << 24):
+    """A size worth timing on a GPU: 16M elements, 192 MiB moved per call (`--sizes` names
+    others, to compare the best kernel with yours at each)."""
     rng = np.random.default_rng(seed)
-    n = 1 << 24
+    n = size
     return {
         "a": np.float32(rng.uniform(-2.0, 2.0)),
         "x": rng.standard_normal(n, dtype=np.float32),

@@ -101,6 +101,7 @@ def _replay_cell(s: Story) -> str:
         args += [
             x for k, v in (("--atol", code.atol), ("--rtol", code.rtol)) if v for x in (k, repr(v))
         ]
+        args += ["--sizes", ",".join(map(str, code.sizes))] if code.sizes else []
     for flag, value in (
         ("--entry", c.entry),
         ("--kernel", c.kernel),

@@ -10,11 +10,25 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from kernelmagic.harness.jobs import WorkerCase
-from kernelmagic.problem import Case, Problem, make_case, problem_warnings, twin_case
+from kernelmagic.problem import (
+    Case,
+    Problem,
+    answered,
+    draw_inputs,
+    make_case,
+    problem_warnings,
+)
+from kernelmagic.problem.twins import twin_case
+
+# Inputs past this many elements make the CPU simulator (about 10,000 threads a second)
+# slow enough that a correct kernel can time out.
+SIM_SLOW_ELEMENTS = 20_000
 
 
 class Draws:
@@ -27,6 +41,7 @@ class Draws:
         self._unused_draw: Draw | None = None
         self._timing_cases: dict[str, list[Case]] = {}
         self._twins: dict[str, list[tuple[int, Case]]] = {}
+        self.sizes_left_out: tuple[int, ...] = ()  # stated sizes too large for the simulator
         self._drawing = threading.RLock()
 
     @property
@@ -98,22 +113,36 @@ class Draws:
         """Inputs to time on: `timing_inputs` on a GPU; small `inputs` draws on the simulator.
 
         Their seeds are drawn once per harness (the sets are sent to the workers once).
+        Stated sizes give one set each; on the simulator only those whose inputs it can
+        run in time, else the small draws.
         """
         key = "sim" if simulated else "gpu"
         with self._drawing:
             if key not in self._timing_cases:
-                self._timing_cases[key] = [
-                    make_case(self.problem, s, timing=not simulated)
-                    for s in self.problem.timing_seeds(small=simulated)
+                seeds = self.problem.timing_seeds(small=simulated)
+                sized = self._sized(seeds, simulated) if self.problem.sizes else []
+                if self.problem.sizes and not sized:  # none fits the simulator: its own draws
+                    seeds = dataclasses.replace(self.problem, sizes=()).timing_seeds(small=True)
+                self._timing_cases[key] = sized or [
+                    make_case(self.problem, s, timing=not simulated) for s in seeds
                 ]
             return self._timing_cases[key]
 
+    def _sized(self, seeds: tuple[int, ...], simulated: bool) -> list[Case]:
+        """A timing set per stated size; on the simulator, those it can run in time."""
+        drawn = [
+            (n, s, draw_inputs(self.problem, s, size=n))
+            for s, n in zip(seeds, self.problem.sizes, strict=True)
+        ]
+        if simulated:
+            too_large = {n for n, _, i in drawn if _elements(i) > SIM_SLOW_ELEMENTS}
+            self.sizes_left_out = tuple(n for n in self.problem.sizes if n in too_large)
+            drawn = [d for d in drawn if d[0] not in too_large]
+        return [answered(self.problem, s, i, n) for n, s, i in drawn]
+
     def largest_input(self) -> int:
         """The most elements of any verification input (what makes the simulator slow)."""
-        return max(
-            (v.size for c in self.cases for v in c.inputs.values() if isinstance(v, np.ndarray)),
-            default=0,
-        )
+        return max((_elements(c.inputs) for c in self.cases), default=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +158,11 @@ class Draw:
     def seeds(self) -> tuple[int, ...]:
         """The seeds that reproduce this draw (twins derive from them)."""
         return tuple(c.seed for c in self.cases[: self.originals])
+
+
+def _elements(inputs: Mapping[str, Any]) -> int:
+    """The most elements of any of the inputs' arrays."""
+    return max((v.size for v in inputs.values() if isinstance(v, np.ndarray)), default=0)
 
 
 def worker_case(

@@ -17,7 +17,7 @@ import numpy as np
 
 from kernelmagic.candidate.launch import LaunchError, evaluate_number
 from kernelmagic.harness import _judge as judge
-from kernelmagic.harness._draws import Draw, Draws, worker_case
+from kernelmagic.harness._draws import SIM_SLOW_ELEMENTS, Draw, Draws, worker_case
 from kernelmagic.harness._measure import time_job
 from kernelmagic.harness._verdict_base import VerdictBase
 from kernelmagic.harness._workers import Workers
@@ -180,12 +180,25 @@ class TimingStage:
             if self.problem.timing_inputs is not None
             else []
         )
+        note += self._sizes_note()
         return dataclasses.replace(base, warnings=(*base.warnings, *note)).make(
             Status.CORRECT,
             checked + "; timing is simulated (its verification runs), not a GPU timing",
             cases=n,
             timing=timing,
         )
+
+    def _sizes_note(self) -> list[str]:
+        """What the simulator left out of the stated sizes, and what it compares on instead."""
+        left = self._draws.sizes_left_out
+        if not left:
+            return []
+        sizes = ", ".join(f"{n:,}" for n in left)
+        instead = "" if len(left) < len(self.problem.sizes) else ", so on draws of inputs(seed)"
+        return [
+            f"sizes {sizes} are for a GPU: the CPU simulator compares kernels only on inputs "
+            f"of at most {SIM_SLOW_ELEMENTS:,} elements{instead}"
+        ]
 
     def verdict(
         self,

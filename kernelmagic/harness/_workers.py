@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelmagic.errors import KernelmagicError, WorkersUnavailable
-from kernelmagic.harness._draws import Draws
+from kernelmagic.harness._draws import SIM_SLOW_ELEMENTS, Draws
 from kernelmagic.harness._verdict_base import VerdictBase
 from kernelmagic.harness.backends import Plan
 from kernelmagic.harness.cluster import (
@@ -24,9 +24,6 @@ from kernelmagic.harness.cluster import (
 from kernelmagic.harness.jobs import Failure
 from kernelmagic.harness.options import HarnessOptions
 from kernelmagic.harness.verdict import Status, Verdict
-
-# Inputs from this many elements keep the simulator busy for seconds per run.
-SIM_SLOW_ELEMENTS = 20_000
 
 
 class Workers:

@@ -139,6 +139,9 @@ class Loop:
                 base = self._evaluate(base)
             if self.session.best is None and base.status is Status.CORRECT:
                 self._apply("best", 0, candidate=base)
+            if first == 1 and base.verdict is not None:  # the problem's own warnings, once
+                for warning in base.verdict.warnings:
+                    self._apply("note", 0, f"warning: {warning}")
             reason = futile(base, self.proposer)
             if not reason and nothing_runs(base) and first == 1:
                 self._apply("note", 0, nothing_runs(base))

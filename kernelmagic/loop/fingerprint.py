@@ -59,6 +59,8 @@ def problem_key(problem: Problem, cases: Iterable[Case]) -> str:
         if not callable(problem.bytes_moved) and not callable(problem.flops)
         else b"callable work",
     ]
+    if problem.sizes:  # only then: keys of problems without stated sizes stay as they were
+        chunks.append(repr(problem.sizes).encode())
     for case in cases:
         for name, value in case.inputs.items():
             chunks.append(name.encode())

@@ -18,14 +18,13 @@ from kernelmagic.errors import ProblemError
 from kernelmagic.problem.tolerance import Tolerance
 
 Inputs = dict[str, Any]
-Generator = Callable[[int], Mapping[str, Any]]
+Generator = Callable[..., Mapping[str, Any]]  # inputs(seed), or (seed, size=n)
 Work = str | float | Callable[[Mapping[str, Any]], float] | None
 
 TIMING_SEED_BASE = 1000
 # Seeds are drawn per evaluation from this range: generators are written for small seeds
 # (sizes often grow with them), and a range this wide is no table a kernel could carry.
 SEED_RANGE = 100
-TWIN_TRIES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +36,9 @@ class Problem:
     the GPU, usually larger. `atol`/`rtol` override the dtype defaults. `bytes_moved` and
     `flops` (an expression over the inputs such as ``"3 * n * 4"``, a number, or a
     function of the inputs) give the roofline. `allowed_imports` extends the modules
-    Python candidates may import.
+    Python candidates may import. `sizes` states the sizes the user cares about: one timing
+    set per size, made by the timing generator called as ``timing_inputs(seed, size=n)``,
+    so that the final comparison shows the best kernel against the user's at each.
     """
 
     reference: Callable[..., Any]
@@ -53,6 +54,7 @@ class Problem:
     name: str = ""
     seeds: tuple[int, ...] | None = None
     twins: bool = True
+    sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not callable(self.reference):
@@ -70,6 +72,13 @@ class Problem:
             raise ProblemError("timing needs at least one input set")
         if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
             raise ProblemError(f"the verification seeds must differ: {self.seeds}")
+        if self.sizes:
+            _check_sizes(self.sizes, self.timing_inputs or self.inputs)
+
+    @property
+    def timing_set_count(self) -> int:
+        """How many timing sets there are: one per stated size, else `timing_sets`."""
+        return len(self.sizes) or self.timing_sets
 
     @property
     def title(self) -> str:
@@ -92,7 +101,8 @@ class Problem:
         """
         base = 0 if small else TIMING_SEED_BASE
         span = SEED_RANGE if small else 1000
-        picked = (rng or random.SystemRandom()).sample(range(span), min(self.timing_sets, span))
+        count = min(self.timing_set_count, span)
+        picked = (rng or random.SystemRandom()).sample(range(span), count)
         return tuple(base + s for s in picked)
 
     def tolerance(self, expected: np.ndarray) -> Tolerance:
@@ -114,6 +124,7 @@ class Case:
     # A twin is held to its case's tolerance: the same kind of data, whatever values it drew
     # (another seed's values can happen to cancel in a sum).
     scale: tuple[np.ndarray, ...] | None = None
+    size: int | None = None  # the stated size it was made for (`Problem.sizes`)
 
     def tolerance_basis(self, index: int) -> np.ndarray:
         """What the tolerance of output `index` is scaled to: for a twin, the larger of its
@@ -140,120 +151,55 @@ class Case:
         return tuple((e.shape, e.dtype.str) for e in self.expected)
 
 
-def make_case(problem: Problem, seed: int, *, timing: bool = False) -> Case:
-    """Draw the inputs for `seed` and compute the expected outputs with the reference."""
-    generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
-    inputs = _draw(generator, seed)
+def make_case(
+    problem: Problem, seed: int, *, timing: bool = False, size: int | None = None
+) -> Case:
+    """Draw the inputs for `seed` (at a stated `size`, from the timing generator) and
+    compute the expected outputs with the reference."""
+    return answered(problem, seed, draw_inputs(problem, seed, timing=timing, size=size), size)
+
+
+def draw_inputs(
+    problem: Problem, seed: int, *, timing: bool = False, size: int | None = None
+) -> Inputs:
+    """The generator's inputs for `seed`; a stated size is drawn by the timing generator."""
+    generator = (problem.timing_inputs or problem.inputs) if timing or size else problem.inputs
+    return _draw(generator, seed, size)
+
+
+def answered(problem: Problem, seed: int, inputs: Inputs, size: int | None = None) -> Case:
+    """The case of drawn `inputs`: the reference's answer for them."""
     expected = run_reference(problem.reference, inputs, seed)
-    return Case(seed=seed, inputs=inputs, expected=expected)
+    return Case(seed=seed, inputs=inputs, expected=expected, size=size)
 
 
-def twin_case(
-    problem: Problem, case: Case, *, timing: bool = False, for_timing: bool = False
-) -> Case | None:
-    """A case with the same shapes as `case` and other values, or None if none can be made.
-
-    Run beside the case, it leaves nothing keyed on the size, the shape or a pointer that
-    could pass: a table of answers by size, a cache by shape. Tried in order: another seed
-    whose inputs have the same shapes (the generator's own values); the case's arrays
-    shuffled; values of another seed's arrays laid out in the case's shapes. A twin must
-    change the expected answer (a shuffle does not change a sum) and the reference must
-    accept it. Twin seeds lie past the seeds cases are drawn from, so a twin is never a
-    case the candidate saw. Derived from the case's seed alone: a stored seed reproduces
-    its twin. `timing`: a twin of a `timing_inputs` case; `for_timing`: a twin a timing set
-    gets, drawn apart from the cases' twins (a timing set can share a case's seed).
-    """
-    if not problem.twins:
-        return None
-    rng = random.Random(f"{'timing ' if for_timing else ''}twin of {case.seed}")
-    generator = (problem.timing_inputs or problem.inputs) if timing else problem.inputs
-    base = case.seed - case.seed % TIMING_SEED_BASE if case.seed >= TIMING_SEED_BASE else 0
-    base += 2 * SEED_RANGE if for_timing else SEED_RANGE
-    first: Inputs | None = None
-    same: Inputs | None = None
-    for _ in range(TWIN_TRIES):  # one draw at a time: timing inputs can be large
-        other = _draw(generator, base + rng.randrange(SEED_RANGE))
-        first = first or other
-        if _same_layout(other, case.inputs):
-            same = other
-            break
-    made: list[tuple[Callable[[], Inputs | None], str]] = [
-        (lambda: same, "another seed's inputs of the same shapes"),
-        (lambda: _shuffled(case.inputs, rng), "its inputs shuffled"),
-        (lambda: _laid_out(first or {}, case.inputs), "another seed's values in its shapes"),
-    ]
-    for make, how in made:
-        inputs = make()
-        if inputs is None or not _values_differ(inputs, case.inputs):
-            continue
-        try:
-            expected = run_reference(problem.reference, inputs, case.seed)
-        except ProblemError:
-            continue  # the reference needs what these values broke: try the next way
-        if any(not np.array_equal(a, b) for a, b in zip(expected, case.expected, strict=False)):
-            return Case(case.seed, inputs, expected, twin=f"a twin: {how}", scale=case.expected)
-    return None
-
-
-def _shuffled(inputs: Mapping[str, Any], rng: random.Random) -> Inputs:
-    return {k: _permuted(v, rng) if _is_array(v) else v for k, v in inputs.items()}
-
-
-def _laid_out(other: Mapping[str, Any], like: Mapping[str, Any]) -> Inputs | None:
-    """`other`'s array values, repeated or cut to `like`'s shapes; `like`'s scalars."""
-    laid: Inputs = {}
-    for key, value in like.items():
-        source = other.get(key)
-        if not _is_array(value):
-            laid[key] = value
-        elif isinstance(source, np.ndarray) and source.dtype == value.dtype and source.size:
-            laid[key] = np.resize(source.ravel(), value.shape)
-        else:
-            return None
-    return laid
-
-
-def _permuted(values: np.ndarray, rng: random.Random) -> np.ndarray:
-    generator = np.random.default_rng(rng.randrange(2**32))
-    return generator.permutation(values.ravel()).reshape(values.shape)
-
-
-def _is_array(value: Any) -> bool:
-    return isinstance(value, np.ndarray) and value.size > 1 and value.dtype.kind in "fciub"
-
-
-def _same_layout(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for key, value in a.items():
-        other = b[key]
-        if isinstance(value, np.ndarray) != isinstance(other, np.ndarray):
-            return False
-        if isinstance(value, np.ndarray):
-            if value.shape != other.shape or value.dtype != other.dtype:
-                return False
-        elif np.asarray(value).dtype.kind in "iub" and value != other:
-            return False  # a size passed as a scalar must match too; other scalars may differ
-    return True
-
-
-def _values_differ(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return any(
-        isinstance(v, np.ndarray) and not np.array_equal(v, b[k], equal_nan=v.dtype.kind in "fc")
-        for k, v in a.items()
-    )
-
-
-def _draw(generator: Generator, seed: int) -> Inputs:
+def _check_sizes(sizes: tuple[int, ...], generator: Generator) -> None:
+    """Stated sizes must be distinct positive whole numbers that the generator takes."""
     name = getattr(generator, "__name__", "inputs")
+    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
+        raise ProblemError(f"sizes must be positive whole numbers, not {list(sizes)}")
+    if len(set(sizes)) != len(sizes):
+        raise ProblemError(f"the stated sizes must differ: {list(sizes)}")
     try:
-        raw = generator(seed)
-    except Exception as exc:
-        raise ProblemError(f"{name}({seed}) raised {type(exc).__name__}: {exc}") from None
-    if not isinstance(raw, Mapping):
+        params = inspect.signature(generator).parameters.values()
+    except (TypeError, ValueError):
+        return  # a builtin or C function: its call will say whether it takes a size
+    if not any(p.name == "size" or p.kind is p.VAR_KEYWORD for p in params):
         raise ProblemError(
-            f"{name}({seed}) must return a dict of named inputs, not {type(raw).__name__}"
+            f"stated sizes are drawn as {name}(seed, size=n), and {name} takes no 'size': "
+            f"add one, for example def {name}(seed, size=4096)"
         )
+
+
+def _draw(generator: Generator, seed: int, size: int | None = None) -> Inputs:
+    name = getattr(generator, "__name__", "inputs")
+    call = f"{name}({seed})" if size is None else f"{name}({seed}, size={size})"
+    try:
+        raw = generator(seed) if size is None else generator(seed, size=size)
+    except Exception as exc:
+        raise ProblemError(f"{call} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ProblemError(f"{call} must return a dict of named inputs, not {type(raw).__name__}")
     inputs: Inputs = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not key.isidentifier():

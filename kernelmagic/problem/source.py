@@ -37,13 +37,15 @@ class ProblemCode:
     atol: float | None = None
     rtol: float | None = None
     missing: tuple[str, ...] = ()  # globals the functions use that could not be captured
+    sizes: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "missing": list(self.missing)}
+        return {**dataclasses.asdict(self), "missing": list(self.missing), "sizes": [*self.sizes]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProblemCode:
-        return cls(**{**data, "missing": tuple(data.get("missing", ()))})
+        kept = {"missing": tuple(data.get("missing", ())), "sizes": tuple(data.get("sizes", ()))}
+        return cls(**{**data, **kept})
 
 
 def capture(problem: Problem) -> ProblemCode:
@@ -63,6 +65,7 @@ def capture(problem: Problem) -> ProblemCode:
         atol=problem.atol,
         rtol=problem.rtol,
         missing=tuple(writer.missing),
+        sizes=problem.sizes,
     )
 
 
