@@ -139,12 +139,12 @@ def test_each_stated_size_is_a_timing_set_whose_twin_has_its_size():
     # The simulator leaves out what it cannot run in time, and says which.
     sim = draws.timing_cases(simulated=True)
     assert [c.inputs["x"].size for c in sim] == [3000, 100]
-    assert draws.sizes_left_out == (50_000,)
+    assert draws.sizes_left_out() == (50_000,)
     assert len(draws.timing_cases(simulated=False)) == 3  # the GPU's sets keep every size
     # Where no stated size fits, the simulator times on its own draws, as many as usual.
     only_large = Draws(km.Problem(_reference, _sized, sizes=(60_000,)))
     fallback = only_large.timing_cases(simulated=True)
-    assert len(fallback) == km.Problem.timing_sets and only_large.sizes_left_out == (60_000,)
+    assert len(fallback) == km.Problem.timing_sets and only_large.sizes_left_out() == (60_000,)
     assert all(c.size is None and c.inputs["x"].size < 1000 for c in fallback)
 
 

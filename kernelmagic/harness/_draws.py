@@ -41,7 +41,6 @@ class Draws:
         self._unused_draw: Draw | None = None
         self._timing_cases: dict[str, list[Case]] = {}
         self._twins: dict[str, list[tuple[int, Case]]] = {}
-        self.sizes_left_out: tuple[int, ...] = ()  # stated sizes too large for the simulator
         self._drawing = threading.RLock()
 
     @property
@@ -135,10 +134,15 @@ class Draws:
             for s, n in zip(seeds, self.problem.sizes, strict=True)
         ]
         if simulated:
-            too_large = {n for n, _, i in drawn if _elements(i) > SIM_SLOW_ELEMENTS}
-            self.sizes_left_out = tuple(n for n in self.problem.sizes if n in too_large)
-            drawn = [d for d in drawn if d[0] not in too_large]
+            drawn = [d for d in drawn if _elements(d[2]) <= SIM_SLOW_ELEMENTS]
         return [answered(self.problem, s, i, n) for n, s, i in drawn]
+
+    def sizes_left_out(self) -> tuple[int, ...]:
+        """The stated sizes the simulator does not time (too large for it)."""
+        if not self.problem.sizes:
+            return ()
+        kept = {c.size for c in self.timing_cases(simulated=True)}
+        return tuple(n for n in self.problem.sizes if n not in kept)
 
     def largest_input(self) -> int:
         """The most elements of any verification input (what makes the simulator slow)."""

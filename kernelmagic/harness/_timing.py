@@ -190,7 +190,7 @@ class TimingStage:
 
     def _sizes_note(self) -> list[str]:
         """What the simulator left out of the stated sizes, and what it compares on instead."""
-        left = self._draws.sizes_left_out
+        left = self._draws.sizes_left_out()
         if not left:
             return []
         sizes = ", ".join(f"{n:,}" for n in left)
