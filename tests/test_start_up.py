@@ -1,6 +1,7 @@
 """What a process loads on its way to one of kernelmagic's modules: the pool's host (and
-every worker, which starts as the same module) must reach its children without the public
-API, Dask or numba, which cost it most of a second of a 2-core machine's start-up."""
+each GPU worker, which starts as the same module) must reach its work without the public
+API, Dask or numba, which cost it most of a second of a 2-core machine's start-up; the host
+then loads Dask once for the children it forks (tests/test_forked_children.py)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,18 @@
 """The process that owns the pool's worker processes, and the entry point of each of them.
 
 The calling process starts it with a scrubbed environment (no API keys, no tokens), so
-everything it starts inherits only that. It detects GPUs, picks the pool's TCP ports and
-starts a Dask scheduler and one process per worker (one pinned worker per GPU, plus
-simulator workers). Each of those confines itself (`sandbox.confine`) at its start, before
-it opens a port, then serves. The host runs no Dask server itself: Dask's servers run
-whatever pickle a peer sends them, and a confined worker can reach its scheduler, so no
-unconfined process may be one. It restarts a worker process that dies (on the same port,
-which the others' rules name) and kills one that outgrows its memory limit, as Dask's
-nanny would. It prints one JSON line (the scheduler's address, the worker names, what the
-sandbox does not enforce, or an error), then waits: when its stdin closes, because the
-caller exited or died, it stops them all and removes the pool's directory.
+everything it starts inherits only that. It detects GPUs (in a forked probe), loads Dask,
+picks the pool's TCP ports and starts a Dask scheduler and one process per worker (one
+pinned worker per GPU, plus simulator workers): the scheduler and the CPU-side workers are
+forked from it (`_forked`), the GPU workers start as new interpreters. Each of those
+confines itself (`sandbox.confine`) at its start, before it opens a port, then serves. The
+host runs no Dask server itself: Dask's servers run whatever pickle a peer sends them, and
+a confined worker can reach its scheduler, so no unconfined process may be one. It restarts
+a worker process that dies (on the same port, which the others' rules name) and kills one
+that outgrows its memory limit, as Dask's nanny would. It prints one JSON line (the
+scheduler's address, the worker names, what the sandbox does not enforce, or an error),
+then waits: when its stdin closes, because the caller exited or died, it stops them all and
+removes the pool's directory.
 Usage: ``python -m kernelmagic.harness._cluster_host '{"sim_workers": 2, "dir": "/tmp/d"}'``.
 """
 
@@ -23,6 +25,7 @@ import logging
 import os
 import platform
 import random
+import select
 import shutil
 import socket
 import subprocess
@@ -33,6 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kernelmagic.harness import _sandbox as sandbox
+from kernelmagic.harness._forked import Forked, probe
 
 # Dask's settings for the scheduler and the workers, set before distributed is imported.
 _DASK_CONFIG = {
@@ -47,7 +51,13 @@ _DASK_CONFIG = {
     "distributed.admin.low-level-log-length": 100,
     "distributed.admin.log-length": 100,
     "logging.distributed": "error",
+    # With gilknocker installed, Dask would sample the GIL every millisecond in each worker,
+    # whose simulated GPU threads contend for it all the time.
+    "distributed.admin.system-monitor.gil.enabled": False,
 }
+# One thread each until it is confined (OpenBLAS starts its pool when NumPy loads), and in
+# the host, which forks its children and so must keep to one.
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 _TERMINATE_FRACTION = 0.95  # of a worker's memory limit, as Dask's nanny does by default
 
 
@@ -68,6 +78,17 @@ def gpu_ids() -> list[str]:
     if visible:
         return [v.strip() for v in visible.split(",") if v.strip()][:count]
     return [str(i) for i in range(count)]
+
+
+def _machine() -> dict[str, Any]:
+    """What the host learns in a forked probe: its GPUs (which initialises CUDA, which the
+    host must not: it forks its children) and the CUDA headers its workers compile with."""
+    from kernelmagic.harness import _cuda_headers
+
+    include: list[str] | None = None
+    with contextlib.suppress(Exception):  # then each worker looks for itself
+        include = list(_cuda_headers.include_dirs())
+    return {"gpus": gpu_ids(), "include": include}
 
 
 def free_ports(count: int) -> list[int]:
@@ -137,7 +158,7 @@ class Child:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | Forked | None = None
         self.started = 0.0
         os.makedirs(config["scratch"], mode=0o700, exist_ok=True)
 
@@ -145,20 +166,22 @@ class Child:
         """Start it; with `report`, its first line (what it does not enforce) comes on a pipe."""
         scratch = self.config["scratch"]
         env = {
-            **os.environ,
             **self.config.get("env", {}),
             "TMPDIR": scratch,
             "NUMBA_CACHE_DIR": os.path.join(scratch, "numba"),
             "CUPY_CACHE_DIR": os.path.join(scratch, "cupy"),
-            "OPENBLAS_NUM_THREADS": "1",  # one thread until it is confined
-            "OMP_NUM_THREADS": "1",
+            **_ONE_THREAD,
         }
+        if not self.config["name"].startswith("gpu-"):
+            self.started = time.monotonic()
+            self.proc = Forked(lambda: serve(self.config), env, report=report)
+            return
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kernelmagic.harness._cluster_host", json.dumps(self.config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE if report else None,
-            env=env,
+            env={**os.environ, **env},
         )
 
     def report(self) -> dict[str, Any]:
@@ -213,8 +236,14 @@ def host(config: dict[str, Any]) -> int:
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    gpus = gpu_ids()
+    os.environ.update(_ONE_THREAD)  # for what it loads to fork its children from
+    found = probe(_machine)
+    preload()
+    machine = found() or {}
+    gpus = machine.get("gpus", [])
     children = {name: Child(c) for name, c in child_configs(config, gpus).items()}
+    for child in children.values():
+        child.config["include"] = machine.get("include")
     try:
         line = _start(children, len(gpus))
         out.write(json.dumps(line) + "\n")
@@ -249,14 +278,11 @@ def _start(children: dict[str, Child], gpus: int) -> dict[str, Any]:
 
 def _supervise(children: Iterable[Child]) -> None:
     """Restart what dies, until stdin closes: the caller closed the pipe or died."""
-    closed = threading.Event()
-
-    def watch_stdin() -> None:
-        sys.stdin.read()
-        closed.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    while not closed.wait(0.05):
+    # No thread waits on stdin: the host forks its children, so it keeps to one thread.
+    while True:
+        ready, _, _ = select.select([0], [], [], 0.05)
+        if ready and not os.read(0, 4096):
+            return
         for child in children:
             child.watch()
 
@@ -270,20 +296,16 @@ def _stop(children: dict[str, Child]) -> None:
 
 def serve(config: dict[str, Any]) -> int:
     """A scheduler's or a worker's process: confine itself, say so, serve until stdin closes."""
-    import dask
+    preload()
+    if config.get("include") is not None:
+        from kernelmagic.harness import _cuda_headers
 
-    dask.config.set(_DASK_CONFIG)
-    import distributed  # noqa: F401  (it reads its cgroup's memory limit when imported)
-    from distributed.utils import get_ip
-    from distributed.worker_memory import parse_memory_limit
-
+        _cuda_headers.preset(config["include"])
     if config["role"] == "worker":
-        # Dask's default for one worker; worked out here, not in the host, which would
-        # import Dask for it before it could start anyone.
-        config["memory"] = parse_memory_limit("auto", 1, logger=logging.getLogger(__name__))
+        from distributed.worker_memory import parse_memory_limit
 
-    get_ip("127.0.0.1")  # a worker learns its address from a UDP socket, none later: cached
-    platform.processor()  # Dask reports it to the scheduler; it runs `uname -p`: cached
+        # Dask's default for one worker (it reads the cgroup's limit), worked out in each.
+        config["memory"] = parse_memory_limit("auto", 1, logger=logging.getLogger(__name__))
     plan = sandbox.Plan(
         config["mode"],
         config["scratch"],
@@ -330,13 +352,34 @@ async def _serve(config: dict[str, Any]) -> None:
 
 
 def _exit_at_eof() -> None:
-    sys.stdin.read()  # returns when the host closes the pipe (it stops the pool) or dies
+    while os.read(0, 4096):  # returns b"" when the host closes the pipe (it stops the pool)
+        pass  # or dies
     os._exit(0)
+
+
+def preload() -> None:
+    """Load Dask as its servers need it: in the host once, before it forks its children from
+    itself (`_forked`), or in a child that started as a new interpreter."""
+    import dask
+
+    dask.config.set(_DASK_CONFIG)
+    import distributed  # noqa: F401
+    from distributed.utils import get_ip
+
+    get_ip("127.0.0.1")  # a worker learns its address from a UDP socket, none later: cached
+    platform.processor()  # Dask reports it to the scheduler; it runs `uname -p`: cached
 
 
 def main(argv: list[str]) -> int:
     config = json.loads(argv[1]) if len(argv) > 1 else {}
-    return serve(config) if config.get("role") else host(config)
+    if config.get("role"):
+        return serve(config)
+    code = host(config)
+    # Its children are stopped and its directory removed; tearing down the Dask it loaded
+    # for them would only keep the caller's close waiting (0.2 s on two cores).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

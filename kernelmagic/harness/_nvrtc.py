@@ -21,6 +21,7 @@ from typing import Any
 from cuda.bindings import nvrtc as _nvrtc
 
 from kernelmagic.candidate.cuda_source import find_kernels
+from kernelmagic.harness._cuda_headers import include_dirs
 from kernelmagic.harness.devices import normalize_arch
 from kernelmagic.harness.verdict import Resources
 
@@ -69,15 +70,6 @@ def nvrtc_version() -> str:
     status, major, minor = _nvrtc.nvrtcVersion()
     _check((status,), "nvrtcVersion")
     return f"{major}.{minor}"
-
-
-@functools.cache
-def include_dirs() -> tuple[str, ...]:
-    """CUDA header directories (CUDA runtime and CCCL) found through cuda.pathfinder."""
-    from cuda.pathfinder import find_nvidia_header_directory
-
-    found = (find_nvidia_header_directory(library) for library in ("cudart", "cccl"))
-    return tuple(directory for directory in found if directory)
 
 
 @functools.cache

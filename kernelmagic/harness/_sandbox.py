@@ -299,11 +299,12 @@ def _rules(landlock: _Landlock, plan: Plan) -> None:
 def _prepare(plan: Plan) -> None:
     """Do what needs more than the rules allow while everything is still allowed."""
     if plan.nvrtc:
-        from kernelmagic.harness import _nvrtc as nvrtc
+        from kernelmagic.harness import _cuda_headers
 
-        # cuda.pathfinder may start a Python process to find the toolkit's CCCL headers.
+        # cuda.pathfinder may start a Python process to find the toolkit's CCCL headers
+        # (unless the cluster host found them for this process already).
         with contextlib.suppress(Exception):
-            nvrtc.include_dirs()  # cached for the life of the process
+            _cuda_headers.include_dirs()  # kept for the life of the process
     if plan.gpu:
         # Not tested on a GPU here. Creating the context first opens /dev/nvidia* and reads
         # /proc/driver/nvidia while everything is allowed; later compiles (NVRTC, CuPy,

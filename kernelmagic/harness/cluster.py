@@ -59,8 +59,6 @@ class WorkerPool:
     GPU target) and `gpu` (one per GPU)."""
 
     def __init__(self, options: ClusterOptions = ClusterOptions()) -> None:
-        from distributed import Client
-
         self.options = options
         self.closed = False
         self._available = threading.Condition()
@@ -79,6 +77,8 @@ class WorkerPool:
         try:
             if options.scheduler_address:
                 _listening(address)  # a refused connection fails now, not after Dask's 60 s
+            from distributed import Client
+
             self.client = Client(address, set_as_default=False, timeout="60s")
             self._wait_for_workers(self._host_workers if self._host else None)
             self._adopt()
@@ -203,6 +203,8 @@ class WorkerPool:
             "sandbox": self.options.sandbox,
         }
         self._host = start_host(config)
+        import distributed  # noqa: F401  (for the client: loads while the host starts)
+
         line = read_line(self._host, self.options.startup_timeout_s)
         info = json.loads(line) if line else {}
         if "error" in info:
