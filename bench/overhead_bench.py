@@ -5,7 +5,8 @@ Reports (Markdown, or JSON with --json):
   once) made directly in numba-cuda's simulator, in a fresh process that imports only
   NumPy and numba; per call and in all, and that process's import time;
 - per simulated call: the same runs inside a worker (`verify`, the guard and the poisoned
-  outputs included), as the ratio of harness call to bare call;
+  outputs included), as the ratio of harness call to bare call, and to a bare call made
+  with the garbage collector's thresholds the worker sets for a launch;
 - per evaluation: `evaluate()` of the same kernel on a warm pool, against the bare runs;
 - the worker pool's start-up (1 simulator worker), and how much of it an early start hides;
 - the README demo (`kernelmagic check examples/saxpy/saxpy_numba.py ...`), whole process,
@@ -31,6 +32,7 @@ from _report import emit
 
 import kernelmagic as km
 from kernelmagic.cli._loading import load_object
+from kernelmagic.harness._sim_guard import LAUNCH_GC_THRESHOLDS
 from kernelmagic.harness._worker import verify
 from kernelmagic.harness.cluster import WorkerPool
 from kernelmagic.harness.jobs import RunSpec, VerifyJob
@@ -51,11 +53,13 @@ DEMO = [
 
 # The bare process: the same calls, straight into the simulator (no kernelmagic).
 BARE = """
-import sys, time
+import gc, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from numba import cuda
 imported = time.perf_counter() - t0
+if len(sys.argv) > 3:  # the collection thresholds the harness sets for a launch
+    gc.set_threshold(*map(int, sys.argv[3].split(",")))
 ns = {}
 exec(compile(open(sys.argv[1]).read(), sys.argv[1], "exec"), ns)
 data = np.load(sys.argv[2])
@@ -71,8 +75,11 @@ print(imported, *calls)
 """
 
 
-def bare_runs(job: VerifyJob, scratch: Path) -> tuple[float, list[float]]:
-    """(import seconds, each call's seconds) of the job's runs made directly."""
+def bare_runs(
+    job: VerifyJob, scratch: Path, thresholds: tuple[int, ...] = ()
+) -> tuple[float, list[float]]:
+    """(import seconds, each call's seconds) of the job's runs made directly (with the
+    garbage collector's `thresholds`, if given)."""
     arrays: dict[str, np.ndarray] = {"cases": np.array(len(job.cases))}
     for k, case in enumerate(job.cases):
         arrays.update(
@@ -85,7 +92,8 @@ def bare_runs(job: VerifyJob, scratch: Path) -> tuple[float, list[float]]:
     script.write_text(BARE)
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     out = subprocess.run(
-        [sys.executable, str(script), str(KERNEL), str(data)],
+        [sys.executable, str(script), str(KERNEL), str(data)]
+        + ([",".join(map(str, thresholds))] if thresholds else []),
         capture_output=True, text=True, env=env, check=True,
     ).stdout.split()  # fmt: skip
     return float(out[0]), [float(v) for v in out[1:]]
@@ -109,11 +117,12 @@ def main() -> None:
             job = VerifyJob(spec, harness.draw().worker_cases)
             run = functools.partial(verify, run=True)
             pool.run("sim", run, job, timeout_s=300)  # loads the program, as a session would
-            harness_calls, job_walls, bare_calls, imports = [], [], [], []
-            for _ in range(args.repeats):  # interleaved, so load hits both alike
+            harness_calls, job_walls, bare_calls, imports, same_gc = [], [], [], [], []
+            for _ in range(args.repeats):  # interleaved, so load hits all alike
                 imported, calls = bare_runs(job, scratch)
                 imports.append(imported)
                 bare_calls.append(sum(calls))
+                same_gc.append(sum(bare_runs(job, scratch, LAUNCH_GC_THRESHOLDS)[1]))
                 t = time.perf_counter()
                 report, _ = pool.run("sim", run, job, timeout_s=300)
                 job_walls.append(time.perf_counter() - t)
@@ -125,6 +134,12 @@ def main() -> None:
             results["bare_call_ms"] = bare / runs * 1e3
             results["harness_call_ms"] = statistics.median(harness_calls) / runs * 1e3
             results["per_call_overhead_ratio"] = statistics.median(harness_calls) / bare
+            # The harness collects garbage less often during a launch; the same in the
+            # bare process, to tell that gain from the harness's own cost.
+            results["bare_call_same_gc_ms"] = statistics.median(same_gc) / runs * 1e3
+            results["per_call_overhead_same_gc_ratio"] = statistics.median(
+                harness_calls
+            ) / statistics.median(same_gc)
             results["verify_job_over_bare"] = statistics.median(job_walls) / bare
             walls = []
             for _ in range(args.repeats):
