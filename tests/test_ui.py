@@ -6,6 +6,7 @@ Most sessions here are filled in by hand (no evaluation); one runs on the CPU si
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import threading
@@ -25,7 +26,7 @@ from kernelmagic.notebook._actions import ViewActions
 from kernelmagic.notebook._chart import latency_figure
 from kernelmagic.notebook._record import CELL, MAX_ROWS, NUM, record_html, record_text
 from kernelmagic.notebook._view import SessionView
-from kernelmagic.notebook._view_text import row_label, row_label_head
+from kernelmagic.notebook._view_text import SHOWN_NOTES, row_label, row_label_head
 from kernelmagic.render.diff import diff_html
 from kernelmagic.render.rows import SCREENING_NOTE, SIMULATED, STATUS_COLORS
 from kernelmagic.render.series import Y_TITLE, ms_labels, y_axis
@@ -586,6 +587,31 @@ def test_interactive_challenges_arm_and_disarm_accept_and_reject():
     view.finish()
     assert view.accept_button.disabled and view.reject_button.disabled
     assert view.stop_button.disabled and not view.apply_button.disabled
+
+
+def test_the_loops_notes_show_in_the_widget_newest_first_escaped_and_bounded():
+    feed = EventFeed()
+    session = fill(4, feed=feed)
+    view = SessionView(session, interactive=False, actions=noop_actions())
+    assert view.notes.value == "" and session.notes == []  # no room taken by nothing
+    warning = "warning: every case has the same input shapes"
+    feed.publish(Event("note", "s1", 0, warning))
+    feed.publish(Event("note", "s1", 1, f"the reply had no kernel: {HOSTILE}"))
+    view.finish()  # renders now, not after the throttle
+    shown = view.notes.value
+    assert session.notes == [(0, warning), (1, f"the reply had no kernel: {HOSTILE}")]
+    assert HOSTILE not in shown and html.escape(HOSTILE) in shown
+    assert shown.index("round 1: the reply had no kernel") < shown.index(warning)
+    assert '<div style="color: #9a6700">' + warning in shown  # a warning stands out
+    assert "round 0" not in shown
+    for i in range(SHOWN_NOTES + 5):
+        feed.publish(Event("note", "s1", 2, f"budget note {i}"))
+    view.render()
+    shown = view.notes.value
+    assert f"budget note {SHOWN_NOTES + 4}" in shown and "budget note 4<" not in shown
+    assert "… 7 earlier notes" in shown  # the two above and the first five of these
+    # The text progress prints each note as it comes; the widget now keeps them in view.
+    assert view.notes in view.widget.children
 
 
 def test_many_events_coalesce_into_few_renders_and_the_last_state_shows():

@@ -172,6 +172,13 @@ class Session:
             return list(self._decisions)
 
     @property
+    def notes(self) -> list[tuple[int, str]]:
+        """(round, text) of what the loop told the user as it went (a problem's warning, a
+        reply without a kernel, a budget hit), oldest first."""
+        with self._changed:
+            return [(e.round, e.message) for e in self._events if e.kind == "note"]
+
+    @property
     def baseline(self) -> CandidateRecord | None:
         with self._changed:
             return self._records.get(self._baseline_id or "")

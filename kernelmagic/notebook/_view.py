@@ -33,6 +33,7 @@ from kernelmagic.notebook._view_text import (
     decision_rule_html,
     decisions_html,
     header_html,
+    notes_html,
     progress_html,
 )
 from kernelmagic.render.rows import SCREENING_NOTE, Row, rows
@@ -87,6 +88,8 @@ class SessionView:
         self.progress = w.HTML()
         # A fixed height: decisions scroll here instead of pushing the chart and buttons down.
         self.decisions = w.HTML(layout=w.Layout(height="5.6em", overflow="auto"))
+        # What the loop told the user; it takes no room until there is something.
+        self.notes = w.HTML(layout=w.Layout(max_height="4.2em", overflow="auto"))
         self._plots = Plots()
         self.chart, self.params_chart = self._plots.chart, self._plots.params_chart
         self.table_head = w.HTML(layout=w.Layout(margin="0 2px"))
@@ -137,6 +140,7 @@ class SessionView:
                 self.header,
                 self.activity,
                 self.progress,
+                self.notes,
                 w.HTML(decision_rule_html()),
                 self.decisions,
                 self.chart,
@@ -213,6 +217,7 @@ class SessionView:
             self.header.value = header_html(session)
             self.progress.value = progress_html(session, everything, best)
             self.decisions.value = decisions_html(session, everything)
+            self.notes.value = notes_html(session.notes)
             self._refresh_activity()
             self._plots.update(session, everything, best)
             self._update_table(everything, best)
