@@ -227,7 +227,7 @@ def test_the_session_is_a_read_only_view_that_follows_the_loops_events(run, tmp_
     public = {name for name in dir(Session) if not name.startswith("_")}
     assert public == {
         "baseline", "best", "candidates", "choose", "confirmation", "contest", "decisions",
-        "done", "error", "events", "of_stored", "phase", "rounds", "state", "stop",
+        "done", "error", "events", "notes", "of_stored", "phase", "rounds", "state", "stop",
         "stop_reason", "stop_requested", "subscribe", "to_dict", "tokens", "wait",
     }  # fmt: skip
     with pytest.raises(AttributeError):

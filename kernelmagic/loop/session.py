@@ -174,7 +174,8 @@ class Session:
     @property
     def notes(self) -> list[tuple[int, str]]:
         """(round, text) of what the loop told the user as it went (a problem's warning, a
-        reply without a kernel, a budget hit), oldest first."""
+        reply without a kernel, a budget hit), oldest first. Live only: the store keeps the
+        proposer's notes with their rounds, not these events."""
         with self._changed:
             return [(e.round, e.message) for e in self._events if e.kind == "note"]
 
