@@ -172,11 +172,10 @@ class Child:
             "CUPY_CACHE_DIR": os.path.join(scratch, "cupy"),
             **_ONE_THREAD,
         }
+        self.started = time.monotonic()
         if not self.config["name"].startswith("gpu-"):
-            self.started = time.monotonic()
             self.proc = Forked(lambda: serve(self.config), env, report=report)
             return
-        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kernelmagic.harness._cluster_host", json.dumps(self.config)],
             stdin=subprocess.PIPE,
