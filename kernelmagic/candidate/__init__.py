@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.errors import CandidateError
 
 Kind = Literal["python", "cuda_c"]
@@ -137,7 +138,7 @@ class Candidate:
 def detect_kind(source: str) -> Kind:
     """Python if it parses as Python and defines a function; CUDA C if it looks like C."""
     try:
-        tree: ast.Module | None = ast.parse(source)
+        tree: ast.Module | None = parse_python(source)
     except SyntaxError:
         tree = None
     if tree is not None and any(isinstance(n, ast.FunctionDef) for n in tree.body):

@@ -16,6 +16,8 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kernelmagic._python_ast import parse as parse_python
+
 _MAX_SOURCE_CHARS = 500
 _MAX_EXPONENT = 64
 _MAX_MAGNITUDE = 2**64  # far beyond any grid, byte count or flop count, far below trouble
@@ -100,7 +102,7 @@ class _Evaluator:
         if len(self.expr) > _MAX_SOURCE_CHARS:
             raise _error(self.expr[:40] + "...", f"longer than {_MAX_SOURCE_CHARS} characters")
         try:
-            tree = ast.parse(self.expr.strip(), mode="eval")
+            tree = parse_python(self.expr.strip(), mode="eval")
             value = self.visit(tree.body)
             return value if isinstance(value, tuple) else self.as_number(value, tree.body)
         except SyntaxError as exc:

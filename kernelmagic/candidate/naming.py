@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, cuda_directive, cuda_source, safety
 
 
@@ -27,7 +28,7 @@ def tuned_function(candidate: Candidate) -> str | None:
     if candidate.entry:
         return candidate.entry
     try:
-        tree = ast.parse(candidate.source)
+        tree = parse_python(candidate.source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     device = safety.device_functions(tree)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from kernelmagic import _extras as extras
+from kernelmagic._python_ast import parse as parse_python
 
 SCALAR_SLACK_BYTES = 256  # a few scalar reads to size a launch are fine
 
@@ -147,7 +148,6 @@ def install_signature_guard() -> None:
     """
     if "signatures" in _installed:
         return
-    import ast
     import importlib
 
     from kernelmagic.candidate.safety.strings import signature_string_problem
@@ -166,7 +166,7 @@ def install_signature_guard() -> None:
             problem = signature_string_problem(text, names)
             if problem:
                 raise TypeError(problem)
-            code = compile(ast.parse(text.strip(), mode="eval"), "<signature>", "eval")
+            code = compile(parse_python(text.strip(), mode="eval"), "<signature>", "eval")
             return eval(code, {"__builtins__": {}}, namespace)
 
         sigutils._parse_signature_string = parse  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ import ast
 import dataclasses
 from collections.abc import Iterable
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, cuda_directive, cuda_source, safety
 from kernelmagic.harness.verdict import Status
 
@@ -42,7 +43,7 @@ def _prepare_python(
     candidate: Candidate, inputs: set[str], ref_params: list[str], allowed_imports: Iterable[str]
 ) -> Candidate:
     try:  # the placed source: line numbers are the user's file's or cell's
-        tree = ast.parse(candidate.placed_source)
+        tree = parse_python(candidate.placed_source)
         violations = safety.check_python(candidate.placed_source, allowed_imports=allowed_imports)
     except SyntaxError as exc:
         raise StaticFailure(

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, cuda_lexer
 from kernelmagic.candidate.cuda_directive import is_directive
 from kernelmagic.problem import Case, Problem
@@ -26,7 +27,7 @@ def normalized_source(candidate: Candidate) -> str:
     """The source with what cannot matter taken out (directives, which can, are kept)."""
     if candidate.kind == "python":
         try:
-            return ast.dump(ast.parse(candidate.source))
+            return ast.dump(parse_python(candidate.source))
         except SyntaxError:
             return _squeeze(candidate.source.splitlines())
     directives = [line.strip() for line in candidate.source.splitlines() if is_directive(line)]

@@ -9,7 +9,6 @@ source (an array, a local module) is named in `missing`, so the export can say s
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import sys
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kernelmagic._python_ast import literal_eval
 from kernelmagic.problem import Problem
 
 SMALL_ARRAY = 1024  # elements: a constant array up to this size is written out as a literal
@@ -187,7 +187,7 @@ def _literal(value: Any) -> str | None:
     if isinstance(value, (bool, int, float, complex, str, bytes, type(None), tuple, list, dict)):
         text = repr(value)
         try:
-            if ast.literal_eval(text) == value and len(text) <= 2000:
+            if literal_eval(text) == value and len(text) <= 2000:
                 return text
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None

@@ -37,6 +37,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate.safety._calls import CallRules
 from kernelmagic.candidate.safety._definitions import DefinitionRules
 from kernelmagic.candidate.safety._names import NameRules
@@ -55,7 +56,7 @@ def check_python(source: str, *, allowed_imports: Iterable[str] = ()) -> list[Vi
     and attributes included (``os._exit``), except double-underscore attributes.
     """
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, deep nesting
         detail = str(exc) or type(exc).__name__
         raise SyntaxError(f"candidate source cannot be parsed: {detail}") from None

@@ -18,6 +18,7 @@ import string
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import cuda_source
 from kernelmagic.candidate.safety._constants import bound_name
 from kernelmagic.candidate.safety._rules import PATH_OPTION_PREFIXES, PATH_OPTIONS
@@ -82,7 +83,7 @@ def signature_string_problem(text: str, names: frozenset[str] = TYPE_NAMES) -> s
     other names, operators, lambdas) would be code once numba evaluates it.
     """
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = parse_python(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return f"signature {text[:40]!r} does not parse"
     for node in ast.walk(tree):

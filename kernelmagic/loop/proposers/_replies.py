@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import re
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, cuda_directive, cuda_lexer, cuda_source, safety
 
 RATIONALE_CHARS = 600
@@ -91,7 +92,7 @@ def parse_reply(
 def entry_function(source: str, entry: str | None) -> ast.FunctionDef | None:
     """The host function a Python kernel file is called through: `entry`, else the only one."""
     try:
-        hosts = _hosts(ast.parse(source))
+        hosts = _hosts(parse_python(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if entry is not None:
@@ -135,7 +136,7 @@ def _problem(block: _Block, base: Candidate) -> str | None:
     error: Exception | None = None
     tree: ast.Module | None = None
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         error = exc
     is_python = tree is not None and any(isinstance(n, ast.FunctionDef) for n in tree.body)
@@ -239,7 +240,7 @@ def _hosts(tree: ast.Module) -> list[ast.FunctionDef]:
 
 def _hosts_of(source: str) -> set[str]:
     try:
-        return {f.name for f in _hosts(ast.parse(source))}
+        return {f.name for f in _hosts(parse_python(source))}
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
 

@@ -14,6 +14,7 @@ import re
 import tokenize
 from collections.abc import Callable
 
+from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, safety
 from kernelmagic.errors import CandidateError
 from kernelmagic.loop.proposers._tunables_base import (
@@ -35,7 +36,7 @@ _Span = Callable[[ast.expr], tuple[int, int]]
 def features(candidate: Candidate) -> list[Feature]:
     """The marked constants, then the launch blocks no marker claims."""
     try:
-        tree = ast.parse(candidate.source)
+        tree = parse_python(candidate.source)
     except SyntaxError as exc:
         raise CandidateError(
             f"line {exc.lineno}: SyntaxError: {exc.msg} (tunables are read from the source)"
@@ -84,7 +85,7 @@ def _marker(line: int, text: str, tree: ast.Module, span: _Span) -> tuple[Featur
     inner = text.strip()
     inner = inner[1:-1] if inner.startswith("[") and inner.endswith("]") else inner
     try:
-        parsed = ast.parse(f"({inner},)", mode="eval").body if inner.strip() else None
+        parsed = parse_python(f"({inner},)", mode="eval").body if inner.strip() else None
     except SyntaxError:
         parsed = None
     elements = parsed.elts if isinstance(parsed, ast.Tuple) else []

@@ -1,0 +1,100 @@
+"""Parsing on several threads at once: kernelmagic's parses never fail, whoever else parses.
+
+A fresh-clone CI run failed a search session with "SystemError: AST constructor recursion
+depth mismatch": two evaluation threads parsed candidates at once, and CPython 3.11 keeps
+one counter for building AST objects per interpreter (gh-106905). The stress here pauses
+parses halfway the way that run did, with finalizers run by the garbage collector.
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kernelmagic import _python_ast
+
+_FUNCTION = "def f{0}(a, b):\n    return [a * b + {0} for _ in range(3)]"
+SOURCE = "\n".join(_FUNCTION.format(i) for i in range(300))
+PACKAGE = Path(__file__).resolve().parent.parent / "kernelmagic"
+
+
+class _Cycle:
+    """Cyclic garbage whose finalizer runs bytecode: a collection can switch threads."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+    def __del__(self) -> None:
+        sum(range(50))
+
+
+def _stress(
+    parsers: list[Callable[[str], object]], seconds: float, until_error: bool = False
+) -> list[list[str]]:
+    """Run each parser on its own thread for `seconds` (or to the first error); what each met."""
+    errors: list[list[str]] = [[] for _ in parsers]
+    deadline = time.monotonic() + seconds
+
+    def work(parse: Callable[[str], object], seen: list[str]) -> None:
+        while time.monotonic() < deadline and not (until_error and any(errors)):
+            for _ in range(20):
+                _Cycle()
+            try:
+                parse(SOURCE)
+            except SystemError as exc:
+                seen.append(str(exc))
+
+    pairs = zip(parsers, errors, strict=True)
+    threads = [threading.Thread(target=work, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_the_stress_breaks_bare_parsing_on_this_interpreter():
+    """The control: without the guard, the same stress makes parses fail on CPython 3.11."""
+    errors = _stress([ast.parse] * 3, seconds=8.0, until_error=True)
+    met = [e for seen in errors for e in seen]
+    if sys.version_info[:2] == (3, 11):
+        assert met, "the stress did not reproduce the race it stands for"
+    assert all("recursion depth mismatch" in e for e in met)
+
+
+def test_guarded_parses_never_fail_beside_each_other_or_a_bare_parser():
+    """Three guarded threads beside a bare one (the notebook's own parsing): none fails."""
+    errors = _stress([_python_ast.parse] * 3 + [ast.parse], seconds=3.0)
+    assert errors[:3] == [[], [], []]
+    assert _python_ast.literal_eval(" (1, 'a', [2.5])") == (1, "a", [2.5])
+
+
+def test_the_guard_leaves_the_collector_as_it_found_it():
+    assert gc.isenabled()
+    _python_ast.parse("x = 1")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _python_ast.parse("x = 1")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_kernelmagic_parses_only_through_the_guard():
+    """Every parse in the package goes through `_python_ast`: a bare one is a new way to fail."""
+    bare = re.compile(r"\bast\.(parse|literal_eval)\(")
+    found = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "_python_ast.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert found == []
