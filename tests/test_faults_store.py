@@ -398,6 +398,7 @@ def test_a_version_2_database_reads_as_it_is_and_gains_the_estimate_columns(tmp_
     db = tmp_path / "v2.sqlite"
     with sqlite3.connect(db) as con:  # what kernelmagic wrote with schema 2
         con.executescript(store_schema.SCHEMA)
+        con.execute("DROP TABLE notes")
         con.execute("ALTER TABLE sessions DROP COLUMN confirmed_json")
         con.execute("ALTER TABLE decisions DROP COLUMN estimate_json")
         con.execute("INSERT INTO meta VALUES ('schema', '2')")
@@ -416,9 +417,11 @@ def test_a_version_2_database_reads_as_it_is_and_gains_the_estimate_columns(tmp_
     (decision,) = stored.decisions
     assert decision.estimate is None and decision.speedup is None
     assert stored.info.speedup is None and stored.meta["confirmed"] is None
+    assert stored.notes == ()  # a file from before notes were kept has none to read
     with sqlite3.connect(db) as con:
         assert "estimate_json" not in store_schema.columns(con, "decisions")
     SessionStore(db, create=False).update_session("old", state="finished")
     with sqlite3.connect(db) as con:
         assert "estimate_json" in store_schema.columns(con, "decisions")
         assert "confirmed_json" in store_schema.columns(con)
+        assert store_schema.columns(con, "notes")

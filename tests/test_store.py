@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -12,6 +13,8 @@ import kernelmagic as km
 from kernelmagic.errors import StoreError
 from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Exchange
+from kernelmagic.loop.session import Session
+from kernelmagic.notebook._record import record_text
 from kernelmagic.start import optimize
 from kernelmagic.store import SessionStore, session_file
 
@@ -180,3 +183,41 @@ def test_resume_continues_a_stopped_session_without_re_evaluating(pool, tmp_path
             pool=pool,
             resume=first.id,
         )
+
+
+class _Noting(Scripted):
+    """Scripted rounds whose replies also carry a note, as an LLM's reply without a kernel does."""
+
+    def propose(self, request):
+        reply = super().propose(request)
+        return dataclasses.replace(reply, notes=(f"reply {request.round} held no kernel",))
+
+
+def test_what_the_loop_told_the_user_is_stored_and_comes_back_on_resume(pool, tmp_path, problem):
+    db = tmp_path / "s.sqlite"
+
+    def run(rounds: int, **resume):
+        return optimize(
+            None if resume else SLOW_SAXPY,
+            problem,
+            proposer=_Noting([NUMBA_SAXPY, RENAMED, WRONG], [RENAMED]),
+            backend="numba-sim",
+            session_db=db,
+            pool=pool,
+            options=OptimizeOptions(rounds=rounds, candidates=2, patience=None),
+            **resume,
+        )
+
+    first = run(1)
+    told = first.notes
+    assert (1, "reply 1 held no kernel") in told
+    assert any("offered 3 candidates" in text for _, text in told)
+    stored = SessionStore(db).load(first.id)
+    assert list(stored.notes) == told
+    assert session_file.from_dict(session_file.to_dict(stored)).notes == stored.notes
+    # The static record a stored session leaves shows them too.
+    assert "round 1: reply 1 held no kernel" in record_text(Session.of_stored(stored))
+    resumed = run(2, resume=first.id)
+    assert resumed.notes[: len(told)] == told
+    assert (2, "reply 2 held no kernel") in resumed.notes[len(told) :]
+    assert list(SessionStore(db).load(first.id).notes) == resumed.notes

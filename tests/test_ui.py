@@ -26,8 +26,9 @@ from kernelmagic.notebook._actions import ViewActions
 from kernelmagic.notebook._chart import latency_figure
 from kernelmagic.notebook._record import CELL, MAX_ROWS, NUM, record_html, record_text
 from kernelmagic.notebook._view import SessionView
-from kernelmagic.notebook._view_text import SHOWN_NOTES, row_label, row_label_head
+from kernelmagic.notebook._view_text import row_label, row_label_head
 from kernelmagic.render.diff import diff_html
+from kernelmagic.render.notes import SHOWN_NOTES
 from kernelmagic.render.rows import SCREENING_NOTE, SIMULATED, STATUS_COLORS
 from kernelmagic.render.series import Y_TITLE, ms_labels, y_axis
 from kernelmagic.render.svg_chart import latency_svg

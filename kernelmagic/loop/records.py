@@ -197,3 +197,6 @@ class Recorded(Protocol):
 
     @property
     def rounds(self) -> Sequence[RoundRecord]: ...
+
+    @property
+    def notes(self) -> Sequence[tuple[int, str]]: ...  # (round, text), oldest first

@@ -106,6 +106,7 @@ class Session:
         self._records: dict[str, CandidateRecord] = {}
         self._rounds: dict[int, RoundRecord] = {}
         self._decisions: list[Decision] = []
+        self._notes: list[tuple[int, str]] = []
         self._best_id: str | None = None
         self._baseline_id: str | None = None
         self._phase: Phase = "screening"
@@ -174,10 +175,10 @@ class Session:
     @property
     def notes(self) -> list[tuple[int, str]]:
         """(round, text) of what the loop told the user as it went (a problem's warning, a
-        reply without a kernel, a budget hit), oldest first. Live only: the store keeps the
-        proposer's notes with their rounds, not these events."""
+        reply without a kernel, a budget hit), oldest first; a resumed or stored session's
+        begin with those it kept."""
         with self._changed:
-            return [(e.round, e.message) for e in self._events if e.kind == "note"]
+            return list(self._notes)
 
     @property
     def baseline(self) -> CandidateRecord | None:
@@ -303,12 +304,13 @@ class Session:
     # -- following the loop (private: only events change a session) ----------------------
 
     def _take_in(self, recorded: Recorded) -> None:
-        """Start from a kept session's candidates, rounds and decisions."""
+        """Start from a kept session's candidates, rounds, decisions and notes."""
         self._records = {rec.id: rec for rec in recorded.candidates}
         for kept in recorded.rounds:
             ids = tuple(c.id for c in recorded.candidates if c.round == kept.round)
             self._rounds[kept.round] = dataclasses.replace(kept, candidates=ids)
         self._decisions = list(recorded.decisions)
+        self._notes = list(recorded.notes)
         self._baseline_id = recorded.meta["baseline_id"]
         self._best_id = recorded.meta["best_id"]
         self._tokens = sum(r.tokens for r in recorded.rounds)
@@ -334,6 +336,8 @@ class Session:
                     self._best_id = event.decision.candidate
             elif event.kind == "confirmed":
                 self._confirmation = event.confirmation
+            elif event.kind == "note":
+                self._notes.append((event.round, event.message))
             elif event.kind == "finished":
                 self._state, self._stop_reason = event.state or "finished", event.message
                 self._error = event.error

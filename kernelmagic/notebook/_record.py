@@ -17,6 +17,7 @@ from kernelmagic.harness.verdict import Status
 from kernelmagic.loop.records import Decision
 from kernelmagic.loop.session import Best, Session
 from kernelmagic.render.diff import MAX_DIFF_LINES, diff_html, diff_lines
+from kernelmagic.render.notes import notes_html, notes_text
 from kernelmagic.render.rows import (
     SCREENING_NOTE,
     SIMULATED,
@@ -74,6 +75,7 @@ def record_html(session: Session) -> str:
         f"<div>{html.escape(best_line(session, best))}</div>{_counters_html(best)}{error}"
         f"{latency_svg(session)}"
         f"{_sizes_html(best)}"
+        f"{_notes_html(session)}"
         f"{_decisions_html(session, everything)}"
         f"{_table_html(shown, hidden, best, _messages(session), session.state)}"
         f"{_final_html(session, best)}</div>"
@@ -91,6 +93,7 @@ def record_text(session: Session) -> str:
     if session.error:
         lines.append(f"error: {session.error}")
     lines += _sizes_text(best)
+    lines += notes_text(session.notes)
     decisions = session.decisions[-MAX_DECISIONS:]
     if decisions:
         by_id = {r.id: r for r in everything}
@@ -377,6 +380,11 @@ def _sizes_html(best: Best | None) -> str:
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f'<div style="color: #57606a; font-size: 12px">{html.escape(SIZE_NOTE)}.</div>{warn}'
     )
+
+
+def _notes_html(session: Session) -> str:
+    shown = notes_html(session.notes)
+    return f'<div style="font-weight: bold; margin-top: 8px">Notes</div>{shown}' if shown else ""
 
 
 def _kept_note(session: Session) -> str:

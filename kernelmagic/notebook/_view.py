@@ -33,9 +33,9 @@ from kernelmagic.notebook._view_text import (
     decision_rule_html,
     decisions_html,
     header_html,
-    notes_html,
     progress_html,
 )
+from kernelmagic.render.notes import notes_html
 from kernelmagic.render.rows import SCREENING_NOTE, Row, rows
 
 INTERVAL_S = 0.3

@@ -31,7 +31,6 @@ from kernelmagic.render.rows import (
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 CONFIG = {"displaylogo": False}
 SHOWN_DECISIONS = 100  # in a scrolling box, newest first; the record lists them all
-SHOWN_NOTES = 20  # likewise, in a box of their own
 # Said where a kernel ranked on the simulator is acted upon (Apply, Tutorial step).
 RANKED_ON_SIMULATOR = (
     "ranked on the CPU simulator: its speed says nothing about a GPU; time it on one "
@@ -141,21 +140,6 @@ def decisions_html(session: Session, everything: list[Row]) -> str:
     if len(decisions) > SHOWN_DECISIONS:
         earlier = len(decisions) - SHOWN_DECISIONS
         out.append(f'<div style="color: #8c959f">… {earlier} earlier decisions</div>')
-    return f'<div style="line-height: 1.5; font-size: 13px">{"".join(out)}</div>'
-
-
-def notes_html(notes: Sequence[tuple[int, str]]) -> str:
-    """What the loop told the user (the text progress prints each as it comes), newest
-    first, the last `SHOWN_NOTES`; nothing at all while there is none."""
-    if not notes:
-        return ""
-    out = []
-    for r, text in reversed(notes[-SHOWN_NOTES:]):
-        color = "#9a6700" if text.startswith("warning:") else "#57606a"
-        where = f"round {r}: " if r else ""
-        out.append(f'<div style="color: {color}">{html.escape(where + text)}</div>')
-    if len(notes) > SHOWN_NOTES:
-        out.append(f'<div style="color: #8c959f">… {len(notes) - SHOWN_NOTES} earlier notes</div>')
     return f'<div style="line-height: 1.5; font-size: 13px">{"".join(out)}</div>'
 
 

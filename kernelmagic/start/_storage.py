@@ -44,6 +44,8 @@ class SqliteStorage:
                 store.update_session(sid, best_id=event.decision.candidate)
         elif event.kind == "confirmed" and event.confirmation is not None:
             store.update_session(sid, confirmed_json=event.confirmation.to_dict())
+        elif event.kind == "note":
+            store.add_note(sid, event.round, event.message)
         elif event.kind == "finished":
             store.update_session(sid, state=event.state, stop_reason=event.message)
 

@@ -42,12 +42,14 @@ SCHEMA_VERSION = store_schema.VERSION
 # Verdicts about the machine, not the kernel (no GPU, no CuPy, lost workers, a busy
 # machine's timeout): evaluated again next time, when the machine may have changed.
 _NOT_REUSED = (Status.TIMEOUT.value, Status.CRASHED.value, Status.UNVERIFIED.value)
-# A session's candidates (with their verdicts), decisions, rounds and (round, exchange)s.
+# A session's candidates (with their verdicts), decisions, rounds, (round, exchange)s and
+# (round, note)s.
 _Records = tuple[
     tuple[CandidateRecord, ...],
     tuple[Decision, ...],
     tuple[RoundRecord, ...],
     tuple[tuple[int, Exchange], ...],
+    tuple[tuple[int, str], ...],
 ]
 
 
@@ -71,6 +73,7 @@ class StoredSession:
     decisions: tuple[Decision, ...]
     rounds: tuple[RoundRecord, ...]
     exchanges: tuple[tuple[int, Exchange], ...]  # (round, exchange)
+    notes: tuple[tuple[int, str], ...] = ()  # (round, what the loop told the user)
 
 
 class SessionStore:
@@ -98,6 +101,7 @@ class SessionStore:
         self._opened: store_faults.FileId | None = None  # each write checks it is still there
         self._owner_sql = "NULL, NULL, NULL"  # the owner columns, where the file has them
         self._confirmed_sql = "NULL"  # the final comparison, where the file has it
+        self._has_notes = False  # set on connecting: whether the file has a notes table
         self._lost: str | None = None  # why nothing more can be written, once it cannot
         self._failure: str | None = None  # the last write that failed
         self._running: str | None = None  # the session last started or resumed here
@@ -158,6 +162,10 @@ class SessionStore:
 
     def set_round(self, session_id: str, record: RoundRecord) -> None:
         self._insert("rounds", store_rows.round_row(session_id, record), replace=True)
+
+    def add_note(self, session_id: str, round_: int, text: str) -> None:
+        row = {"session_id": session_id, "round": round_, "text": text, "created": time.time()}
+        self._insert("notes", row)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -220,6 +228,7 @@ class SessionStore:
         candidates: Iterable[CandidateRecord] = (),
         decisions: Iterable[Decision] = (),
         rounds: Iterable[RoundRecord] = (),
+        notes: Iterable[tuple[int, str]] = (),
     ) -> StoredSession:
         """What is known of a session whose database failed or vanished under it.
 
@@ -229,7 +238,7 @@ class SessionStore:
         ``failed`` when a write failed. Not scrubbed: pass what is written through `scrub`.
         """
         row: dict[str, Any] = {}
-        parts: _Records = ((), (), (), ())
+        parts: _Records = ((), (), (), (), ())
         with self._lock:
             try:
                 found = self._read_one(
@@ -249,7 +258,8 @@ class SessionStore:
         decs = tuple(decisions) or parts[1]
         rnds = tuple(rounds) or parts[2]
         info = store_rows.summary(row, cands, rnds)
-        return StoredSession(info, store_rows.meta(row), cands, decs, rnds, parts[3])
+        kept = tuple(notes) or parts[4]
+        return StoredSession(info, store_rows.meta(row), cands, decs, rnds, parts[3], kept)
 
     # -- internals -------------------------------------------------------------------
 
@@ -276,6 +286,14 @@ class SessionStore:
             tuple(
                 store_rows.exchange(r)
                 for r in rows("SELECT * FROM exchanges WHERE session_id = ? ORDER BY id")
+            ),
+            tuple(
+                (int(r["round"]), str(r["text"]))
+                for r in (
+                    rows("SELECT round, text FROM notes WHERE session_id = ? ORDER BY id")
+                    if self._has_notes
+                    else ()
+                )
             ),
         )
 
@@ -322,6 +340,8 @@ class SessionStore:
                 self._owner_sql = ", ".join(f"s.{name}" for name in store_schema.OWNER_COLUMNS)
             if "confirmed_json" in have:  # a file before version 3, read as it is, has none
                 self._confirmed_sql = "s.confirmed_json"
+            # An older file read as it is (read-only) has no notes table.
+            self._has_notes = bool(store_schema.columns(db, "notes"))
             self._db = db
         return self._db
 

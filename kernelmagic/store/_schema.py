@@ -46,7 +46,14 @@ CREATE TABLE IF NOT EXISTS rounds (
     notes_json TEXT NOT NULL, tokens INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL,
     PRIMARY KEY (session_id, round)
 );
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, round INTEGER NOT NULL,
+    text TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_session ON notes(session_id, id);
 """
+# Tables added since version 3 come with no new version: a kernelmagic that knows nothing
+# of them reads and writes the file as before. `notes`: what the loop told the user.
 # Columns added since version 1, by table: version 2 added the process that runs the
 # session (`store_owner`); version 3 the final comparison with the user's kernel and each
 # decision's speedup estimate (`harness.comparison.Estimate`).

@@ -30,6 +30,9 @@ class SessionRecords(Protocol):
     @property
     def rounds(self) -> Sequence[RoundRecord]: ...
 
+    @property
+    def notes(self) -> Sequence[tuple[int, str]]: ...
+
 
 def save_rescue(store: SessionStore, session: SessionRecords) -> Path:
     """Save what `store` and the loop still know of `session` as ``<db>.<id>.session.json``
@@ -45,6 +48,7 @@ def save_rescue(store: SessionStore, session: SessionRecords) -> Path:
         candidates=session.candidates,
         decisions=session.decisions,
         rounds=session.rounds,
+        notes=session.notes,
     )
     path = store.path.with_name(f"{store.path.name}.{session.id}.session.json")
     data = store.scrub(session_file.to_dict(stored))

@@ -48,6 +48,7 @@ def to_dict(stored: StoredSession) -> dict[str, Any]:
             {"round": r, **dataclasses.asdict(e), "messages": [dict(m) for m in e.messages]}
             for r, e in stored.exchanges
         ],
+        "notes": [[r, text] for r, text in stored.notes],
     }
 
 
@@ -81,6 +82,7 @@ def from_dict(data: dict[str, Any]) -> StoredSession:
             for r in data.get("rounds", [])
         ),
         exchanges=tuple(exchanges),
+        notes=tuple((int(r), str(text)) for r, text in data.get("notes", [])),
     )
 
 
