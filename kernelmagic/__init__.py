@@ -161,6 +161,12 @@ def load_ipython_extension(ipython: object) -> None:
     from kernelmagic.notebook.magic import CudaOptimize
 
     ipython.register_magics(CudaOptimize(ipython))  # type: ignore[attr-defined]
+    # The loop parses candidates in the background while cells run: see `_python_ast`.
+    compiler = getattr(ipython, "compile", None)
+    if callable(getattr(compiler, "ast_parse", None)):
+        from kernelmagic._python_ast import guard
+
+        compiler.ast_parse = guard(compiler.ast_parse)  # type: ignore[union-attr]
     if getattr(ipython, "kernel", None) is not None:
         bridge().open()  # says hello to the JupyterLab extension, if there is one
 

@@ -4,33 +4,59 @@ CPython 3.11 and 3.12 keep one recursion counter per interpreter for building AS
 objects (gh-106905). When a parse is paused halfway, for instance while the garbage
 collector runs a finalizer, and another thread parses in that pause, one of the two
 fails with "SystemError: AST constructor recursion depth mismatch". kernelmagic parses
-candidates on several evaluation threads at once, beside the notebook's own parsing, so
-every parse of kernelmagic goes through here: one lock keeps its own threads apart, and
-the collector is held off for the parse so this thread never pauses inside one.
+candidates on several evaluation threads at once, while the notebook parses the cells the
+user runs, so every parse of kernelmagic goes through here, and the extension puts
+IPython's cell parsing through here too (`guard`): one lock keeps them apart, and the
+collector is held off for each parse so that none pauses inside one.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import gc
 import threading
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeVar
 
 _LOCK = threading.Lock()
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def parse(source: str, mode: Literal["exec", "eval"] = "exec", filename: str = "<unknown>") -> Any:
-    """`ast.parse(source, filename, mode)`, never interleaved with another parse of this process."""
+@contextlib.contextmanager
+def _alone() -> Iterator[None]:
     with _LOCK:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return ast.parse(source, filename, mode)
+            yield
         finally:
             if collecting:
                 gc.enable()
 
 
+def parse(source: str, mode: Literal["exec", "eval"] = "exec", filename: str = "<unknown>") -> Any:
+    """`ast.parse(source, filename, mode)`, never interleaved with another guarded parse."""
+    with _alone():
+        return ast.parse(source, filename, mode)
+
+
 def literal_eval(text: str) -> Any:
     """`ast.literal_eval(text)`, parsed through `parse`."""
     return ast.literal_eval(parse(text.lstrip(" \t"), mode="eval"))
+
+
+def guard(parser: _F) -> _F:
+    """`parser` (a function that parses, such as IPython's `ast_parse`), run as `parse` is;
+    guarding a guarded one returns it as it is."""
+    if getattr(parser, "_kernelmagic_guarded", False):
+        return parser
+
+    @functools.wraps(parser)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        with _alone():
+            return parser(*args, **kwargs)
+
+    guarded._kernelmagic_guarded = True  # type: ignore[attr-defined]
+    return guarded  # type: ignore[return-value]

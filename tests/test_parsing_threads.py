@@ -98,3 +98,17 @@ def test_kernelmagic_parses_only_through_the_guard():
         if bare.search(line)
     ]
     assert found == []
+
+
+def test_the_extension_guards_the_notebooks_own_parsing():
+    """With the extension loaded, IPython's cell parsing and kernelmagic's never collide."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "kernelmagic")
+    shell.run_line_magic("reload_ext", "kernelmagic")
+    cells = shell.compile.ast_parse
+    assert cells._kernelmagic_guarded and not hasattr(cells.__wrapped__, "__wrapped__")
+    errors = _stress([_python_ast.parse] * 3 + [cells], seconds=3.0)
+    assert errors == [[], [], [], []]
+    assert shell.run_cell("x = 6 * 7").success and shell.user_ns["x"] == 42
