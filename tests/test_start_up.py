@@ -13,19 +13,30 @@ import kernelmagic as km
 
 PROBE = """
 import json, sys
-import kernelmagic.harness._cluster_host
+import {module}
 print(json.dumps(sorted(sys.modules)))
 """
 
 
+def loaded_by(module: str) -> set[str]:
+    """The modules a fresh process holds after importing `module`."""
+    probe = PROBE.format(module=module)
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(run.stdout))
+
+
 def test_the_pool_host_module_loads_neither_the_api_nor_dask_nor_numba():
-    loaded = json.loads(
-        subprocess.run(
-            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
-        ).stdout
-    )
+    loaded = loaded_by("kernelmagic.harness._cluster_host")
     heavy = {"kernelmagic._api", "kernelmagic.harness.evaluate", "distributed", "dask", "numba"}
-    assert not heavy & set(loaded), sorted(heavy & set(loaded))
+    assert not heavy & loaded, sorted(heavy & loaded)
+
+
+def test_the_static_checks_load_none_of_numpys_lazy_submodules():
+    # Listing NumPy's ufuncs through getattr over dir(numpy) loaded f2py, testing and the
+    # rest: 60 ms in every process that checks a candidate (the CLI, each worker).
+    loaded = loaded_by("kernelmagic.candidate.safety")
+    lazy = {"numpy.f2py", "numpy.testing", "numpy.ctypeslib", "numpy.polynomial", "numpy.ma"}
+    assert not lazy & loaded, sorted(lazy & loaded)
 
 
 def test_every_public_name_is_there_when_asked_for():

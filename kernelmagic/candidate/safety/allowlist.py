@@ -60,11 +60,13 @@ ALLOWED_MODULES: tuple[str, ...] = (
 )
 ROOTS = frozenset(m.split(".")[0] for m in ALLOWED_MODULES)
 
-# Elementwise math only: generalized ufuncs (matmul, vecdot...) work on whole arrays.
+# Elementwise math only: generalized ufuncs (matmul, vecdot...) work on whole arrays. The
+# module's own dictionary, not getattr over dir(np): that loads each of NumPy's lazy
+# submodules (f2py, testing...), 60 ms in every process that checks a candidate.
 UFUNCS = frozenset(
     n
-    for n in dir(np)
-    if not n.startswith("_") and isinstance(u := getattr(np, n), np.ufunc) and u.signature is None
+    for n, u in vars(np).items()
+    if not n.startswith("_") and isinstance(u, np.ufunc) and u.signature is None
 )
 # Host code may use NumPy only for these: allocation, dtypes, constants, dtype logic.
 NUMPY_HOST = _names(
