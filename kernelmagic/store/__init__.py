@@ -267,6 +267,12 @@ class SessionStore:
         def rows(sql: str) -> list[Any]:
             return self._read(sql, (session_id,), named=True)
 
+        # An older file read as it is (read-only) has no notes table.
+        notes = (
+            rows("SELECT round, text FROM notes WHERE session_id = ? ORDER BY id")
+            if self._has_notes
+            else []
+        )
         return (
             tuple(
                 store_rows.candidate(r)
@@ -287,14 +293,7 @@ class SessionStore:
                 store_rows.exchange(r)
                 for r in rows("SELECT * FROM exchanges WHERE session_id = ? ORDER BY id")
             ),
-            tuple(
-                (int(r["round"]), str(r["text"]))
-                for r in (
-                    rows("SELECT round, text FROM notes WHERE session_id = ? ORDER BY id")
-                    if self._has_notes
-                    else ()
-                )
-            ),
+            tuple((int(r["round"]), str(r["text"])) for r in notes),
         )
 
     def _info(self, session_id: str) -> SessionInfo:
