@@ -53,6 +53,53 @@ def test_mismatch_names_a_multidimensional_index():
     assert "index [2, 3]" in mismatch.describe()
 
 
+def whole_array_mismatches(got: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarray:
+    """The rule written out over whole arrays, as the check made it before it sliced them."""
+    wide = np.complex128 if expected.dtype.kind == "c" else np.float64
+    g, e = got.astype(wide), expected.astype(wide)
+    with np.errstate(invalid="ignore", over="ignore"):
+        close = np.isfinite(e) & (np.abs(g - e) <= tol.atol + tol.rtol * np.abs(e))
+    same_inf = np.isinf(e) & (g == e)
+    return ~(close | same_inf) | np.isnan(g) | np.isnan(e)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.complex64])
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (70_001,), (300, 517)])
+@pytest.mark.parametrize("specials", [False, True])
+def test_the_sliced_check_finds_what_the_whole_array_rule_finds(dtype, shape, specials):
+    # Large outputs are checked in cache-sized slices, with a shortcut where every expected
+    # value is finite: the same elements must differ, the first one named, wherever they lie.
+    rng = np.random.default_rng(abs(hash((np.dtype(dtype).name, shape, specials))) % 2**32)
+    expected = (rng.standard_normal(shape) * 10).astype(dtype)
+    got = expected.copy()
+    if got.size:
+        flat = got.reshape(-1)
+        spots = rng.choice(flat.size, size=min(5, flat.size), replace=False)
+        flat[spots[: len(spots) // 2 + 1]] += dtype(3)  # beyond any default tolerance
+        if specials:
+            e_flat = expected.reshape(-1)
+            e_flat[spots[-1]] = np.inf  # an infinity expected, a finite value got
+            e_flat[-1] = flat[-1] = -np.inf  # matching infinities are equal
+            flat[0] = np.nan  # NaN never matches
+    tol = Tolerance.default_for(expected.dtype, expected)
+    bad = whole_array_mismatches(got, expected, tol)
+    mismatch = compare(got, expected, tol)
+    if not bad.any():
+        assert mismatch is None
+        return
+    assert mismatch is not None and mismatch.count == int(bad.sum())
+    first = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+    assert mismatch.index == tuple(int(i) for i in first)
+
+
+def test_a_twins_tolerance_is_scaled_to_the_larger_of_its_answer_and_its_cases():
+    small, large = np.full(70_000, 0.01, np.float32), np.full(3, 50.0, np.float32)
+    large[1] = np.inf  # an infinity does not set the scale
+    tol = Tolerance.default_for(small.dtype, small, large)
+    assert tol.atol == pytest.approx(1e-5 * 50.0)
+    assert Tolerance.default_for(small.dtype, small).atol == pytest.approx(1e-5 * 0.01)
+
+
 def test_user_tolerances_override_the_defaults():
     problem = km.Problem(lambda x: x, lambda s: {"x": np.ones(3)}, atol=0.5, rtol=0.0)
     tol = problem.tolerance(np.ones(3, np.float32))

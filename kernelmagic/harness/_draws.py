@@ -172,7 +172,7 @@ def _elements(inputs: Mapping[str, Any]) -> int:
 def worker_case(
     index: int, case: Case, problem: Problem, *, label: str = "", repeats: int = 0
 ) -> WorkerCase:
-    tols = [problem.tolerance(case.tolerance_basis(i)) for i in range(len(case.expected))]
+    tols = [problem.tolerance(*case.tolerance_basis(i)) for i in range(len(case.expected))]
     return WorkerCase(
         index,
         dict(case.inputs),

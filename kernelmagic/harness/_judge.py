@@ -32,7 +32,7 @@ def first_wrong(
             return (
                 f"{where}: output {i} has shape {got.shape}; the reference returns {expected.shape}"
             )
-        mismatch = compare(got, expected, problem.tolerance(case.tolerance_basis(i)))
+        mismatch = compare(got, expected, problem.tolerance(*case.tolerance_basis(i)))
         if mismatch is not None:
             return f"{where}: output {i}: {mismatch.describe()}"
     return None

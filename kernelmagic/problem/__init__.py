@@ -105,8 +105,10 @@ class Problem:
         picked = (rng or random.SystemRandom()).sample(range(span), count)
         return tuple(base + s for s in picked)
 
-    def tolerance(self, expected: np.ndarray) -> Tolerance:
-        default = Tolerance.default_for(expected.dtype, expected)
+    def tolerance(self, expected: np.ndarray, *more: np.ndarray) -> Tolerance:
+        """The tolerance for an output like `expected`, scaled to it and to `more` (a twin's
+        case's answer), unless the user set it."""
+        default = Tolerance.default_for(expected.dtype, expected, *more)
         return Tolerance(
             rtol=default.rtol if self.rtol is None else self.rtol,
             atol=default.atol if self.atol is None else self.atol,
@@ -126,13 +128,11 @@ class Case:
     scale: tuple[np.ndarray, ...] | None = None
     size: int | None = None  # the stated size it was made for (`Problem.sizes`)
 
-    def tolerance_basis(self, index: int) -> np.ndarray:
+    def tolerance_basis(self, index: int) -> tuple[np.ndarray, ...]:
         """What the tolerance of output `index` is scaled to: for a twin, the larger of its
         own answer and its case's."""
         own = self.expected[index]
-        if not self.scale:
-            return own
-        return np.concatenate((own.ravel(), self.scale[index].ravel()))
+        return (own, self.scale[index]) if self.scale else (own,)
 
     def describe(self) -> str:
         parts = []
