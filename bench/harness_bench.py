@@ -27,6 +27,7 @@ import numpy as np
 
 import kernelmagic as km
 from kernelmagic.cli._loading import load_object
+from kernelmagic.harness import _judge as judge
 from kernelmagic.harness import _nvrtc as nvrtc
 from kernelmagic.harness._worker import verify
 from kernelmagic.harness.cluster import WorkerPool
@@ -166,6 +167,50 @@ def overhead_numbers(pool: WorkerPool) -> dict[str, float]:
     }
 
 
+def host_side_numbers(pool: WorkerPool) -> dict[str, float]:
+    """What a GPU evaluation of a new CUDA C candidate (the example's 16M-element SAXPY)
+    costs beyond its compile, its runs and the timing budget, from the parts that need no
+    GPU: the caller's draw and static checks, bringing the timing job's first outputs (each
+    timing set's and each twin's) back from a worker, and judging them against the
+    reference. Add two Dask round trips (the verification job and the timing job)."""
+    problem = km.Problem(reference, small_inputs, timing_inputs=timing_inputs)
+    harness = km.Harness(problem, pool=pool)
+    draws = harness._draws
+    sets = draws.timing_cases(simulated=False)
+    judged = [*sets, *(twin for _, twin in draws.timing_twins(simulated=False))]
+    size = sum(case.expected[0].nbytes for case in judged) // 4
+    prepared, brought, checked = [], [], []
+    for k in range(5):
+        cand = km.Candidate.from_source(
+            SAXPY_CU.replace("VARIANT", f"host {k}"), grid="cdiv(n, 256)", block="256"
+        )
+        t0 = time.perf_counter()
+        harness.draw()
+        harness._prepare(cand)
+        prepared.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        outputs, _ = pool.run("sim", np.full, size, 1.0, np.float32, timeout_s=120)
+        brought.append(time.perf_counter() - t0)
+        del outputs
+        got = [[case.expected[0].copy()] for case in judged]  # what a correct kernel returns
+        t0 = time.perf_counter()
+        for case, outputs in zip(judged, got, strict=True):
+            assert judge.first_wrong(problem, case, outputs, "bench") is None
+        checked.append(time.perf_counter() - t0)
+    n = len(judged)
+    return {
+        "host side of a GPU evaluation: a new CUDA C candidate's draw and static checks ms": ms(
+            statistics.median(prepared)
+        ),
+        f"host side: the timing job's first outputs from a worker ({n} x 16M float32) ms": ms(
+            statistics.median(brought)
+        ),
+        f"host side: judging them against the reference ({n} x 16M) ms": ms(
+            statistics.median(checked)
+        ),
+    }
+
+
 def gpu_numbers(pool: WorkerPool) -> dict[str, float | str]:
     problem = km.Problem(
         reference, small_inputs, timing_inputs=timing_inputs, bytes_moved="3 * n * 4"
@@ -221,6 +266,7 @@ def main() -> None:
         if not args.gpu_only:
             results.update(compile_numbers(pool))
             results.update(overhead_numbers(pool))
+            results.update(host_side_numbers(pool))
         if pool.gpus:
             results.update(gpu_numbers(pool))
         else:
