@@ -105,7 +105,7 @@ def compare(got: np.ndarray, expected: np.ndarray, tol: Tolerance | None = None)
     return Mismatch(
         index=first,
         expected=expected[first].item() if first or expected.ndim == 0 else expected.item(),
-        got=got[first].item() if first or got.ndim == 0 else got.item(),
+        got=_element(got, first),
         count=count,
         total=int(expected.size),
         max_abs_error=max_err,
@@ -114,6 +114,10 @@ def compare(got: np.ndarray, expected: np.ndarray, tol: Tolerance | None = None)
 
 def mismatch_mask(got: Any, expected: Any, tol: Tolerance, xp: Any = np) -> Any:
     """True where `got` is not close to `expected`; `xp` is NumPy, or CuPy for device arrays."""
+    if expected.dtype.kind == "b" and got.dtype.kind == "b":
+        # By their bytes: an element left unwritten holds a poison byte (0xFF, 0x7B), which
+        # NumPy reads as True, so a kernel that writes only the False elements would pass.
+        return xp.asarray(got.view(xp.uint8) != expected.view(xp.uint8))
     if expected.dtype.kind not in "fc":
         return xp.asarray(got != expected)
     # Half types are widened so rounding in the check itself is moot; float32 stays float32
@@ -165,6 +169,23 @@ def _largest_finite(a: np.ndarray) -> float:
             finite = magnitude[np.isfinite(magnitude)]
             largest = float(finite.max()) if finite.size else 0.0
     return largest
+
+
+class _Said(str):
+    """Text shown as it is where a value would be shown by its repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _element(got: np.ndarray, index: tuple[int, ...]) -> object:
+    """The value at `index`; for a bool that is neither 0 nor 1, its byte (a poison byte
+    means the element was never written, which NumPy would show as True)."""
+    if got.dtype.kind == "b":
+        byte = int(got.view(np.uint8)[index])
+        if byte > 1:
+            return _Said(f"byte 0x{byte:02X}, not a bool (never written?)")
+    return got[index].item()
 
 
 def _fmt(value: object) -> str:
