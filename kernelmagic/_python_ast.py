@@ -37,9 +37,19 @@ def _alone() -> Iterator[None]:
 
 
 def parse(source: str, mode: Literal["exec", "eval"] = "exec", filename: str = "<unknown>") -> Any:
-    """`ast.parse(source, filename, mode)`, never interleaved with another guarded parse."""
+    """`ast.parse(source, filename, mode)`, never interleaved with another guarded parse.
+
+    Source that cannot be parsed raises SyntaxError whatever the reason: CPython raises
+    RecursionError (or MemoryError) for an expression nested thousands deep, and ValueError
+    for a null byte, which callers expecting SyntaxError let through as a traceback.
+    """
     with _alone():
-        return ast.parse(source, filename, mode)
+        try:
+            return ast.parse(source, filename, mode)
+        except (RecursionError, MemoryError):
+            raise SyntaxError("it is nested too deeply to parse", (filename, 1, 1, "")) from None
+        except ValueError as exc:  # "source code string cannot contain null bytes"
+            raise SyntaxError(str(exc), (filename, 1, 1, "")) from None
 
 
 def literal_eval(text: str) -> Any:

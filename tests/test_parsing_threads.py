@@ -17,6 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from problems import saxpy_inputs, saxpy_reference
+
+import kernelmagic as km
 from kernelmagic import _python_ast
 
 _FUNCTION = "def f{0}(a, b):\n    return [a * b + {0} for _ in range(3)]"
@@ -112,3 +116,25 @@ def test_the_extension_guards_the_notebooks_own_parsing():
     errors = _stress([_python_ast.parse] * 3 + [cells], seconds=3.0)
     assert errors == [[], [], [], []]
     assert shell.run_cell("x = 6 * 7").success and shell.user_ns["x"] == 42
+
+
+DEEP = {
+    "a sum 3,000 terms long": "Z = " + "+".join(["1"] * 3000),
+    "5,000 unary minuses": "Z = " + "-" * 5000 + "1",
+    "a null byte": "Z = 1\0",
+}
+
+
+@pytest.mark.parametrize("source", DEEP.values(), ids=DEEP.keys())
+def test_source_that_cannot_be_parsed_raises_syntax_error_whatever_the_reason(source):
+    # CPython raises RecursionError or ValueError here; callers expect SyntaxError.
+    with pytest.raises(SyntaxError):
+        _python_ast.parse(source)
+
+
+@pytest.mark.parametrize("line", [DEEP["a sum 3,000 terms long"], "Z = " + "+".join(["1"] * 900)])
+def test_a_candidate_nested_too_deeply_is_a_compile_error_not_a_traceback(evaluate, line):
+    source = f"from numba import cuda\n{line}\n\ndef saxpy(a, x, y):\n    return x\n"
+    verdict = evaluate(source, km.Problem(saxpy_reference, saxpy_inputs))
+    assert verdict.status is km.Status.COMPILE_ERROR, verdict.message
+    assert "nested too deeply" in verdict.message and "None" not in verdict.message

@@ -46,9 +46,8 @@ def _prepare_python(
         tree = parse_python(candidate.placed_source)
         violations = safety.check_python(candidate.placed_source, allowed_imports=allowed_imports)
     except SyntaxError as exc:
-        raise StaticFailure(
-            Status.COMPILE_ERROR, f"line {exc.lineno}: SyntaxError: {exc.msg}"
-        ) from None
+        where = f"line {exc.lineno}: " if exc.lineno else ""
+        raise StaticFailure(Status.COMPILE_ERROR, f"{where}SyntaxError: {exc.msg}") from None
     if violations:
         shown = "; ".join(f"line {v.line}: {v.message}" for v in violations[:5])
         more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""

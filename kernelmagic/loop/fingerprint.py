@@ -28,7 +28,7 @@ def normalized_source(candidate: Candidate) -> str:
     if candidate.kind == "python":
         try:
             return ast.dump(parse_python(candidate.source))
-        except SyntaxError:
+        except (SyntaxError, RecursionError):  # RecursionError: a tree too deep to dump
             return _squeeze(candidate.source.splitlines())
     directives = [line.strip() for line in candidate.source.splitlines() if is_directive(line)]
     code = cuda_lexer.mask(candidate.source, cuda_lexer.COMMENTS)  # "//" in a string is code
