@@ -62,3 +62,19 @@ class ProposerError(KernelmagicError):
 class StoreError(KernelmagicError):
     """The session database cannot be used (missing, deleted or replaced under a running
     session, a full disk), or a session named in it does not exist."""
+
+
+# What the user's own code (a problem file, a reference, an input generator) may raise that
+# must become a clear error: sys.exit() in it would otherwise end the command, exit status 0
+# (which says "correct") and no message included. KeyboardInterrupt is the user's, not it.
+USER_CODE_FAILURES = (Exception, SystemExit)
+
+
+def described(exc: BaseException) -> str:
+    """`TypeName: message` for an exception raised by user code, even when its __str__
+    raises too."""
+    try:
+        text = str(exc)
+    except Exception as inner:
+        text = f"(its message could not be shown: {type(inner).__name__})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -191,3 +191,15 @@ def test_unknown_options_are_usage_errors():
     )
     assert result.returncode == 2
     assert json.loads(result.stdout.splitlines()[0])["status"] == "usage_error"
+
+
+@pytest.mark.parametrize("top", ["import sys\nsys.exit(0)\n", "raise RuntimeError('no')\n"])
+def test_a_problem_file_that_exits_or_raises_as_it_loads_is_a_usage_error(tmp_path, top):
+    # sys.exit(0) while loading used to end the command with status 0, which says "correct".
+    from kernelmagic.cli._loading import load_object
+    from kernelmagic.errors import LoadError
+
+    problem = tmp_path / "exiting.py"
+    problem.write_text(top + "def reference(x):\n    return x\n")
+    with pytest.raises(LoadError, match=r"exiting\.py failed to load: (SystemExit: 0|Runtime)"):
+        load_object(f"{problem}:reference", what="--reference")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -106,6 +108,15 @@ def test_user_tolerances_override_the_defaults():
     assert (tol.atol, tol.rtol) == (0.5, 0.0)
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+def _raises_unprintable(x):
+    raise Unprintable
+
+
 def gen(seed):
     rng = np.random.default_rng(seed)
     n = 10 + seed
@@ -125,6 +136,9 @@ def gen(seed):
         (lambda x: x * np.nan, gen, "NaN"),
         (lambda y: y, gen, "takes 'y'"),
         (lambda *args: args, gen, "by name"),
+        (lambda x: sys.exit(0), gen, "raised SystemExit: 0 on seed 0"),
+        (lambda x: x, lambda s: sys.exit("bye"), r"raised SystemExit: bye"),
+        (_raises_unprintable, gen, r"raised Unprintable: \(its message could not be shown"),
     ],
     ids=[
         "not a dict",
@@ -137,6 +151,9 @@ def gen(seed):
         "reference NaN",
         "missing input",
         "positional reference",
+        "reference calls sys.exit",
+        "generator calls sys.exit",
+        "an exception that cannot be printed",
     ],
 )
 def test_bad_problems_are_reported_clearly(reference, inputs, expect):

@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from kernelmagic.errors import LoadError
+from kernelmagic.errors import USER_CODE_FAILURES, LoadError, described
 
 _modules: dict[Path, types.ModuleType] = {}
 
@@ -54,8 +54,8 @@ def load_module(path: Path) -> types.ModuleType:
         module_spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise LoadError(f"{path}, line {exc.lineno}: SyntaxError: {exc.msg}") from None
-    except Exception as exc:
-        raise LoadError(f"{path} failed to load: {type(exc).__name__}: {exc}") from None
+    except USER_CODE_FAILURES as exc:
+        raise LoadError(f"{path} failed to load: {described(exc)}") from None
     finally:
         sys.path.remove(str(resolved.parent))
     _modules[resolved] = module

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kernelmagic.errors import ProblemError
+from kernelmagic.errors import USER_CODE_FAILURES, ProblemError, described
 from kernelmagic.problem.tolerance import Tolerance
 
 Inputs = dict[str, Any]
@@ -196,8 +196,8 @@ def _draw(generator: Generator, seed: int, size: int | None = None) -> Inputs:
     call = f"{name}({seed})" if size is None else f"{name}({seed}, size={size})"
     try:
         raw = generator(seed) if size is None else generator(seed, size=size)
-    except Exception as exc:
-        raise ProblemError(f"{call} raised {type(exc).__name__}: {exc}") from None
+    except USER_CODE_FAILURES as exc:
+        raise ProblemError(f"{call} raised {described(exc)}") from None
     if not isinstance(raw, Mapping):
         raise ProblemError(f"{call} must return a dict of named inputs, not {type(raw).__name__}")
     inputs: Inputs = {}
@@ -241,8 +241,8 @@ def run_reference(
     kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
     try:
         result = reference(**kwargs)
-    except Exception as exc:
-        raise ProblemError(f"{name} raised {type(exc).__name__} on seed {seed}: {exc}") from None
+    except USER_CODE_FAILURES as exc:
+        raise ProblemError(f"{name} raised {described(exc)} on seed {seed}") from None
     outputs = result if isinstance(result, (tuple, list)) else (result,)
     arrays = []
     for i, out in enumerate(outputs):
