@@ -146,6 +146,14 @@ def test_cuda_c_exits_0_only_when_it_ran_correct():
             ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--sizes", "1024"],
             "takes no 'size'",
         ),
+        (["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--timeout", "nan"], "not nan"),
+        (["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--timeout", "1e300"], "at most"),
+        (["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--cases", "101"], "at most 100"),
+        (["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--atol", "-1"], "at least 0"),
+        (
+            ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--scheduler", "not a url"],
+            "is not a Dask scheduler address",
+        ),
     ],
     ids=[
         "missing candidate",
@@ -156,6 +164,11 @@ def test_cuda_c_exits_0_only_when_it_ran_correct():
         "bad arch",
         "sizes not numbers",
         "sizes the generator cannot take",
+        "timeout not a number",
+        "timeout past what clocks hold",
+        "more cases than seeds",
+        "negative tolerance",
+        "scheduler address not an address",
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(args, expect):

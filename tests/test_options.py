@@ -4,6 +4,7 @@ table all say what `kernelmagic._options.OPTIONS` says, and the magic passes opt
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
+import kernelmagic as km
 from kernelmagic._option import COMMANDS, Option, Scope
 from kernelmagic._option_build import BEGIN, END, markdown_table
 from kernelmagic._options import OPTIONS
@@ -182,3 +184,35 @@ def test_the_magic_takes_defaults_from_the_traits_and_the_spec(ip, captured):
     assert first.llm == LLMOptions()
     assert (first.proposer, first.backend, first.apply_mode) == ("auto", "auto", "replace")
     assert first.problem.bytes_moved is None and first.problem.allowed_imports == ()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HarnessOptions(timeout_s=float("nan")),
+        lambda: HarnessOptions(timeout_s=float("inf")),
+        lambda: HarnessOptions(timeout_s=0),
+        lambda: TimingOptions(budget_ms=-5),
+        lambda: TimingOptions(budget_ms=float("nan")),
+        lambda: TimingOptions(min_reps=10, max_reps=5),
+        lambda: ClusterOptions(sim_workers=0),
+        lambda: ClusterOptions(scheduler_address="foo://127.0.0.1:1"),
+        lambda: ClusterOptions(scheduler_address="tcp://host-without-port"),
+        lambda: km.Problem(saxpy_reference, saxpy_inputs, cases=101),
+        lambda: km.Problem(saxpy_reference, saxpy_inputs, atol=-1.0),
+        lambda: km.Problem(saxpy_reference, saxpy_inputs, rtol=float("nan")),
+    ],
+)
+def test_options_that_cannot_work_are_refused_when_made(make):
+    # Before, NaN, infinite or out-of-range values reached the workers (a "please report
+    # this" failure), Dask (a traceback, then 120 s closing a client) or every verdict (a
+    # negative tolerance judged each output wrong, "expected 0.53, got 0.53").
+    with pytest.raises(km.KernelmagicError):
+        make()
+
+
+def test_options_at_their_limits_are_taken():
+    TimingOptions(budget_ms=math.inf)  # a fixed number of runs, as the simulator's are
+    ClusterOptions(scheduler_address="tcp://[::1]:8786")
+    ClusterOptions(scheduler_address="127.0.0.1:8786")
+    km.Problem(saxpy_reference, saxpy_inputs, cases=100, atol=0.0, rtol=0.0)

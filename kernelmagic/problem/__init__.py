@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -68,6 +69,17 @@ class Problem:
             )
         if self.cases < 1:
             raise ProblemError("a problem needs at least one verification case")
+        if self.seeds is None and self.cases > SEED_RANGE:
+            raise ProblemError(
+                f"at most {SEED_RANGE} verification cases are drawn (seeds 0-{SEED_RANGE - 1}), "
+                f"not {self.cases}; state more seeds with seeds=(...) instead"
+            )
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+                raise ProblemError(f"{name} must be a number of at least 0, not {value!r}")
+            if value is not None and not math.isfinite(value):
+                raise ProblemError(f"{name} must be finite, not {value!r}")
         if self.timing_sets < 1:
             raise ProblemError("timing needs at least one input set")
         if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
