@@ -102,6 +102,13 @@ def test_a_twins_tolerance_is_scaled_to_the_larger_of_its_answer_and_its_cases()
     assert Tolerance.default_for(small.dtype, small).atol == pytest.approx(1e-5 * 0.01)
 
 
+def test_a_big_endian_answer_is_kept_in_the_machines_byte_order():
+    # Kernels write native floats: a '>f4' answer made every candidate's dtype "wrong".
+    case = make_case(km.Problem(lambda x: x.astype(">f4"), gen), 0)
+    assert case.expected[0].dtype == np.dtype("float32") and case.expected[0].dtype.isnative
+    assert np.array_equal(case.expected[0], gen(0)["x"])
+
+
 def test_user_tolerances_override_the_defaults():
     problem = km.Problem(lambda x: x, lambda s: {"x": np.ones(3)}, atol=0.5, rtol=0.0)
     tol = problem.tolerance(np.ones(3, np.float32))
@@ -132,13 +139,16 @@ def gen(seed):
         (lambda x: x, lambda s: {}, "no inputs"),
         (lambda x: x, lambda s: 1 / 0, "ZeroDivisionError"),
         (lambda x: x[1000], gen, "IndexError"),
-        (lambda x: "done", gen, "must return a NumPy array"),
+        (lambda x: "done", gen, "returned a str as output 0: outputs must be numeric NumPy arrays"),
         (lambda x: x * np.nan, gen, "NaN"),
         (lambda y: y, gen, "takes 'y'"),
         (lambda *args: args, gen, "by name"),
         (lambda x: sys.exit(0), gen, "raised SystemExit: 0 on seed 0"),
         (lambda x: x, lambda s: sys.exit("bye"), r"raised SystemExit: bye"),
         (_raises_unprintable, gen, r"raised Unprintable: \(its message could not be shown"),
+        (lambda x: [float(v) for v in x], gen, "returned a list of 10 values"),
+        (lambda x: x.astype(str), gen, "an array of dtype <U"),
+        (lambda x: x.astype(object), gen, "an array of dtype object"),
     ],
     ids=[
         "not a dict",
@@ -154,6 +164,9 @@ def gen(seed):
         "reference calls sys.exit",
         "generator calls sys.exit",
         "an exception that cannot be printed",
+        "a list of numbers",
+        "text output",
+        "object output",
     ],
 )
 def test_bad_problems_are_reported_clearly(reference, inputs, expect):

@@ -255,15 +255,31 @@ def run_reference(
         result = reference(**kwargs)
     except USER_CODE_FAILURES as exc:
         raise ProblemError(f"{name} raised {described(exc)} on seed {seed}") from None
+    if isinstance(result, list) and not all(isinstance(out, np.ndarray) for out in result):
+        # A list of numbers is one output written as a list, not that many outputs.
+        raise ProblemError(
+            f"{name} returned a list of {len(result)} values: return a NumPy array "
+            "(np.asarray(...)) or a tuple of arrays, one per output"
+        )
     outputs = result if isinstance(result, (tuple, list)) else (result,)
     arrays = []
     for i, out in enumerate(outputs):
-        arr = np.asarray(out)
+        try:
+            arr = np.asarray(out)
+        except (ValueError, TypeError) as exc:  # ragged nesting, say
+            raise ProblemError(f"{name}'s output {i} is not an array: {described(exc)}") from None
         if arr.dtype.kind not in "biufc" and arr.dtype.name != "bfloat16":
-            raise ProblemError(
-                f"{name} returned {type(out).__name__} as output {i}: the reference must return a "
-                "NumPy array or a tuple of arrays"
+            shown = (
+                f"an array of dtype {arr.dtype}"
+                if isinstance(out, np.ndarray)
+                else (f"a {type(out).__name__}")
             )
+            raise ProblemError(
+                f"{name} returned {shown} as output {i}: outputs must be numeric NumPy arrays "
+                "(bool, integer, floating or complex), one or a tuple of them"
+            )
+        if not arr.dtype.isnative:  # kernels write in the machine's byte order
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if arr.dtype.kind in "fc" and np.isnan(arr).any():
             where = np.argwhere(np.isnan(arr))[0].tolist()
             raise ProblemError(
