@@ -147,6 +147,17 @@ def test_secrets_the_store_never_saw_are_redacted_on_export(recorded, tmp_path, 
     assert "sk-proj-ABCDEFGHIJKLMNOPQRST" not in raw and "env-secret-42" not in raw
 
 
+def test_an_export_into_a_folder_is_written_inside_it(recorded, tmp_path):
+    # `-o /tmp` wrote /tmp.ipynb beside the folder.
+    session, db, _ = recorded
+    folder = tmp_path / "tutorials"
+    folder.mkdir()
+    done = km.export_tutorial(session.id, folder, session_db=db)
+    assert done.path.parent == folder and done.path.name.startswith("tutorial-")
+    assert done.path.suffix == ".ipynb" and done.path.is_file()
+    assert not (tmp_path / "tutorials.ipynb").exists()
+
+
 def test_exported_cells_use_only_the_public_api(exported):
     """A reader's kernelmagic may be newer: its private modules may have moved, not __all__."""
     nb = nbformat.read(exported, as_version=4)

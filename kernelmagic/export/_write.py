@@ -55,7 +55,8 @@ def export_tutorial(
     *,
     session_db: str | os.PathLike[str] | SessionStore | None = None,
 ) -> Exported:
-    """Write `session`'s tutorial notebook to `path` (default: tutorial-TITLE-ID.ipynb).
+    """Write `session`'s tutorial notebook to `path` (default: tutorial-TITLE-ID.ipynb; a
+    directory gets that name inside it).
 
     Only reads the store (never creates one), and only writes into an existing directory.
     """
@@ -66,6 +67,8 @@ def export_tutorial(
     stored = recorded(session, store)
     nb = tutorial(stored)
     target = Path(path) if path is not None else Path(default_name(stored))
+    if target.is_dir():  # `-o /tmp` wrote /tmp.ipynb beside the folder
+        target = target / default_name(stored)
     if target.suffix != ".ipynb":
         target = (
             target.with_suffix(target.suffix + ".ipynb")
