@@ -216,3 +216,21 @@ def test_a_problem_file_that_exits_or_raises_as_it_loads_is_a_usage_error(tmp_pa
     problem.write_text(top + "def reference(x):\n    return x\n")
     with pytest.raises(LoadError, match=r"exiting\.py failed to load: (SystemExit: 0|Runtime)"):
         load_object(f"{problem}:reference", what="--reference")
+
+
+def test_json_output_stays_one_object_when_the_problem_prints(tmp_path, small_problem):
+    chatty = tmp_path / "chatty.py"
+    chatty.write_text(
+        f"import sys\nsys.path.insert(0, {str(small_problem.parent)!r})\n"
+        "from small import inputs as _inputs, reference as _reference\n"
+        "print('loading the problem')\n"
+        "def reference(a, x, y):\n    print('reference called')\n    return _reference(a, x, y)\n"
+        "def inputs(seed):\n    print('drawing', seed)\n    return _inputs(seed)\n"
+    )
+    result = kernelmagic(
+        "check", str(EXAMPLE / "saxpy_numba.py"), "--reference", f"{chatty}:reference",
+        "--inputs", f"{chatty}:inputs", "--backend", "numba-sim", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "correct"  # one object, nothing else
+    assert "reference called" in result.stderr and "loading the problem" in result.stderr

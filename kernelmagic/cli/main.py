@@ -20,7 +20,7 @@ from kernelmagic.cli import _check as check
 from kernelmagic.cli import _export as export
 from kernelmagic.cli import _optimize as optimize
 from kernelmagic.cli import _sessions as sessions
-from kernelmagic.cli._exit import EXIT_OTHER, EXIT_USAGE, emit_json, uninterrupted
+from kernelmagic.cli._exit import EXIT_OTHER, EXIT_USAGE, emit_json, json_stdout, uninterrupted
 from kernelmagic.errors import KernelmagicError, WorkersUnavailable
 from kernelmagic.harness.cluster import close_shared_pools
 
@@ -56,19 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sessions": sessions.run,
         "export": export.run,
     }
-    try:
-        return commands[args.command](args)
-    except WorkersUnavailable as exc:
-        # The machine's state, not a mistake in the command: no usage error.
-        return workers_failed(args, str(exc))
-    except KernelmagicError as exc:
-        return usage_error(args, str(exc))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        with uninterrupted():
-            close_shared_pools()
+    with json_stdout(getattr(args, "json", False)):
+        try:
+            return commands[args.command](args)
+        except WorkersUnavailable as exc:
+            # The machine's state, not a mistake in the command: no usage error.
+            return workers_failed(args, str(exc))
+        except KernelmagicError as exc:
+            return usage_error(args, str(exc))
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        finally:
+            with uninterrupted():
+                close_shared_pools()
 
 
 def usage_error(args: argparse.Namespace, message: str) -> int:
