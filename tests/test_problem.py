@@ -277,3 +277,20 @@ def test_stated_sizes_are_drawn_by_the_timing_generator_and_a_failure_names_the_
     assert make_case(problem, 7).inputs["x"].shape == (61,)  # verification: inputs(seed)
     with pytest.raises(km.ProblemError, match=r"timing\(7, size=4096\) raised MemoryError"):
         make_case(problem, 7, size=4096)
+
+
+@pytest.mark.parametrize(
+    ("work", "expect"),
+    [
+        ({"bytes_moved": "n / 0"}, "division by zero"),
+        ({"flops": "m * 2"}, "unknown name 'm'"),
+        ({"bytes_moved": '__import__("os")'}, "not allowed"),
+    ],
+)
+def test_a_roofline_expression_that_cannot_be_worked_out_is_a_problem_error(work, expect):
+    # The simulator never works it out, and a GPU's roofline left it out without a word.
+    from kernelmagic.harness._draws import Draws
+
+    problem = km.Problem(lambda x, k: x, lambda s: {**gen(s), "n": 10 + s}, **work)
+    with pytest.raises(km.ProblemError, match=expect):
+        Draws(problem).draw()

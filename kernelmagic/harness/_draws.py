@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from kernelmagic.candidate.launch import LaunchError, evaluate_number
+from kernelmagic.errors import ProblemError
 from kernelmagic.harness.jobs import WorkerCase
 from kernelmagic.problem import (
     Case,
@@ -52,6 +54,7 @@ class Draws:
         """
         if self._cases is None:
             cases = [make_case(self.problem, s) for s in self.problem.verification_seeds()]
+            _check_work(self.problem, cases[0])
             self.warnings = problem_warnings(self.problem, cases)
             self._cases = cases
             self._unused_draw = self._with_twins(cases)
@@ -162,6 +165,21 @@ class Draw:
     def seeds(self) -> tuple[int, ...]:
         """The seeds that reproduce this draw (twins derive from them)."""
         return tuple(c.seed for c in self.cases[: self.originals])
+
+
+def _check_work(problem: Problem, case: Case) -> None:
+    """The roofline's expressions, worked out on a first case: one that cannot be (an
+    unknown name, a division by zero) would only ever leave the roofline out, unsaid."""
+    for what, spec in (
+        ("bytes moved (--bytes)", problem.bytes_moved),
+        ("flops (--flops)", problem.flops),
+    ):
+        if isinstance(spec, str):
+            try:
+                evaluate_number(spec, case.inputs)
+            except LaunchError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                raise ProblemError(f"the {what} {spec!r} cannot be worked out: {reason}") from None
 
 
 def _elements(inputs: Mapping[str, Any]) -> int:
