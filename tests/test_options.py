@@ -18,7 +18,7 @@ from kernelmagic._option_build import BEGIN, END, markdown_table
 from kernelmagic._options import OPTIONS
 from kernelmagic.cli.main import build_parser
 from kernelmagic.harness.options import ClusterOptions, HarnessOptions, TimingOptions
-from kernelmagic.loop.options import LLMOptions
+from kernelmagic.loop.options import LLMOptions, OptimizeOptions
 from kernelmagic.notebook.magic import CudaOptimize
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "options.md"
@@ -201,6 +201,8 @@ def test_the_magic_takes_defaults_from_the_traits_and_the_spec(ip, captured):
         lambda: km.Problem(saxpy_reference, saxpy_inputs, cases=101),
         lambda: km.Problem(saxpy_reference, saxpy_inputs, atol=-1.0),
         lambda: km.Problem(saxpy_reference, saxpy_inputs, rtol=float("nan")),
+        lambda: OptimizeOptions(time_budget_s=float("nan")),
+        lambda: LLMOptions(request_timeout_s=float("inf")),
     ],
 )
 def test_options_that_cannot_work_are_refused_when_made(make):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from kernelmagic.errors import OptionError
+from kernelmagic.harness.options import at_least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +38,8 @@ class OptimizeOptions:
             raise OptionError(f"candidates per round must be at least 1, not {self.candidates}")
         if self.patience is not None and self.patience < 1:
             raise OptionError(f"patience must be at least 1 round, not {self.patience}")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise OptionError("the time budget must be positive")
+        if self.time_budget_s is not None:
+            at_least("the time budget (s)", self.time_budget_s, 0, above=True, infinite=True)
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise OptionError("the token budget must be positive")
 
@@ -66,11 +67,9 @@ class LLMOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.temperature <= 2:
             raise OptionError(f"temperature must be between 0 and 2, not {self.temperature}")
-        if not self.request_timeout_s > 0:
-            raise OptionError(f"the LLM timeout must be positive, not {self.request_timeout_s}")
+        at_least("the LLM timeout (s)", self.request_timeout_s, 0, above=True)
         if self.max_retries < 0:
             raise OptionError(f"LLM retries must be 0 or more, not {self.max_retries}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise OptionError(f"max_tokens per reply must be positive, not {self.max_tokens}")
-        if not self.reply_limit_s > 0:
-            raise OptionError(f"the reply limit must be positive, not {self.reply_limit_s}")
+        at_least("the reply limit (s)", self.reply_limit_s, 0, above=True)
