@@ -114,6 +114,19 @@ def rings(view: SessionView) -> dict | None:
     return next((t for t in figure(view)["data"] if t.get("mode") == "markers+text"), None)
 
 
+def test_a_render_made_directly_counts_for_the_throttle():
+    # Only timed renders used to start the throttle's interval, so the first event after the
+    # view was shown re-rendered it at once, from a timer thread that a loaded machine could
+    # run at any moment of a test that counts renders.
+    loop = Loop()
+    view = view_of(loop)
+    said(view)
+    renders = view.renders
+    loop.baseline()
+    time.sleep(0.5)
+    assert view.renders == renders  # the next render waits for the interval (60 s here)
+
+
 def test_the_status_line_names_each_phase_and_counts_the_comparison():
     loop = Loop()
     view = view_of(loop)

@@ -208,6 +208,8 @@ class SessionView:
         """Bring every part of the view up to the session's state, now, in this thread."""
         with self._render_lock:
             self.renders += 1
+            with self._lock:  # a render made directly counts for the throttle too
+                self._last_render = time.monotonic()
             session = self.session
             records = session.candidates
             best = session.best
@@ -243,7 +245,6 @@ class SessionView:
             if not self._dirty:
                 return
             self._dirty = False
-            self._last_render = time.monotonic()
         self.render()
 
     def _refresh_activity(self) -> None:
