@@ -154,6 +154,7 @@ def test_cuda_c_exits_0_only_when_it_ran_correct():
             ["check", str(EXAMPLE / "saxpy.cu"), *PROBLEM, "--scheduler", "not a url"],
             "is not a Dask scheduler address",
         ),
+        (["sessions", "--limit", "0"], "--limit must be at least 1"),
     ],
     ids=[
         "missing candidate",
@@ -169,6 +170,7 @@ def test_cuda_c_exits_0_only_when_it_ran_correct():
         "more cases than seeds",
         "negative tolerance",
         "scheduler address not an address",
+        "a limit of no sessions",
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(args, expect):

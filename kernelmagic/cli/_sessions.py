@@ -9,6 +9,7 @@ from typing import Any
 
 from kernelmagic._option_build import add_arguments
 from kernelmagic.cli._exit import emit_json
+from kernelmagic.errors import OptionError
 from kernelmagic.harness.verdict import speedup
 from kernelmagic.store import SessionStore
 
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
             first = (c.verdict.message.splitlines() or [""])[0][:70] if c.verdict else ""
             print(f"  #{c.seq:<3} round {c.round:<2} {c.origin:<7} {status:<14} {ms:>12}  {first}")
         return 0
+    if args.limit < 1:  # SQLite would read 0 or -1 as "no limit"
+        raise OptionError(f"--limit must be at least 1, not {args.limit}")
     # Listing a database that does not exist yet lists nothing (and creates nothing).
     sessions = store.sessions(limit=args.limit) if store.path.exists() else []
     if args.json:
