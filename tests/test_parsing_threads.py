@@ -22,6 +22,7 @@ from problems import saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
 from kernelmagic import _python_ast
+from kernelmagic.candidate import safety
 
 _FUNCTION = "def f{0}(a, b):\n    return [a * b + {0} for _ in range(3)]"
 SOURCE = "\n".join(_FUNCTION.format(i) for i in range(300))
@@ -121,18 +122,58 @@ def test_the_extension_guards_the_notebooks_own_parsing():
 DEEP = {
     "a sum 3,000 terms long": "Z = " + "+".join(["1"] * 3000),
     "5,000 unary minuses": "Z = " + "-" * 5000 + "1",
+    "a sum 100,000 terms long": "Z = " + "+".join(["1"] * 100_000),
     "a null byte": "Z = 1\0",
 }
 
 
 @pytest.mark.parametrize("source", DEEP.values(), ids=DEEP.keys())
 def test_source_that_cannot_be_parsed_raises_syntax_error_whatever_the_reason(source):
-    # CPython raises RecursionError or ValueError here; callers expect SyntaxError.
+    # CPython raises RecursionError, MemoryError or ValueError here, or (3.13, for the
+    # first two) parses it; callers expect SyntaxError on every version.
     with pytest.raises(SyntaxError):
         _python_ast.parse(source)
 
 
-@pytest.mark.parametrize("line", [DEEP["a sum 3,000 terms long"], "Z = " + "+".join(["1"] * 900)])
+SHAPES = {
+    "a long sum": lambda n: "Z = " + "+".join(["1"] * n),
+    "unary minuses": lambda n: "Z = " + "-" * n + "1",
+    "nested calls": lambda n: "Z = " + "f(" * n + "1" + ")" * n,
+    "an elif chain": lambda n: (
+        "if a:\n    pass\n" + "".join(f"elif a{i}:\n    pass\n" for i in range(n))
+    ),
+    "an attribute chain": lambda n: "Z = a" + ".b" * n,
+    "nested lambdas": lambda n: "Z = " + "lambda: " * n + "1",
+}
+
+
+def _at_depth(shape: Callable[[int], str], depth: int) -> str:
+    """The smallest source of `shape` whose tree has `depth` levels."""
+    n = 1
+    while _python_ast._deepest(shape(n), "exec")[0] < depth:
+        n += 1
+    assert _python_ast._deepest(shape(n), "exec")[0] == depth
+    return shape(n)
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_the_depth_limit_is_kernelmagics_on_every_python_and_what_it_lets_in_can_be_walked(shape):
+    deepest = _at_depth(shape, _python_ast.MAX_DEPTH)
+    tree = _python_ast.parse(deepest)
+    safety.check_python(deepest)  # its recursive walk raises SyntaxError if the stack runs out
+    assert ast.unparse(tree)
+    with pytest.raises(SyntaxError, match=r"nested too deeply .*kernelmagic reads at most 200"):
+        _python_ast.parse(_at_depth(shape, _python_ast.MAX_DEPTH + 1))
+
+
+def test_the_message_of_a_source_too_deep_names_the_line():
+    source = "x = 1\n" + SHAPES["a long sum"](400) + "\ny = 2\n"
+    with pytest.raises(SyntaxError) as caught:
+        _python_ast.parse(source)
+    assert caught.value.lineno == 2 and caught.value.text.startswith("Z = 1+1")
+
+
+@pytest.mark.parametrize("line", [DEEP["a sum 3,000 terms long"], SHAPES["a long sum"](900)])
 def test_a_candidate_nested_too_deeply_is_a_compile_error_not_a_traceback(evaluate, line):
     source = f"from numba import cuda\n{line}\n\ndef saxpy(a, x, y):\n    return x\n"
     verdict = evaluate(source, km.Problem(saxpy_reference, saxpy_inputs))
