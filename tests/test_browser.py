@@ -68,6 +68,9 @@ def lab(tmp_path):
     port = _free_port()
     env = {
         **os.environ,
+        # The kernel's "python" is this interpreter, activated or not: another on PATH
+        # would run the notebook without kernelmagic (seen with an unactivated venv).
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "KERNELMAGIC_SESSION_DB": str(tmp_path / "sessions.sqlite"),
         "JUPYTER_PATH": os.pathsep.join(
             filter(None, [str(tmp_path / "jupyter"), os.environ.get("JUPYTER_PATH")])
@@ -79,8 +82,7 @@ def lab(tmp_path):
         [
             sys.executable,
             "-m",
-            "jupyter",
-            "lab",
+            "jupyterlab",  # not "jupyter lab", which runs whichever jupyter-lab PATH finds
             "--no-browser",
             f"--port={port}",
             "--ip=127.0.0.1",

@@ -23,7 +23,7 @@ JEST_TIMEOUT_S = 300  # 3 s on an idle 2-core machine, 17 s beside 4 busy loops
 
 def test_pip_install_enables_the_prebuilt_extension():
     listed = subprocess.run(
-        [sys.executable, "-m", "jupyter", "labextension", "list"],
+        [sys.executable, "-m", "jupyterlab.labextensions", "list"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -122,7 +122,6 @@ def test_the_extension_guards_the_notebooks_own_parsing():
 DEEP = {
     "a sum 3,000 terms long": "Z = " + "+".join(["1"] * 3000),
     "5,000 unary minuses": "Z = " + "-" * 5000 + "1",
-    "a sum 100,000 terms long": "Z = " + "+".join(["1"] * 100_000),
     "a null byte": "Z = 1\0",
 }
 
