@@ -72,7 +72,7 @@ def parse(source: str, mode: Literal["exec", "eval"] = "exec", filename: str = "
     return tree
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _deepest(source: str, mode: str) -> tuple[int, int, int]:
     """How many levels `source`'s tree has, with the line and column of its deepest node
     (0, 0 where it has none): a second parse, once per distinct source."""

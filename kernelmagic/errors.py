@@ -78,3 +78,10 @@ def described(exc: BaseException) -> str:
     except Exception as inner:
         text = f"(its message could not be shown: {type(inner).__name__})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def syntax_error(exc: SyntaxError) -> str:
+    """`line N: SyntaxError: message`, without the line where the parser gave none (a null
+    byte, or nesting deeper than the interpreter parses)."""
+    where = f"line {exc.lineno}: " if exc.lineno else ""
+    return f"{where}SyntaxError: {exc.msg}"

@@ -195,6 +195,15 @@ def test_python_that_does_not_parse_is_unusable():
     assert parsed.problem.startswith("its Python code does not parse (line 11:")
 
 
+@pytest.mark.parametrize("line", ["Z = " + "+".join(["1"] * 3000), "Z = " + "-" * 300 + "1"])
+def test_python_nested_too_deeply_is_unusable_and_said_so_without_a_missing_line(line):
+    deep = FASTER.replace("def saxpy(a, x, y):", f"{line}\n\n\ndef saxpy(a, x, y):")
+    parsed = parse_reply("Try this\n" + fenced(deep), base=PY_BASE)
+    assert parsed.candidate is None
+    assert parsed.problem.startswith("its Python code does not parse (")
+    assert "nested too deeply" in parsed.problem and "None" not in parsed.problem
+
+
 def test_explicit_entry_must_be_kept():
     base = dataclasses.replace(PY_BASE, entry="saxpy")
     renamed = FASTER.replace("def saxpy(", "def run(")

@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from kernelmagic.errors import USER_CODE_FAILURES, LoadError, described
+from kernelmagic.errors import USER_CODE_FAILURES, LoadError, described, syntax_error
 
 _modules: dict[Path, types.ModuleType] = {}
 
@@ -53,7 +53,7 @@ def load_module(path: Path) -> types.ModuleType:
     try:
         module_spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise LoadError(f"{path}, line {exc.lineno}: SyntaxError: {exc.msg}") from None
+        raise LoadError(f"{path}, {syntax_error(exc)}") from None
     except USER_CODE_FAILURES as exc:
         raise LoadError(f"{path} failed to load: {described(exc)}") from None
     finally:

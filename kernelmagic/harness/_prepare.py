@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, cuda_directive, cuda_source, safety
+from kernelmagic.errors import syntax_error
 from kernelmagic.harness.verdict import Status
 
 
@@ -46,8 +47,7 @@ def _prepare_python(
         tree = parse_python(candidate.placed_source)
         violations = safety.check_python(candidate.placed_source, allowed_imports=allowed_imports)
     except SyntaxError as exc:
-        where = f"line {exc.lineno}: " if exc.lineno else ""
-        raise StaticFailure(Status.COMPILE_ERROR, f"{where}SyntaxError: {exc.msg}") from None
+        raise StaticFailure(Status.COMPILE_ERROR, syntax_error(exc)) from None
     if violations:
         shown = "; ".join(f"line {v.line}: {v.message}" for v in violations[:5])
         more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""

@@ -247,7 +247,7 @@ def _hosts_of(source: str) -> set[str]:
 
 def _syntax(error: Exception | None) -> str:
     if isinstance(error, SyntaxError):
-        return f"line {error.lineno}: {error.msg}"
+        return f"line {error.lineno}: {error.msg}" if error.lineno else error.msg
     return str(error) or "it is nested too deeply"  # MemoryError says nothing
 
 

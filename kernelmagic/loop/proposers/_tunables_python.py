@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from kernelmagic._python_ast import parse as parse_python
 from kernelmagic.candidate import Candidate, safety
-from kernelmagic.errors import CandidateError
+from kernelmagic.errors import CandidateError, syntax_error
 from kernelmagic.loop.proposers._tunables_base import (
     EXAMPLE,
     Edit,
@@ -38,9 +38,7 @@ def features(candidate: Candidate) -> list[Feature]:
     try:
         tree = parse_python(candidate.source)
     except SyntaxError as exc:
-        raise CandidateError(
-            f"line {exc.lineno}: SyntaxError: {exc.msg} (tunables are read from the source)"
-        ) from None
+        raise CandidateError(f"{syntax_error(exc)} (tunables are read from the source)") from None
     starts = {number: offset for number, offset, _ in lines(candidate.source)}
 
     def offset(line: int, col: int) -> int:  # ast's columns count UTF-8 bytes
