@@ -3,6 +3,7 @@ and every example notebook (docs/conf.py copies examples/*.ipynb in at build tim
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -164,3 +165,32 @@ def test_the_example_tutorial_renders_with_its_chart_and_replay_report(site: Pat
     namespace: dict = {}
     exec(recorded, namespace)
     assert len(namespace["recorded"].candidates) == 10
+
+
+LINK = re.compile(r"\b([a-z_]+\.md)#([^)\s\"'`]+)")
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading; MyST-Parser 4 and 5 give it too, but 5 also accepts
+    a link with hyphens for underscores, so a link that builds there can be dead elsewhere."""
+    return re.sub(r"[^\w\- ]", "", heading_text(heading).lower().replace(" ", "-"))
+
+
+def test_every_link_to_a_section_names_a_heading_of_that_page() -> None:
+    sources = [ROOT / "README.md", *DOCS.glob("*.md"), *(ROOT / "kernelmagic").rglob("*.py")]
+    links = [
+        (source.relative_to(ROOT), page, anchor)
+        for source in sources
+        for page, anchor in LINK.findall(source.read_text(encoding="utf-8"))
+    ]
+    assert len(links) > 10
+    dead = []
+    for source, page, anchor in links:
+        headings = [
+            line
+            for line in (DOCS / page).read_text(encoding="utf-8").splitlines()
+            if line.startswith("#")
+        ]
+        if anchor not in {github_slug(h) for h in headings}:
+            dead.append(f"{source}: {page}#{anchor}")
+    assert not dead, dead
