@@ -54,6 +54,34 @@ def evaluate(expr: str, names: Mapping[str, object]) -> int | tuple[int, ...]:
     return value
 
 
+# What every GPU accepts (compute capability 5.0 on): per-dimension and per-block limits.
+MAX_THREADS_PER_BLOCK = 1024
+MAX_BLOCK = (1024, 1024, 64)
+MAX_GRID = (2**31 - 1, 65535, 65535)
+
+
+def rejected(grid: tuple[int, ...], block: tuple[int, ...]) -> str | None:
+    """Why a GPU refuses to launch `grid` blocks of `block` threads, or None.
+
+    numba-cuda's simulator runs any configuration (an empty grid, 2048 threads a block), so
+    without this a kernel verified there failed on the first GPU it met.
+    """
+    if any(dim < 1 for dim in grid):
+        return (
+            "each grid dimension needs at least one block (skip the launch when there is no work)"
+        )
+    if any(dim < 1 for dim in block):
+        return "each block dimension needs at least one thread"
+    threads = math.prod(block)
+    if threads > MAX_THREADS_PER_BLOCK:
+        return f"a block of {threads} threads; a GPU allows at most {MAX_THREADS_PER_BLOCK}"
+    for name, dims, limits in (("grid", grid, MAX_GRID), ("block", block, MAX_BLOCK)):
+        for axis, (dim, limit) in enumerate(zip(dims, limits, strict=False)):
+            if dim > limit:
+                return f"{name} dimension {'xyz'[axis]} is {dim}; a GPU allows at most {limit}"
+    return None
+
+
 def evaluate_number(expr: str, names: Mapping[str, object]) -> float:
     """Evaluate a work expression such as "3 * n * 4" or "2 * m * n * k" to a float >= 0.
 

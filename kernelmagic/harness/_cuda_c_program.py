@@ -161,6 +161,10 @@ class CudaCProgram:
             shared = int(launch.evaluate_number(self.shared, host_inputs)) if self.shared else 0
         except launch.LaunchError as exc:
             raise CandidateFailure(Status.COMPILE_ERROR, f"launch configuration: {exc}") from None
+        if (reason := launch.rejected(grid, block)) is not None:
+            raise CandidateFailure(
+                Status.COMPILE_ERROR, f"launch configuration grid={grid}, block={block}: {reason}"
+            )
         return grid, block, shared
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kernelmagic.candidate import launch as launch_limits
 from kernelmagic.harness import _guard as guard
 from kernelmagic.harness import _sim_warps as sim_warps
 from kernelmagic.harness._guard import ALLOCATORS, Recorder
@@ -28,6 +29,10 @@ _installed = False
 # took 15-18% of a simulated SAXPY call on 1,500 elements. With young collections 14x
 # rarer, most of them die young and no full collection runs during a launch.
 LAUNCH_GC_THRESHOLDS = (10_000, 50, 100)
+
+
+class LaunchRejected(RuntimeError):
+    """A launch the simulator would run but a GPU refuses (an empty grid, too many threads)."""
 
 
 @contextlib.contextmanager
@@ -210,6 +215,11 @@ def install_simulator_hooks() -> None:
     def launch(self: Any, *args: Any) -> Any:
         rec = guard.active()
         is_launch = not (self._device or sim_kernel._kernel_context)
+        if is_launch and self.grid_dim is not None and self.block_dim is not None:
+            reason = launch_limits.rejected(self.grid_dim, self.block_dim)
+            if reason is not None:
+                grid, block = _short(self.grid_dim), _short(self.block_dim)
+                raise LaunchRejected(f"kernel[{grid}, {block}] fails on a GPU: {reason}")
         if rec is not None and is_launch:
             rec.described.setdefault(describe_launch(self, args), None)
         if is_launch:
@@ -228,3 +238,11 @@ def install_simulator_hooks() -> None:
 
     sim_kernel.FakeCUDAKernel.__call__ = launch  # type: ignore[method-assign]
     _installed = True
+
+
+def _short(dims: tuple[int, ...]) -> int | tuple[int, ...]:
+    """A launch dimension as it is usually written: 128, not (128, 1, 1)."""
+    trimmed = tuple(dims)
+    while len(trimmed) > 1 and trimmed[-1] == 1:
+        trimmed = trimmed[:-1]
+    return trimmed[0] if len(trimmed) == 1 else trimmed

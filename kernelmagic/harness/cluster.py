@@ -12,6 +12,7 @@ could not enforce becomes one warning, `WorkerPool.sandbox_warnings`.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
@@ -40,6 +41,11 @@ from kernelmagic.harness._worker_kinds import (
     kinds_of,
 )
 from kernelmagic.harness.options import ClusterOptions
+
+# Dask raises asyncio's TimeoutError, which is the built-in one only from Python 3.11 on: on
+# 3.10, catching the built-in alone let a hung job's worker run on, and every job after it
+# waited behind it.
+_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
 
 
 class JobTimeout(Exception):
@@ -84,7 +90,7 @@ class WorkerPool:
             self._adopt()
         except BaseException as exc:
             self.close()  # no half-started pool is left running
-            if isinstance(exc, (OSError, TimeoutError)):
+            if isinstance(exc, (OSError, *_TIMEOUTS)):
                 # A scheduler the user named is a setting to fix; our own one failing is not.
                 error = BackendUnavailable if options.scheduler_address else WorkersUnavailable
                 raise error(f"cannot reach the Dask scheduler at {address}: {exc}") from None
@@ -139,7 +145,7 @@ class WorkerPool:
             except Exception as exc:
                 if self.closed:  # shut down under the job: its outcome means nothing
                     raise PoolClosed("the worker pool was shut down while a job ran") from None
-                if isinstance(exc, TimeoutError):
+                if isinstance(exc, _TIMEOUTS):
                     self._kill(address, pid)
                     self._await_replacement(name, worker)
                     raise JobTimeout(f"did not finish within {timeout_s:g} s") from None
