@@ -4,7 +4,7 @@ grid or a block of 2048 threads, so a kernel verified there failed on the first 
 from __future__ import annotations
 
 import pytest
-from problems import saxpy_inputs, saxpy_reference
+from problems import NUMBA_SAXPY, saxpy_inputs, saxpy_reference
 
 import kernelmagic as km
 from kernelmagic import Status
@@ -12,20 +12,9 @@ from kernelmagic.candidate.launch import rejected
 
 SAXPY = km.Problem(saxpy_reference, saxpy_inputs)
 
-NUMBA = """
-from numba import cuda
-
-@cuda.jit
-def kernel(a, x, y, out):
-    i = cuda.grid(1)
-    if i < x.size:
-        out[i] = a * x[i] + y[i]
-
-def saxpy(a, x, y):
-    out = cuda.device_array_like(x)
-    kernel[GRID, BLOCK](a, x, y, out)
-    return out
-"""
+LAUNCH = "kernel[(x.size + 127) // 128, 128]"
+assert LAUNCH in NUMBA_SAXPY
+NUMBA = NUMBA_SAXPY.replace(LAUNCH, "kernel[GRID, BLOCK]")
 
 CUDA_C = """
 // kernelmagic: grid=cdiv(n, 2048); block=BLOCK
@@ -95,9 +84,7 @@ def test_the_simulator_refuses_what_a_gpu_refuses_and_names_the_launch(
 
 def test_an_empty_case_the_launch_skips_is_correct(evaluate):
     # The way CUDA programmers write it: no launch when there is nothing to do.
-    source = NUMBA.replace("    kernel[GRID", "    if x.size:\n        kernel[GRID").replace(
-        "GRID, BLOCK", "(x.size + 127) // 128, 128"
-    )
+    source = NUMBA_SAXPY.replace(f"    {LAUNCH}", f"    if x.size:\n        {LAUNCH}")
     problem = km.Problem(saxpy_reference, _empty_now_and_then, seeds=(2, 3, 4))
     verdict = evaluate(source, problem, backend="numba-sim")
     assert verdict.status is Status.CORRECT, verdict.message
