@@ -31,8 +31,9 @@ from test_loop import SLOW_SAXPY
 import kernelmagic as km
 from kernelmagic import _process_owner as store_owner
 from kernelmagic.harness import cluster
+from kernelmagic.harness._job_failures import LostData
 from kernelmagic.harness._measure import time_job
-from kernelmagic.harness.cluster import LostData, WorkerPool
+from kernelmagic.harness.cluster import WorkerPool
 from kernelmagic.harness.options import ClusterOptions
 from kernelmagic.loop.options import OptimizeOptions
 from kernelmagic.loop.proposal import Proposal, ProposerReply, RoundRequest

@@ -153,7 +153,7 @@ def test_a_worker_killed_again_as_dasks_lost_worker_timer_runs_out_still_comes_b
     for an earlier death runs out; a second kill lands in that window here."""
     import time
 
-    from kernelmagic.harness.cluster import JobTimeout
+    from kernelmagic.harness._job_failures import JobTimeout
 
     hang = functools.partial(time.sleep, 3600)  # pickled by reference: runs in the worker
     pool = WorkerPool(ClusterOptions(sim_workers=1))

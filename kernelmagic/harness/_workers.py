@@ -10,12 +10,10 @@ from typing import Any
 
 from kernelmagic.errors import KernelmagicError, WorkersUnavailable
 from kernelmagic.harness._draws import SIM_SLOW_ELEMENTS, Draws
+from kernelmagic.harness._job_failures import JobTimeout, LostData, WorkerDied
 from kernelmagic.harness._verdict_base import VerdictBase
 from kernelmagic.harness.backends import Plan
 from kernelmagic.harness.cluster import (
-    JobTimeout,
-    LostData,
-    WorkerDied,
     WorkerKind,
     WorkerPool,
     drop_shared_pool,

@@ -12,7 +12,6 @@ could not enforce becomes one warning, `WorkerPool.sandbox_warnings`.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import json
@@ -32,6 +31,13 @@ from typing import Any
 
 from kernelmagic.errors import BackendUnavailable, PoolClosed, WorkersUnavailable
 from kernelmagic.harness._host_process import make_pool_dir, read_line, start_host, tail
+from kernelmagic.harness._job_failures import (
+    LOST,
+    TIMEOUTS,
+    JobTimeout,
+    LostData,
+    WorkerDied,
+)
 from kernelmagic.harness._warm_up import warm_up
 from kernelmagic.harness._worker_kinds import (
     MISSING_HINTS,
@@ -41,23 +47,6 @@ from kernelmagic.harness._worker_kinds import (
     kinds_of,
 )
 from kernelmagic.harness.options import ClusterOptions
-
-# Dask raises asyncio's TimeoutError, which is the built-in one only from Python 3.11 on: on
-# 3.10, catching the built-in alone let a hung job's worker run on, and every job after it
-# waited behind it.
-_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
-
-
-class JobTimeout(Exception):
-    """The job did not finish in time; its worker was killed and replaced."""
-
-
-class WorkerDied(Exception):
-    """The worker process died while running the job; it was restarted."""
-
-
-class LostData(Exception):
-    """Data the job depends on was lost with a worker that died earlier; scatter it again."""
 
 
 class WorkerPool:
@@ -90,7 +79,7 @@ class WorkerPool:
             self._adopt()
         except BaseException as exc:
             self.close()  # no half-started pool is left running
-            if isinstance(exc, (OSError, *_TIMEOUTS)):
+            if isinstance(exc, (OSError, *TIMEOUTS)):
                 # A scheduler the user named is a setting to fix; our own one failing is not.
                 error = BackendUnavailable if options.scheduler_address else WorkersUnavailable
                 raise error(f"cannot reach the Dask scheduler at {address}: {exc}") from None
@@ -145,11 +134,11 @@ class WorkerPool:
             except Exception as exc:
                 if self.closed:  # shut down under the job: its outcome means nothing
                     raise PoolClosed("the worker pool was shut down while a job ran") from None
-                if isinstance(exc, _TIMEOUTS):
+                if isinstance(exc, TIMEOUTS):
                     self._kill(address, pid)
                     self._await_replacement(name, worker)
                     raise JobTimeout(f"did not finish within {timeout_s:g} s") from None
-                if type(exc).__name__ not in _LOST:
+                if type(exc).__name__ not in LOST:
                     raise
                 if self._alive(name, worker, pid):
                     # The worker is fine: what died was one that held the job's data.
@@ -387,10 +376,6 @@ def _listening(address: str) -> None:
         raise ConnectionRefusedError("connection refused: no scheduler listens there") from None
     except OSError:
         return  # unreachable for now (a slow network): Dask's own timeout decides
-
-
-# What Dask raises when a job's worker, or one that held its data, went away mid-job.
-_LOST = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
 
 
 @contextlib.contextmanager

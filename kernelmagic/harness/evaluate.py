@@ -19,13 +19,14 @@ from kernelmagic.harness import _judge as judge
 from kernelmagic.harness import _profiler as profiler
 from kernelmagic.harness import _sanitizer as sanitizer
 from kernelmagic.harness._draws import Draw, Draws, worker_case
+from kernelmagic.harness._job_failures import JobTimeout, WorkerDied
 from kernelmagic.harness._prepare import StaticFailure, prepare
 from kernelmagic.harness._timing import TimingStage
 from kernelmagic.harness._verdict_base import VerdictBase
 from kernelmagic.harness._worker import describe_device, gpu_compile, verify
 from kernelmagic.harness._workers import Workers
 from kernelmagic.harness.backends import Plan, plan
-from kernelmagic.harness.cluster import JobTimeout, WorkerDied, WorkerKind, WorkerPool
+from kernelmagic.harness.cluster import WorkerKind, WorkerPool
 from kernelmagic.harness.comparison import Comparison, by_size, from_samples, no_comparison
 from kernelmagic.harness.devices import DeviceInfo, normalize_arch
 from kernelmagic.harness.jobs import RunSpec, VerifyJob
