@@ -72,13 +72,8 @@ def watching(poison: int | None = None) -> Iterator[Recorder]:
 def verdict_on_host_work(
     recorder: Recorder, returned: tuple[Any, ...], *, launches_counted: bool
 ) -> str | None:
-    """A rejection message when the call did its work on the host, else None.
-
-    Outputs with no elements need no launch: a GPU refuses an empty grid, so a kernel for
-    inputs that can be empty skips the launch (and its outputs are judged all the same).
-    """
-    nothing_to_do = bool(returned) and all(getattr(v, "size", None) == 0 for v in returned)
-    if launches_counted and recorder.launches == 0 and not nothing_to_do:
+    """A rejection message when the call did its work on the host, else None."""
+    if launches_counted and recorder.launches == 0:
         return (
             "the entry function launched no GPU kernel: the work must run on the GPU "
             "(host-side computation is not allowed)"

@@ -230,7 +230,13 @@ def run_once(
     seconds = time.perf_counter() - t0
     launched.update(rec.described)
     if isinstance(program, PythonProgram):
-        problem = guard.verdict_on_host_work(rec, outputs, launches_counted=rt.counts_launches)
+        # Outputs with no elements need no launch (a GPU refuses an empty grid): decided by
+        # the reference's shapes, never by reading the candidate's objects before their type.
+        specs = case.output_specs
+        work = not specs or any(int(np.prod(shape)) for shape, _ in specs)
+        problem = guard.verdict_on_host_work(
+            rec, outputs, launches_counted=rt.counts_launches and work
+        )
         if problem:
             raise CandidateFailure(Status.REJECTED, problem)
     check_overruns(rt, dev, outputs)
